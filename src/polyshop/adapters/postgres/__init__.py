@@ -1,0 +1,24 @@
+"""PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
+
+from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._migrations import (
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from polyshop.adapters.postgres._provision import APP_ROLE, OWNER_ROLE, drop_database, provision
+from polyshop.adapters.postgres._uow import UnitOfWork
+
+__all__ = [
+    "APP_ROLE",
+    "OWNER_ROLE",
+    "Database",
+    "UnitOfWork",
+    "current_revision",
+    "downgrade",
+    "drop_database",
+    "head_revision",
+    "provision",
+    "upgrade",
+]

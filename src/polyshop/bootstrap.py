@@ -1,0 +1,91 @@
+"""The composition root: builds stores, adapters and services from settings.
+
+The CLI, the API (later) and the tests all go through here, so there is one place that
+decides which adapter serves which port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
+from polyshop.domain.errors import StoreUnavailableError
+from polyshop.runtime import EmbeddedRuntime
+from polyshop.runtime.health import StoreStatus, postgres_status, redis_status
+from polyshop.services.tenants import TenantService
+from polyshop.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUrls:
+    postgres: str
+    postgres_admin: str | None
+    redis: str
+
+
+def embedded_runtime(settings: Settings) -> EmbeddedRuntime:
+    return EmbeddedRuntime(settings.data_dir, settings.database, fsync=settings.embedded_fsync)
+
+
+def store_urls(settings: Settings) -> StoreUrls:
+    """Where the stores are; in `embedded` this starts the servers that are not running."""
+    if settings.profile == "embedded":
+        urls = embedded_runtime(settings).up()
+        provision(urls.postgres_admin, app_password=urls.app_password)
+        return StoreUrls(urls.postgres_app, urls.postgres_admin, urls.redis)
+    assert settings.postgres_url is not None
+    assert settings.redis_url is not None
+    return StoreUrls(settings.postgres_url, settings.admin_url, settings.redis_url)
+
+
+async def check_stores(urls: StoreUrls) -> list[StoreStatus]:
+    return list(await asyncio.gather(postgres_status(urls.postgres), redis_status(urls.redis)))
+
+
+def raise_for_unavailable(statuses: list[StoreStatus]) -> None:
+    for status in statuses:
+        if not status.ok:
+            raise StoreUnavailableError(status.store, status.detail)
+
+
+def migrate(urls: StoreUrls) -> str | None:
+    """Bring the schema to the newest revision; returns the revision now applied."""
+    if urls.postgres_admin is None:
+        raise StoreUnavailableError(
+            "postgres", "no admin URL to migrate with (POLYSHOP_POSTGRES_ADMIN_URL)"
+        )
+    upgrade(urls.postgres_admin)
+    return current_revision(urls.postgres_admin)
+
+
+@dataclass(slots=True)
+class Container:
+    settings: Settings
+    urls: StoreUrls
+    database: Database
+    tenants: TenantService
+
+
+@asynccontextmanager
+async def application(
+    settings: Settings, urls: StoreUrls | None = None
+) -> AsyncIterator[Container]:
+    """Everything a process needs to serve use cases, opened and closed together."""
+    if urls is None:
+        urls = await asyncio.to_thread(store_urls, settings)
+    database = Database(
+        urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+    )
+    await database.open()
+    try:
+        yield Container(
+            settings=settings,
+            urls=urls,
+            database=database,
+            tenants=TenantService(database),
+        )
+    finally:
+        await database.close()

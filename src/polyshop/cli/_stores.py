@@ -1,0 +1,85 @@
+"""`polyshop up|down|status|demo`: the stores and the main job."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from polyshop import bootstrap
+from polyshop.cli._common import console, settings, status_table
+from polyshop.domain.errors import ConflictError, StoreUnavailableError
+from polyshop.runtime.health import StoreStatus
+
+
+def _up() -> tuple[bootstrap.StoreUrls, list[StoreStatus], str | None]:
+    config = settings()
+    if config.profile == "embedded":
+        with console.status(f"starting embedded stores in {config.data_dir} ..."):
+            urls = bootstrap.store_urls(config)
+    else:
+        urls = bootstrap.store_urls(config)
+    statuses = asyncio.run(bootstrap.check_stores(urls))
+    bootstrap.raise_for_unavailable(statuses)
+    with console.status("migrating the schema ..."):
+        revision = bootstrap.migrate(urls)
+    return urls, statuses, revision
+
+
+def up() -> None:
+    """Start the embedded stores (or check the `full` ones), migrate, print each store's status."""
+    _, statuses, revision = _up()
+    console.print(status_table(statuses, revision))
+
+
+def down() -> None:
+    """Stop the embedded stores."""
+    config = settings()
+    if config.profile != "embedded":
+        raise StoreUnavailableError(
+            "stores", "profile 'full' does not manage servers; stop them where they run"
+        )
+    stopped = bootstrap.embedded_runtime(config).down()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def status() -> None:
+    """Print each store's status without starting anything."""
+    config = settings()
+    if config.profile == "embedded":
+        running = bootstrap.embedded_runtime(config).running()
+        if not all(running.values()):
+            statuses = [
+                StoreStatus(name, port is not None, f"port {port}" if port else "not running")
+                for name, port in running.items()
+            ]
+            console.print(status_table(statuses))
+            raise typer.Exit(1)
+    urls = bootstrap.store_urls(config)
+    statuses = asyncio.run(bootstrap.check_stores(urls))
+    console.print(status_table(statuses))
+    if not all(s.ok for s in statuses):
+        raise typer.Exit(1)
+
+
+def demo() -> None:
+    """The main job: start the stores, migrate, create the demo shop, print the status."""
+    urls, statuses, revision = _up()
+
+    async def create_demo_shop() -> str:
+        async with bootstrap.application(settings(), urls) as app:
+            try:
+                tenant = await app.tenants.create("demo", "Demo Shop", currency="USD")
+            except ConflictError:
+                tenant = await app.tenants.get("demo")
+                return f"demo shop {tenant.slug!r} already exists (id {tenant.id})"
+            return f"created demo shop {tenant.slug!r} (id {tenant.id})"
+
+    message = asyncio.run(create_demo_shop())
+    console.print(status_table(statuses, revision))
+    console.print(message)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (up, down, status, demo):
+        app.command()(command)

@@ -1,0 +1,1 @@
+"""The pure domain model: no I/O here."""

@@ -1,0 +1,50 @@
+"""Use cases of the platform operator: create and list tenants (shops)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from polyshop.adapters.postgres import Database
+from polyshop.adapters.postgres import _tenants as tenants_sql
+from polyshop.domain.errors import ValidationError
+from polyshop.domain.tenancy import Tenant, normalise_currency, normalise_slug
+
+
+class TenantService:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def create(
+        self, slug: str, name: str, *, currency: str = "USD", domains: tuple[str, ...] = ()
+    ) -> Tenant:
+        slug = normalise_slug(slug)
+        currency = normalise_currency(currency)
+        if not name.strip():
+            raise ValidationError("name must not be blank", field="name")
+        async with self._database.unit_of_work() as uow:
+            tenant = await tenants_sql.insert_tenant(
+                uow.connection, slug=slug, name=name.strip(), currency=currency
+            )
+            await uow.set_tenant(tenant.id)
+            for hostname in domains:
+                await tenants_sql.insert_domain(uow.connection, tenant.id, hostname)
+            await uow.append_event(
+                "tenant",
+                tenant.id,
+                "tenant.created",
+                {"slug": tenant.slug, "name": tenant.name, "currency": tenant.currency},
+            )
+            await uow.commit()
+        return tenant
+
+    async def list(self) -> list[Tenant]:
+        async with self._database.unit_of_work() as uow:
+            return await tenants_sql.select_tenants(uow.connection)
+
+    async def get(self, slug: str) -> Tenant:
+        async with self._database.unit_of_work() as uow:
+            return await tenants_sql.select_tenant_by_slug(uow.connection, normalise_slug(slug))
+
+    async def resolve_hostname(self, hostname: str) -> UUID | None:
+        async with self._database.unit_of_work() as uow:
+            return await tenants_sql.tenant_for_hostname(uow.connection, hostname)

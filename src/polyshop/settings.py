@@ -1,0 +1,105 @@
+"""Typed settings, read from the environment with the ``POLYSHOP_`` prefix.
+
+Two profiles share one code path: ``embedded`` starts PostgreSQL and Redis from pip wheels under
+one data directory; ``full`` connects to servers at URLs.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from polyshop.domain.errors import ConfigurationError
+
+Profile = Literal["embedded", "full"]
+
+_SCHEMES: dict[str, tuple[str, ...]] = {
+    "postgres_url": ("postgresql", "postgres"),
+    "postgres_admin_url": ("postgresql", "postgres"),
+    "redis_url": ("redis", "rediss", "unix"),
+}
+_STORE_NAMES = {
+    "postgres_url": "postgres",
+    "postgres_admin_url": "postgres (admin)",
+    "redis_url": "redis",
+}
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("polyshop", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLYSHOP_", extra="ignore", frozen=True)
+
+    profile: Profile = "embedded"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database: str = Field(default="polyshop", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    # Profile `full`: the application connects with `postgres_url` (a role without BYPASSRLS);
+    # migrations and platform maintenance use `postgres_admin_url` (the owner role or a superuser).
+    postgres_url: str | None = None
+    postgres_admin_url: str | None = None
+    redis_url: str | None = None
+
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=500)
+    # Embedded servers: trade durability for speed (tests and benchmarks only).
+    embedded_fsync: bool = True
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("postgres_url", "postgres_admin_url", "redis_url")
+    @classmethod
+    def _well_formed_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        name = str(info.field_name)
+        schemes = _SCHEMES[name]
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+            raise ValueError(f"{_STORE_NAMES[name]}: URL must start with {allowed}")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError(f"{_STORE_NAMES[name]}: URL has no host")
+        return value
+
+    @model_validator(mode="after")
+    def _full_profile_has_urls(self) -> Settings:
+        if self.profile == "full":
+            missing = [
+                f"POLYSHOP_{name.upper()}"
+                for name in ("postgres_url", "redis_url")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"profile 'full' needs {', '.join(missing)}")
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("POLYSHOP_POOL_MIN_SIZE is larger than POLYSHOP_POOL_MAX_SIZE")
+        return self
+
+    @cached_property
+    def admin_url(self) -> str | None:
+        """The URL migrations use in `full`; the app URL when no separate admin URL is given."""
+        return self.postgres_admin_url or self.postgres_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a validation failure into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        name = f"POLYSHOP_{location.upper()}" if location else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigurationError(f"{name}: {message}") from None

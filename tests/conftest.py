@@ -1,0 +1,72 @@
+"""Shared fixtures: real embedded PostgreSQL and Redis under .test-data (started on demand)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from polyshop import bootstrap
+from polyshop.adapters.postgres import Database, drop_database, provision, upgrade
+from polyshop.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA_DIR = Path(os.environ.get("POLYSHOP_TEST_DATA_DIR", ROOT / ".test-data"))
+TEST_DATABASE = "polyshop_test"
+
+
+def test_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "profile": "embedded",
+        "data_dir": TEST_DATA_DIR,
+        "database": TEST_DATABASE,
+        "embedded_fsync": False,
+        "pool_max_size": 20,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return test_settings()
+
+
+@pytest.fixture(scope="session")
+def urls(settings: Settings) -> bootstrap.StoreUrls:
+    """A freshly migrated test database on the (shared) embedded servers."""
+    found = bootstrap.store_urls(settings)
+    assert found.postgres_admin is not None
+    drop_database(found.postgres_admin)
+    provision(found.postgres_admin, app_password=_app_password(found.postgres))
+    upgrade(found.postgres_admin)
+    return found
+
+
+def _app_password(app_url: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(app_url)["password"])
+
+
+@pytest.fixture(scope="session")
+def admin_url(urls: bootstrap.StoreUrls) -> str:
+    assert urls.postgres_admin is not None
+    return urls.postgres_admin
+
+
+@pytest.fixture
+def admin(admin_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A superuser connection (bypasses row-level security) for arranging and inspecting data."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+async def database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
+    """The application's pool, logged in as the role without BYPASSRLS."""
+    db = Database(urls.postgres, min_size=1, max_size=20)
+    await db.open()
+    yield db
+    await db.close()
