@@ -43,8 +43,14 @@ def test_full_profile_takes_its_urls(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"profile": "full"}, "settings: profile 'full' needs POLYSHOP_POSTGRES_URL, POLYSHOP_REDIS_URL"),
-        ({"postgres_url": "postgresql:///nohost"}, "POLYSHOP_POSTGRES_URL: postgres: URL has no host"),
+        (
+            {"profile": "full"},
+            "settings: profile 'full' needs POLYSHOP_POSTGRES_URL, POLYSHOP_REDIS_URL",
+        ),
+        (
+            {"postgres_url": "postgresql:///nohost"},
+            "POLYSHOP_POSTGRES_URL: postgres: URL has no host",
+        ),
         ({"redis_url": "http://cache"}, "POLYSHOP_REDIS_URL: redis: URL must start with redis://"),
         ({"pool_min_size": 5, "pool_max_size": 2}, "settings: POLYSHOP_POOL_MIN_SIZE is larger"),
         ({"database": "Drop Table"}, "POLYSHOP_DATABASE: String should match pattern"),
