@@ -11,10 +11,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
 from polyshop.domain.errors import StoreUnavailableError
+from polyshop.ports import PaymentGateway
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, postgres_status, redis_status
+from polyshop.services.catalog import CatalogService
+from polyshop.services.checkout import CheckoutService
+from polyshop.services.content import ContentService
+from polyshop.services.customers import CustomerService
+from polyshop.services.inventory import InventoryService
+from polyshop.services.orders import OrderService
+from polyshop.services.reviews import ReviewService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
 
@@ -66,12 +75,20 @@ class Container:
     settings: Settings
     urls: StoreUrls
     database: Database
+    gateway: PaymentGateway
     tenants: TenantService
+    catalog: CatalogService
+    customers: CustomerService
+    inventory: InventoryService
+    checkout: CheckoutService
+    orders: OrderService
+    reviews: ReviewService
+    content: ContentService
 
 
 @asynccontextmanager
 async def application(
-    settings: Settings, urls: StoreUrls | None = None
+    settings: Settings, urls: StoreUrls | None = None, *, gateway: PaymentGateway | None = None
 ) -> AsyncIterator[Container]:
     """Everything a process needs to serve use cases, opened and closed together."""
     if urls is None:
@@ -80,12 +97,21 @@ async def application(
         urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )
     await database.open()
+    gateway = gateway or TestPaymentGateway()
     try:
         yield Container(
             settings=settings,
             urls=urls,
             database=database,
+            gateway=gateway,
             tenants=TenantService(database),
+            catalog=CatalogService(database),
+            customers=CustomerService(database),
+            inventory=InventoryService(database),
+            checkout=CheckoutService(database, gateway),
+            orders=OrderService(database, gateway),
+            reviews=ReviewService(database),
+            content=ContentService(database),
         )
     finally:
         await database.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from polyshop.adapters.postgres import head_revision
 from polyshop.runtime._files import make_traversable
 from tests.conftest import TEST_DATA_DIR
 
@@ -47,7 +48,7 @@ def test_up_starts_then_reuses_and_down_stops(tmp_path: Path) -> None:
         first = run("up", env=env)
         assert first.returncode == 0, first.stderr
         assert "postgres" in first.stdout and "redis" in first.stdout
-        assert "schema revision 0001" in first.stdout
+        assert f"schema revision {head_revision()}" in first.stdout
         ports = json.loads((tmp_path / "data" / "runtime.json").read_text())
         pid = _postmaster_pid(tmp_path / "data")
 

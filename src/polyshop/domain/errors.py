@@ -47,3 +47,45 @@ class TenantRequiredError(PolyshopError):
     """A tenant-scoped operation was attempted without a tenant."""
 
     code = "tenant_required"
+
+
+class InvalidTransitionError(ConflictError):
+    """A status change the state machine does not allow."""
+
+    code = "invalid_transition"
+
+
+class InsufficientStockError(ConflictError):
+    """Not enough stock for a `deny` item; `shortages` says which and how much is left."""
+
+    code = "insufficient_stock"
+
+    def __init__(self, shortages: list[tuple[str, int, int]]) -> None:
+        details = ", ".join(
+            f"{sku}: {requested} requested, {available} available"
+            for sku, requested, available in shortages
+        )
+        super().__init__(f"insufficient stock ({details})")
+        self.shortages = shortages
+
+
+class PaymentDeclinedError(PolyshopError):
+    """The payment gateway declined the charge; nothing was ordered."""
+
+    code = "payment_declined"
+
+
+class PaymentFailedError(PolyshopError):
+    """The payment gateway could not process the charge; nothing was ordered."""
+
+    code = "payment_failed"
+
+
+class AuthenticationError(PolyshopError):
+    """Wrong email or password (deliberately not saying which)."""
+
+    code = "authentication_failed"
+
+
+class AccountLockedError(AuthenticationError):
+    code = "account_locked"

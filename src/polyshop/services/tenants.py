@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
+
+from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres import _tenants as tenants_sql
-from polyshop.domain.errors import ValidationError
+from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.pricing import PricingRules
 from polyshop.domain.tenancy import Tenant, normalise_currency, normalise_slug
 
 
@@ -36,6 +40,18 @@ class TenantService:
             )
             await uow.commit()
         return tenant
+
+    async def configure(self, tenant_id: UUID, settings: dict[str, Any]) -> None:
+        """Replace the shop's checkout rules (tax, shipping, discounts), validated first."""
+        PricingRules.from_settings(settings)
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "UPDATE tenants SET settings = %s WHERE id = %s", (Jsonb(settings), tenant_id)
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError("tenant not found")
+            await uow.append_event("tenant", tenant_id, "tenant.configured", {})
+            await uow.commit()
 
     async def list(self) -> list[Tenant]:
         async with self._database.unit_of_work() as uow:

@@ -354,3 +354,15 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
             {"tenant_id": t, "scope": "checkout", "key": "k1", "request_hash": "0" * 64},
         )
     return g
+
+
+def insertable_columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    """The columns an INSERT may name (generated columns excluded)."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
+            " AND table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
+            (table,),
+        )
+    ]

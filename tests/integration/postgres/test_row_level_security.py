@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from polyshop.adapters.postgres import APP_ROLE, Database
-from tests.integration.postgres.graph import Graph
+from tests.integration.postgres.graph import Graph, insertable_columns
 
 
 def _may(admin: psycopg.Connection[Any], table: str, privilege: str) -> bool:
@@ -150,17 +150,6 @@ def _snapshot(admin: psycopg.Connection[Any], tables: list[str], tenant: Any) ->
     }
 
 
-def _columns(admin: psycopg.Connection[Any], table: str) -> list[str]:
-    return [
-        r[0]
-        for r in admin.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
-            " AND table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
-            (table,),
-        )
-    ]
-
-
 async def test_a_tenant_cannot_write_rows_into_another_tenant(
     database: Database,
     admin: psycopg.Connection[Any],
@@ -169,7 +158,7 @@ async def test_a_tenant_cannot_write_rows_into_another_tenant(
 ) -> None:
     alpha, beta = graphs
     for table in catalog["tenant_tables"]:
-        columns = _columns(admin, table)
+        columns = insertable_columns(admin, table)
         picked = ", ".join("%s" if c == "tenant_id" else c for c in columns)
         copy = (
             f"INSERT INTO {table} ({', '.join(columns)}) OVERRIDING SYSTEM VALUE"

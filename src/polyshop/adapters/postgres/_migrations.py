@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -21,6 +22,21 @@ def run_sql_file(connection: Connection, path: Path) -> None:
     driver = connection.connection.driver_connection
     assert driver is not None
     driver.execute(path.read_text())
+
+
+def sql_file_migration(
+    module_file: str,
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """`upgrade` and `downgrade` for a revision whose SQL sits beside it as NAME.up/down.sql."""
+    stem = Path(module_file).with_suffix("")
+
+    def upgrade() -> None:
+        run_sql_file(op.get_bind(), stem.with_name(stem.name + ".up.sql"))
+
+    def downgrade() -> None:
+        run_sql_file(op.get_bind(), stem.with_name(stem.name + ".down.sql"))
+
+    return upgrade, downgrade
 
 
 def _config() -> Config:

@@ -6,23 +6,11 @@ Revises:
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from alembic import op
-
-from polyshop.adapters.postgres._migrations import run_sql_file
+from polyshop.adapters.postgres._migrations import sql_file_migration
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-_HERE = Path(__file__).with_suffix("")
-
-
-def upgrade() -> None:
-    run_sql_file(op.get_bind(), _HERE.with_name(_HERE.name + ".up.sql"))
-
-
-def downgrade() -> None:
-    run_sql_file(op.get_bind(), _HERE.with_name(_HERE.name + ".down.sql"))
+upgrade, downgrade = sql_file_migration(__file__)

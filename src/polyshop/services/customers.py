@@ -1,0 +1,364 @@
+"""Customer accounts: registration, authentication, profile, preferences, addresses."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from psycopg.rows import class_row, dict_row
+from psycopg.types.json import Jsonb
+
+from polyshop.adapters.postgres import Database
+from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.domain.errors import (
+    AccountLockedError,
+    AuthenticationError,
+    NotFoundError,
+    ValidationError,
+)
+from polyshop.domain.identity import normalise_email, validate_password
+
+Role = Literal["customer", "vendor_staff", "tenant_admin"]
+AddressType = Literal["billing", "shipping", "both"]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    email: str
+    first_name: str
+    last_name: str
+    role: str
+    vendor_id: UUID | None
+    is_active: bool
+    email_verified: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    id: UUID
+    type: str
+    first_name: str | None
+    last_name: str | None
+    street_address: str
+    city: str
+    state: str | None
+    postal_code: str
+    country: str
+    is_default: bool
+
+    def as_document(self) -> dict[str, Any]:
+        """The shape orders keep (the spec's order document's `addresses`)."""
+        return {
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "street": self.street_address,
+            "city": self.city,
+            "state": self.state,
+            "postalCode": self.postal_code,
+            "country": self.country,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    max_failures: int = 5
+    lock_for: timedelta = timedelta(minutes=15)
+
+
+_USER_COLUMNS = (
+    "id, email, first_name, last_name, role, vendor_id, is_active, email_verified, created_at"
+)
+_ADDRESS_COLUMNS = (
+    "id, type, first_name, last_name, street_address, city, state, postal_code, country, is_default"
+)
+# Verified against when the email is unknown, so both paths cost one argon2 verification.
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("polyshop-dummy-password")
+
+
+class CustomerService:
+    def __init__(self, database: Database, lockout: LockoutPolicy | None = None) -> None:
+        self._database = database
+        self._lockout = lockout or LockoutPolicy()
+
+    async def register(
+        self, tenant_id: UUID, email: str, password: str, first_name: str, last_name: str, *,
+        phone: str | None = None, role: Role = "customer", vendor_id: UUID | None = None,
+    ) -> User:  # fmt: skip
+        email = normalise_email(email)
+        validate_password(password, email=email)
+        for field, value in (("first_name", first_name), ("last_name", last_name)):
+            if not value.strip():
+                raise ValidationError(f"{field.replace('_', ' ')} must not be blank", field=field)
+        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        async with self._database.unit_of_work(tenant_id) as uow:
+            async with uow.connection.cursor(row_factory=class_row(User)) as cursor:
+                with domain_errors():
+                    await cursor.execute(
+                        "INSERT INTO users (tenant_id, email, password_hash, first_name, last_name,"
+                        " phone, role, vendor_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                        f" RETURNING {_USER_COLUMNS}",
+                        (tenant_id, email, password_hash, first_name.strip(), last_name.strip(),
+                         phone, role, vendor_id),
+                    )  # fmt: skip
+                user = await cursor.fetchone()
+            assert user is not None
+            await uow.connection.execute(
+                "INSERT INTO user_profiles (tenant_id, user_id) VALUES (%s, %s)",
+                (tenant_id, user.id),
+            )
+            await uow.append_event("user", user.id, "user.registered", {"role": role})
+            await uow.commit()
+        return user
+
+    async def authenticate(self, tenant_id: UUID, email: str, password: str) -> User:
+        """The user for these credentials; failures are counted and lock the account for a while."""
+        try:
+            email = normalise_email(email)
+        except ValidationError:
+            raise AuthenticationError("wrong email or password") from None
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id, password_hash, locked_until, is_active FROM users"
+                " WHERE lower(email) = %s FOR UPDATE",
+                (email,),
+            )
+            row = await cursor.fetchone()
+            now = datetime.now(UTC)
+            if row is None:
+                await asyncio.to_thread(_verify, _DUMMY_HASH, password)
+                raise AuthenticationError("wrong email or password")
+            user_id, password_hash, locked_until, is_active = row
+            if locked_until is not None and locked_until > now:
+                raise AccountLockedError(
+                    f"too many failed attempts; try again after {locked_until:%H:%M:%S} UTC"
+                )
+            if not await asyncio.to_thread(_verify, password_hash, password) or not is_active:
+                await uow.connection.execute(
+                    "UPDATE users SET failed_login_attempts = failed_login_attempts + 1,"
+                    " locked_until = CASE WHEN failed_login_attempts + 1 >= %s THEN %s"
+                    " ELSE locked_until END WHERE id = %s",
+                    (self._lockout.max_failures, now + self._lockout.lock_for, user_id),
+                )
+                await uow.commit()
+                raise AuthenticationError("wrong email or password")
+            new_hash = (
+                await asyncio.to_thread(_hasher.hash, password)
+                if _hasher.check_needs_rehash(password_hash)
+                else password_hash
+            )
+            await uow.connection.execute(
+                "UPDATE users SET failed_login_attempts = 0, locked_until = NULL,"
+                " last_login_at = %s, password_hash = %s WHERE id = %s",
+                (now, new_hash, user_id),
+            )
+            user = await self._get(uow.connection, user_id)
+            await uow.commit()
+        return user
+
+    async def change_password(self, tenant_id: UUID, user_id: UUID, current: str, new: str) -> None:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT password_hash, email FROM users WHERE id = %s FOR UPDATE", (user_id,)
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise NotFoundError("user not found")
+            if not await asyncio.to_thread(_verify, row[0], current):
+                raise AuthenticationError("the current password is wrong")
+            validate_password(new, email=row[1])
+            new_hash = await asyncio.to_thread(_hasher.hash, new)
+            await uow.connection.execute(
+                "UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id)
+            )
+            await uow.append_event("user", user_id, "user.password_changed", {})
+            await uow.commit()
+
+    async def get(self, tenant_id: UUID, user_id: UUID) -> User:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            return await self._get(uow.connection, user_id)
+
+    async def _get(self, connection: Any, user_id: UUID) -> User:
+        async with connection.cursor(row_factory=class_row(User)) as cursor:
+            await cursor.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
+            user: User | None = await cursor.fetchone()
+        if user is None:
+            raise NotFoundError("user not found")
+        return user
+
+    async def verify_email(self, tenant_id: UUID, user_id: UUID) -> None:
+        await self._update_user(tenant_id, user_id, {"email_verified": True}, "user.email_verified")
+
+    async def update_details(
+        self, tenant_id: UUID, user_id: UUID, *, first_name: str | None = None,
+        last_name: str | None = None, phone: str | None = None,
+    ) -> None:  # fmt: skip
+        changes = {
+            k: v
+            for k, v in (("first_name", first_name), ("last_name", last_name), ("phone", phone))
+            if v is not None
+        }
+        for field in ("first_name", "last_name"):
+            if field in changes and not str(changes[field]).strip():
+                raise ValidationError(f"{field.replace('_', ' ')} must not be blank", field=field)
+        if changes:
+            await self._update_user(tenant_id, user_id, changes, "user.updated")
+
+    async def _update_user(
+        self, tenant_id: UUID, user_id: UUID, changes: dict[str, Any], event: str
+    ) -> None:
+        assignments = ", ".join(f"{column} = %s" for column in changes)
+        async with self._database.unit_of_work(tenant_id) as uow:
+            with domain_errors():
+                cursor = await uow.connection.execute(
+                    f"UPDATE users SET {assignments} WHERE id = %s", (*changes.values(), user_id)
+                )
+            if cursor.rowcount == 0:
+                raise NotFoundError("user not found")
+            await uow.append_event("user", user_id, event, {"fields": sorted(changes)})
+            await uow.commit()
+
+    async def profile(self, tenant_id: UUID, user_id: UUID) -> dict[str, Any]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            async with uow.connection.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(
+                    "SELECT avatar_url, bio, preferences, timezone, language FROM user_profiles"
+                    " WHERE user_id = %s",
+                    (user_id,),
+                )
+                row = await cursor.fetchone()
+        if row is None:
+            raise NotFoundError("user not found")
+        return row
+
+    async def update_profile(
+        self, tenant_id: UUID, user_id: UUID, *, preferences: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:  # fmt: skip
+        """Change profile fields; `preferences` is merged (deep for one level) into what is there."""
+        allowed = {"avatar_url", "bio", "timezone", "language"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValidationError(f"cannot change {', '.join(sorted(unknown))}", field=min(unknown))
+        assignments = [f"{column} = %s" for column in fields]
+        params: list[Any] = list(fields.values())
+        if preferences is not None:
+            if not isinstance(preferences, dict):
+                raise ValidationError("preferences must be an object", field="preferences")
+            assignments.append("preferences = preferences || %s")
+            params.append(Jsonb(preferences))
+        if not assignments:
+            return
+        async with self._database.unit_of_work(tenant_id) as uow:
+            with domain_errors():
+                cursor = await uow.connection.execute(
+                    f"UPDATE user_profiles SET {', '.join(assignments)} WHERE user_id = %s",
+                    (*params, user_id),
+                )
+            if cursor.rowcount == 0:
+                raise NotFoundError("user not found")
+            await uow.append_event(
+                "user", user_id, "user.profile_updated", {"fields": sorted(fields)}
+            )
+            await uow.commit()
+
+    async def add_address(
+        self, tenant_id: UUID, user_id: UUID, *, type: AddressType, street_address: str,
+        city: str, postal_code: str, country: str, state: str | None = None,
+        first_name: str | None = None, last_name: str | None = None, is_default: bool = False,
+    ) -> Address:  # fmt: skip
+        for field, value in (("street_address", street_address), ("city", city),
+                             ("postal_code", postal_code), ("country", country)):  # fmt: skip
+            if not value.strip():
+                raise ValidationError(f"{field.replace('_', ' ')} must not be blank", field=field)
+        async with self._database.unit_of_work(tenant_id) as uow:
+            await _lock_user(uow.connection, user_id)
+            if is_default:
+                await _clear_default(uow.connection, user_id, type)
+            async with uow.connection.cursor(row_factory=class_row(Address)) as cursor:
+                with domain_errors():
+                    await cursor.execute(
+                        "INSERT INTO user_addresses (tenant_id, user_id, type, first_name, last_name,"
+                        " street_address, city, state, postal_code, country, is_default)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        f" RETURNING {_ADDRESS_COLUMNS}",
+                        (tenant_id, user_id, type, first_name, last_name, street_address, city,
+                         state, postal_code, country.strip().upper(), is_default),
+                    )  # fmt: skip
+                address = await cursor.fetchone()
+            assert address is not None
+            await uow.append_event(
+                "user", user_id, "user.address_added", {"address_id": address.id}
+            )
+            await uow.commit()
+        return address
+
+    async def set_default_address(self, tenant_id: UUID, user_id: UUID, address_id: UUID) -> None:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            await _lock_user(uow.connection, user_id)
+            cursor = await uow.connection.execute(
+                "SELECT type FROM user_addresses WHERE id = %s AND user_id = %s",
+                (address_id, user_id),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise NotFoundError("address not found")
+            await _clear_default(uow.connection, user_id, row[0])
+            await uow.connection.execute(
+                "UPDATE user_addresses SET is_default = true WHERE id = %s", (address_id,)
+            )
+            await uow.append_event(
+                "user", user_id, "user.default_address_set", {"address_id": address_id}
+            )
+            await uow.commit()
+
+    async def remove_address(self, tenant_id: UUID, user_id: UUID, address_id: UUID) -> None:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "DELETE FROM user_addresses WHERE id = %s AND user_id = %s", (address_id, user_id)
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError("address not found")
+            await uow.append_event(
+                "user", user_id, "user.address_removed", {"address_id": address_id}
+            )
+            await uow.commit()
+
+    async def addresses(self, tenant_id: UUID, user_id: UUID) -> list[Address]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            async with uow.connection.cursor(row_factory=class_row(Address)) as cursor:
+                await cursor.execute(
+                    f"SELECT {_ADDRESS_COLUMNS} FROM user_addresses WHERE user_id = %s"
+                    " ORDER BY is_default DESC, created_at",
+                    (user_id,),
+                )
+                return await cursor.fetchall()
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+async def _lock_user(connection: Any, user_id: UUID) -> None:
+    """Serialise address changes of one user (the one-default rule spans rows)."""
+    cursor = await connection.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    if await cursor.fetchone() is None:
+        raise NotFoundError("user not found")
+
+
+async def _clear_default(connection: Any, user_id: UUID, address_type: str) -> None:
+    await connection.execute(
+        "UPDATE user_addresses SET is_default = false WHERE user_id = %s AND type = %s"
+        " AND is_default",
+        (user_id, address_type),
+    )
