@@ -124,3 +124,19 @@ def test_stock_lives_on_variants_once_a_product_has_them(
             admin.execute(
                 "UPDATE products SET inventory_quantity = 1 WHERE id = %s", (alpha.ids["product"],)
             )
+
+
+def test_an_order_changed_after_an_early_check_is_checked_again(
+    admin: psycopg.Connection[Any], graphs: tuple[Graph, Graph]
+) -> None:
+    alpha, _ = graphs
+    with pytest.raises(psycopg.errors.CheckViolation) as caught:
+        with admin.transaction(force_rollback=True):
+            admin.execute(
+                "UPDATE orders SET subtotal = subtotal WHERE id = %s", (alpha.ids["order"],)
+            )
+            admin.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checks and marks the order
+            admin.execute("SET CONSTRAINTS ALL DEFERRED")
+            admin.execute("DELETE FROM order_items WHERE order_id = %s", (alpha.ids["order"],))
+            admin.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert caught.value.diag.constraint_name == "orders_have_items"

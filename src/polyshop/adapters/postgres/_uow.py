@@ -46,7 +46,9 @@ class UnitOfWork:
         except PoolTimeout as exc:
             raise StoreUnavailableError("postgres", f"no connection available: {exc}") from None
         if self._tenant_id is not None:
-            await self._apply_tenant(self._tenant_id)
+            # Pipelined, so the implicit BEGIN and the tenant travel in one round trip.
+            async with self._connection.pipeline():
+                await self._apply_tenant(self._tenant_id)
         return self
 
     async def set_tenant(self, tenant_id: UUID) -> None:

@@ -5,6 +5,6 @@ DROP TABLE IF EXISTS
     users, brands, vendors, tenant_domains, tenants
     CASCADE;
 DROP FUNCTION IF EXISTS
-    analytics_ensure_partitions(timestamptz, integer), orders_check_items(),
+    analytics_ensure_partitions(timestamptz, integer), orders_check_items(), orders_forget_checks(),
     products_stock_location(), categories_refuse_cycle(), tenant_for_hostname(text),
     set_updated_at(), app_current_tenant();

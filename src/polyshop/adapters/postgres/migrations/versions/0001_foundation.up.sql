@@ -454,16 +454,20 @@ CREATE INDEX order_items_product_idx ON order_items (tenant_id, product_id);
 CREATE INDEX order_items_variant_idx ON order_items (tenant_id, variant_id) WHERE variant_id IS NOT NULL;
 
 -- An order commits with at least one item and a subtotal equal to the sum of its items; checked
--- at commit (deferred), so a half-written order cannot be committed by any code path.
+-- at commit (deferred), so a half-written order cannot be committed by any code path. A check
+-- marks its order as verified (transaction-local); the other firings for the same order (one per
+-- item) skip the query. Any later statement that changes orders or items clears the marks, so a
+-- change after an early `SET CONSTRAINTS ... IMMEDIATE` is checked again.
 CREATE FUNCTION orders_check_items() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
     target_tenant uuid;
     target_order uuid;
+    checked text := coalesce(current_setting('polyshop.orders_checked', true), '');
+    order_subtotal numeric;
     expected numeric;
     lines integer;
-    order_subtotal numeric;
 BEGIN
     IF TG_TABLE_NAME = 'orders' THEN
         target_tenant := NEW.tenant_id;
@@ -475,12 +479,18 @@ BEGIN
         target_tenant := NEW.tenant_id;
         target_order := NEW.order_id;
     END IF;
-    SELECT subtotal INTO order_subtotal FROM orders WHERE tenant_id = target_tenant AND id = target_order;
+    IF position(target_order::text IN checked) > 0 THEN
+        RETURN NULL;
+    END IF;
+    SELECT o.subtotal, coalesce(sum(i.total_price), 0), count(i.id)
+      INTO order_subtotal, expected, lines
+      FROM orders o
+      LEFT JOIN order_items i ON i.tenant_id = o.tenant_id AND i.order_id = o.id
+     WHERE o.tenant_id = target_tenant AND o.id = target_order
+     GROUP BY o.subtotal;
     IF NOT FOUND THEN
         RETURN NULL;  -- the order itself was deleted
     END IF;
-    SELECT coalesce(sum(total_price), 0), count(*) INTO expected, lines
-      FROM order_items WHERE tenant_id = target_tenant AND order_id = target_order;
     IF lines = 0 THEN
         RAISE EXCEPTION 'order % has no items', target_order
             USING ERRCODE = 'check_violation', CONSTRAINT = 'orders_have_items';
@@ -489,6 +499,7 @@ BEGIN
         RAISE EXCEPTION 'order % subtotal % is not the sum of its items %', target_order, order_subtotal, expected
             USING ERRCODE = 'check_violation', CONSTRAINT = 'orders_subtotal_matches_items';
     END IF;
+    PERFORM set_config('polyshop.orders_checked', checked || ' ' || target_order::text, true);
     RETURN NULL;
 END
 $$;
@@ -500,6 +511,19 @@ CREATE CONSTRAINT TRIGGER order_items_consistent
     AFTER INSERT OR UPDATE OR DELETE ON order_items
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION orders_check_items();
+
+CREATE FUNCTION orders_forget_checks() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM set_config('polyshop.orders_checked', '', true);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_changed AFTER INSERT OR UPDATE OR DELETE ON orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_forget_checks();
+CREATE TRIGGER order_items_changed AFTER INSERT OR UPDATE OR DELETE ON order_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_forget_checks();
 
 CREATE TABLE payments (
     tenant_id               uuid NOT NULL,

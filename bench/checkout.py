@@ -1,0 +1,247 @@
+"""Checkout throughput against pgbench TPC-B, on the same embedded PostgreSQL, in one run.
+
+    uv run python -m bench.checkout [--clients 8] [--seconds 10] [--rounds 2]
+
+Both sides run with the same number of concurrent clients against the same server (embedded
+profile, durable settings: fsync and synchronous_commit on). Our side places 3-line orders
+through `CheckoutService.place_order` (the full path: locks, pricing, payment, order, items,
+stock, ledger, history, outbox). Rounds alternate between the two so that a noisy neighbour
+hurts both alike; the table reports every round and the median ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from polyshop import bootstrap
+from polyshop.adapters.postgres import drop_database, provision, upgrade
+from polyshop.runtime._postgres import binaries
+from polyshop.services.catalog import ProductDraft
+from polyshop.services.checkout import CheckoutRequest, OrderLine
+from polyshop.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DATABASE = "polyshop_bench"
+CUSTOMERS = 1000
+ADDRESS = {"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
+console = Console()
+
+
+@dataclass
+class Round:
+    kind: str
+    operations: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.operations / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def prepare(
+    settings: Settings, product_count: int
+) -> tuple[bootstrap.StoreUrls, UUID, list[UUID], list[UUID]]:
+    urls = bootstrap.store_urls(settings)
+    assert urls.postgres_admin is not None
+    drop_database(urls.postgres_admin)
+    provision(urls.postgres_admin, app_password=str(conninfo_to_dict(urls.postgres)["password"]))
+    upgrade(urls.postgres_admin)
+    async with bootstrap.application(settings, urls) as app:
+        tenant = await app.tenants.create("bench", "Bench Shop")
+        await app.tenants.configure(
+            tenant.id,
+            {
+                "tax": {"default_rate": "0.08"},
+                "shipping": {"standard": {"price": "5.00", "free_over": "75.00"}},
+            },
+        )
+        vendor = await app.catalog.create_vendor(tenant.id, "Vendor")
+        category = await app.catalog.create_category(tenant.id, "All")
+        # Real traffic comes from many customers; one customer placing every order would make
+        # its row the hottest lock of the benchmark. Inserted directly: registration (argon2)
+        # is not what this measures.
+        async with app.database.unit_of_work(tenant.id) as uow:
+            cursor = await uow.connection.execute(
+                "INSERT INTO users (tenant_id, email, password_hash, first_name, last_name)"
+                " SELECT %s, 'bench' || n || '@example.com', 'not-a-login', 'Bench', n::text"
+                " FROM generate_series(1, %s) AS n RETURNING id",
+                (tenant.id, CUSTOMERS),
+            )
+            customers = [row[0] for row in await cursor.fetchall()]
+            await uow.commit()
+        products = [
+            await app.catalog.create_product(
+                tenant.id,
+                ProductDraft(
+                    name=f"Product {n}",
+                    sku=f"P-{n}",
+                    price=f"{5 + n}.99",
+                    category_id=category.id,
+                    vendor_id=vendor,
+                    status="active",
+                    initial_stock=10_000_000,
+                ),
+            )
+            for n in range(product_count)
+        ]
+    # Give the planner statistics of tables that have rows, as a shop in production has.
+    with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+        admin.execute("ANALYZE")
+    return urls, tenant.id, customers, products
+
+
+async def run_orders(
+    settings: Settings, urls: bootstrap.StoreUrls, tenant_id: UUID, customers: list[UUID],
+    products: list[UUID], clients: int, seconds: float,
+) -> Round:  # fmt: skip
+    async with bootstrap.application(settings, urls) as app:
+        latencies: list[float] = []
+        rng = random.Random(7)
+
+        def request() -> CheckoutRequest:
+            return CheckoutRequest(
+                customer_id=rng.choice(customers),
+                lines=tuple(OrderLine(p, rng.randint(1, 3)) for p in rng.sample(products, 3)),
+                shipping_address=ADDRESS,
+            )
+
+        # Warm up every pooled connection (prepared statements, caches) before the clock starts.
+        await asyncio.gather(
+            *(app.checkout.place_order(tenant_id, request()) for _ in range(clients * 10))
+        )
+        deadline = time.perf_counter() + seconds
+
+        async def client() -> None:
+            while time.perf_counter() < deadline:
+                order = request()
+                started = time.perf_counter()
+                await app.checkout.place_order(tenant_id, order)
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return Round("orders", len(latencies), elapsed, latencies)
+
+
+def pgbench_env(urls: bootstrap.StoreUrls) -> tuple[list[str], dict[str, str]]:
+    assert urls.postgres_admin is not None
+    params = conninfo_to_dict(make_conninfo(urls.postgres_admin, dbname="pgbench"))
+    env = {**os.environ, "PGPASSWORD": str(params["password"])}
+    args = ["-h", str(params["host"]), "-p", str(params["port"]), "-U", str(params["user"])]
+    return args, env
+
+
+def pgbench_init(urls: bootstrap.StoreUrls, scale: int) -> None:
+    assert urls.postgres_admin is not None
+    maintenance = make_conninfo(urls.postgres_admin, dbname="pgbench")
+    drop_database(maintenance)
+    args, env = pgbench_env(urls)
+    subprocess.run([str(binaries() / "createdb"), *args, "pgbench"], env=env, check=True)
+    subprocess.run([str(binaries() / "pgbench"), *args, "-i", "-q", "-s", str(scale), "pgbench"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+
+
+def pgbench_run(urls: bootstrap.StoreUrls, clients: int, seconds: float) -> Round:
+    args, env = pgbench_env(urls)
+    result = subprocess.run(
+        [str(binaries() / "pgbench"), *args, "-c", str(clients), "-j", str(min(clients, 2)),
+         "-T", str(int(seconds)), "pgbench"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+    average = float(re.search(r"latency average = ([\d.]+) ms", result.stdout).group(1))  # type: ignore[union-attr]
+    transactions = int(
+        re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1)
+    )  # type: ignore[union-attr]
+    return Round("pgbench", transactions, transactions / tps, [average])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--products", type=int, default=1000, help="catalog size")
+    parser.add_argument("--scale", type=int, default=None, help="pgbench scale (default: clients)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
+    options = parser.parse_args()
+    settings = Settings(  # type: ignore[call-arg]
+        data_dir=options.data_dir, database=DATABASE, pool_min_size=options.clients,
+        pool_max_size=options.clients,
+    )  # fmt: skip
+
+    with console.status("starting the embedded stores and preparing the shop ..."):
+        urls, tenant_id, customers, products = asyncio.run(prepare(settings, options.products))
+        scale = options.scale or options.clients
+        pgbench_init(urls, scale)
+        # A first batch of orders, then fresh statistics, so no plan is made for empty tables.
+        asyncio.run(run_orders(settings, urls, tenant_id, customers, products, options.clients, 3))
+        with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+            admin.execute("ANALYZE")
+
+    rounds: list[tuple[Round, Round]] = []
+    with Progress(console=console) as progress:
+        task = progress.add_task("benchmark rounds", total=options.rounds * 2)
+        for _ in range(options.rounds):
+            baseline = pgbench_run(urls, options.clients, options.seconds)
+            progress.advance(task)
+            ours = asyncio.run(run_orders(settings, urls, tenant_id, customers, products,
+                                          options.clients, options.seconds))  # fmt: skip
+            progress.advance(task)
+            rounds.append((baseline, ours))
+
+    table = Table(title=f"checkout ({options.products} products) vs pgbench TPC-B (scale {scale}), "
+                        f"{options.clients} clients, {options.seconds:.0f} s per side per round")  # fmt: skip
+    for column in ("round", "pgbench TPS", "pgbench avg ms", "orders/s", "order p50 ms",
+                   "order p99 ms", "orders/s ÷ TPS"):  # fmt: skip
+        table.add_column(column, justify="right")
+    ratios = []
+    for n, (baseline, ours) in enumerate(rounds, 1):
+        ratio = ours.rate / baseline.rate
+        ratios.append(ratio)
+        table.add_row(str(n), f"{baseline.rate:,.0f}", f"{baseline.latencies_ms[0]:.2f}",
+                      f"{ours.rate:,.0f}", f"{ours.percentile(0.5):.2f}", f"{ours.percentile(0.99):.2f}",
+                      f"{ratio:.3f}")  # fmt: skip
+    console.print(table)
+    median = statistics.median(ratios)
+    verdict = "meets" if median >= 1 / 3 else "misses"
+    console.print(
+        f"median ratio {median:.3f}: {verdict} the target of 0.333 (one third of pgbench TPS)"
+    )
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "checkout.json").write_text(json.dumps({
+        "clients": options.clients, "seconds": options.seconds, "pgbench_scale": scale,
+        "products": options.products,
+        "rounds": [{"pgbench_tps": b.rate, "orders_per_s": o.rate, "p50_ms": o.percentile(0.5),
+                    "p99_ms": o.percentile(0.99), "ratio": o.rate / b.rate} for b, o in rounds],
+        "median_ratio": median,
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

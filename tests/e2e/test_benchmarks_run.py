@@ -1,0 +1,28 @@
+"""The benchmarks are not tests of speed, but they must keep working: run each briefly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TEST_DATA_DIR
+
+
+@pytest.mark.slow
+def test_checkout_benchmark_runs_and_reports_its_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.checkout", "--seconds", "1", "--rounds", "1",
+         "--products", "20", "--data-dir", str(TEST_DATA_DIR)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "median ratio" in result.stdout
+    report = json.loads((Path(ROOT) / "bench" / "results" / "checkout.json").read_text())
+    (only,) = report["rounds"]
+    assert only["orders_per_s"] > 0
+    assert only["pgbench_tps"] > 0
+    assert 0 < only["p50_ms"] <= only["p99_ms"]
