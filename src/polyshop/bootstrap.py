@@ -13,17 +13,23 @@ from dataclasses import dataclass
 
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
+from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
 from polyshop.ports import PaymentGateway
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, postgres_status, redis_status
+from polyshop.services.auth import AuthService
+from polyshop.services.cache import CatalogReads, ReadThroughCache
+from polyshop.services.carts import CartService
 from polyshop.services.catalog import CatalogService
 from polyshop.services.checkout import CheckoutService
 from polyshop.services.content import ContentService
 from polyshop.services.customers import CustomerService
 from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
+from polyshop.services.ratelimit import RateLimiter
 from polyshop.services.reviews import ReviewService
+from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
 
@@ -75,6 +81,7 @@ class Container:
     settings: Settings
     urls: StoreUrls
     database: Database
+    redis: RedisClient
     gateway: PaymentGateway
     tenants: TenantService
     catalog: CatalogService
@@ -84,6 +91,12 @@ class Container:
     orders: OrderService
     reviews: ReviewService
     content: ContentService
+    sessions: SessionService
+    auth: AuthService
+    carts: CartService
+    catalog_reads: CatalogReads
+    api_cache: ReadThroughCache
+    rate_limiter: RateLimiter
 
 
 @asynccontextmanager
@@ -98,20 +111,50 @@ async def application(
     )
     await database.open()
     gateway = gateway or TestPaymentGateway()
+    s = settings
+    redis = connect(urls.redis, cluster=s.redis_cluster, timeout=s.redis_timeout_seconds)
+    catalog = CatalogService(database)
+    reads = CatalogReads(
+        catalog,
+        ReadThroughCache(redis, "product", s.product_cache_seconds),
+        ReadThroughCache(redis, "search", s.search_cache_seconds, generational=True),
+    )
+    catalog.listener = reads
+    customers = CustomerService(database)
+    sessions = SessionService(
+        redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
+    )
+    checkout = CheckoutService(database, gateway, reads)
     try:
         yield Container(
             settings=settings,
             urls=urls,
             database=database,
+            redis=redis,
             gateway=gateway,
             tenants=TenantService(database),
-            catalog=CatalogService(database),
-            customers=CustomerService(database),
-            inventory=InventoryService(database),
-            checkout=CheckoutService(database, gateway),
-            orders=OrderService(database, gateway),
+            catalog=catalog,
+            customers=customers,
+            inventory=InventoryService(database, reads),
+            checkout=checkout,
+            orders=OrderService(database, gateway, reads),
             reviews=ReviewService(database),
             content=ContentService(database),
-        )
+            sessions=sessions,
+            auth=AuthService(
+                customers, sessions, redis, max_failures=s.login_max_failures,
+                lock_seconds=s.login_lock_seconds,
+            ),
+            carts=CartService(
+                redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
+                max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
+            ),
+            catalog_reads=reads,
+            api_cache=ReadThroughCache(redis, "api", s.api_cache_seconds, generational=True),
+            rate_limiter=RateLimiter(
+                redis, limit=s.rate_limit_requests, window_seconds=s.rate_limit_window_seconds
+            ),
+        )  # fmt: skip
     finally:
+        await redis.aclose()
         await database.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
+from uuid import UUID
 
 
 class PaymentOutcome(StrEnum):
@@ -35,3 +37,14 @@ class PaymentGateway(Protocol):
     ) -> PaymentResult: ...
 
     async def void(self, *, reference: str) -> None: ...
+
+
+class ProductChangeListener(Protocol):
+    """Told after a commit that changed products (their page, price, stock or listing)."""
+
+    async def products_changed(self, tenant_id: UUID, product_ids: Collection[UUID]) -> None: ...
+
+
+class NoListener:
+    async def products_changed(self, tenant_id: UUID, product_ids: Collection[UUID]) -> None:
+        return None

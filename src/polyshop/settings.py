@@ -48,6 +48,24 @@ class Settings(BaseSettings):
     postgres_admin_url: str | None = None
     redis_url: str | None = None
 
+    # Redis Cluster instead of a single server (profile full).
+    redis_cluster: bool = False
+    redis_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+
+    # Sessions slide: each use extends them by the idle timeout, up to the absolute lifetime.
+    session_idle_seconds: int = Field(default=2 * 3600, ge=60)
+    session_max_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    cart_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    cart_max_lines: int = Field(default=50, ge=1, le=500)
+    cart_max_quantity: int = Field(default=99, ge=1, le=10_000)
+    product_cache_seconds: int = Field(default=3600, ge=1)
+    search_cache_seconds: int = Field(default=900, ge=1)
+    api_cache_seconds: int = Field(default=1800, ge=1)
+    rate_limit_requests: int = Field(default=120, ge=1)
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_seconds: int = Field(default=900, ge=1)
+
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)
     # Embedded servers: trade durability for speed (tests and benchmarks only).

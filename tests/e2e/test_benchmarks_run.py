@@ -26,3 +26,17 @@ def test_checkout_benchmark_runs_and_reports_its_ratio() -> None:
     assert only["orders_per_s"] > 0
     assert only["pgbench_tps"] > 0
     assert 0 < only["p50_ms"] <= only["p99_ms"]
+
+
+@pytest.mark.slow
+def test_cache_benchmark_runs_and_reports_its_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cache", "--seconds", "0.5", "--rounds", "1",
+         "--products", "10", "--data-dir", str(TEST_DATA_DIR)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((Path(ROOT) / "bench" / "results" / "cache.json").read_text())
+    (only,) = report["rounds"]
+    assert only["raw_get_per_s"] > 0
+    assert only["ratio"] > 0

@@ -30,3 +30,25 @@ def validate_password(password: str, *, email: str) -> None:
         )
     if password.lower() == email.lower() or password.lower() == email.split("@")[0]:
         raise ValidationError("password must not be your email address", field="password")
+
+
+# What each role may do; sessions carry these (the spec's `permissions`).
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "customer": (
+        "read:profile", "write:profile", "read:orders", "write:orders", "write:cart",
+        "write:reviews",
+    ),
+    "vendor_staff": (
+        "read:profile", "write:profile", "read:products", "write:products", "read:orders",
+        "write:fulfilment",
+    ),
+    "tenant_admin": (
+        "read:profile", "write:profile", "read:products", "write:products", "read:orders",
+        "write:orders", "write:fulfilment", "write:refunds", "write:content", "moderate:reviews",
+        "read:customers", "read:analytics",
+    ),
+}  # fmt: skip
+
+
+def permissions_for(role: str) -> list[str]:
+    return list(ROLE_PERMISSIONS.get(role, ()))

@@ -27,6 +27,7 @@ from polyshop.domain.catalog import (
 )
 from polyshop.domain.errors import NotFoundError, ValidationError
 from polyshop.domain.money import parse_money
+from polyshop.ports import NoListener, ProductChangeListener
 from polyshop.services._inventory_ledger import record_movement
 
 Sort = Literal["newest", "price_asc", "price_desc", "name", "relevance"]
@@ -162,8 +163,9 @@ def _money_or_none(value: Decimal | str | None, name: str) -> Decimal | None:
 
 
 class CatalogService:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, listener: ProductChangeListener | None = None) -> None:
         self._database = database
+        self.listener: ProductChangeListener = listener or NoListener()
 
     # -- categories --------------------------------------------------------------------------
 
@@ -330,6 +332,7 @@ class CatalogService:
                 "product", product_id, "product.created", {"sku": draft.sku, "slug": values["slug"]}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
         return product_id
 
     async def update_product(self, tenant_id: UUID, product_id: UUID, **changes: Any) -> None:
@@ -349,6 +352,7 @@ class CatalogService:
                 "product", product_id, "product.updated", {"fields": sorted(changes)}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
 
     async def change_status(self, tenant_id: UUID, product_id: UUID, target: ProductStatus) -> None:
         async with self._database.unit_of_work(tenant_id) as uow:
@@ -366,6 +370,7 @@ class CatalogService:
                 "product", product_id, "product.status_changed", {"from": row[0], "to": str(target)}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
 
     async def add_variant(self, tenant_id: UUID, product_id: UUID, variant: VariantDraft) -> UUID:
         async with self._database.unit_of_work(tenant_id) as uow:
@@ -375,6 +380,7 @@ class CatalogService:
                 "product", product_id, "product.variant_added", {"variant_id": variant_id}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
         return variant_id
 
     async def update_variant(self, tenant_id: UUID, variant_id: UUID, **changes: Any) -> None:
@@ -394,6 +400,7 @@ class CatalogService:
                 "product", product_id, "product.variant_updated", {"variant_id": variant_id}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
 
     async def remove_variant(self, tenant_id: UUID, variant_id: UUID) -> None:
         async with self._database.unit_of_work(tenant_id) as uow:
@@ -408,6 +415,7 @@ class CatalogService:
                 "product", row[0], "product.variant_removed", {"variant_id": variant_id}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [row[0]])
 
     async def _insert_variant(self, uow: UnitOfWork, product_id: UUID, draft: VariantDraft) -> UUID:
         if draft.initial_stock < 0:
@@ -441,6 +449,7 @@ class CatalogService:
                 await _upsert_attribute(uow, product_id, name, value, kind)
             await uow.append_event("product", product_id, "product.attribute_set", {"name": name})
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
 
     async def remove_attribute(self, tenant_id: UUID, product_id: UUID, name: str) -> None:
         async with self._database.unit_of_work(tenant_id) as uow:
@@ -454,6 +463,7 @@ class CatalogService:
                 "product", product_id, "product.attribute_removed", {"name": name}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
 
     async def add_image(
         self, tenant_id: UUID, product_id: UUID, url: str, *, alt_text: str | None = None,
@@ -488,6 +498,7 @@ class CatalogService:
                 )
             await uow.append_event("product", product_id, "product.image_added", {"url": url})
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
         return image_id
 
     async def set_primary_image(self, tenant_id: UUID, image_id: UUID) -> None:
@@ -507,6 +518,7 @@ class CatalogService:
                 "product", row[0], "product.primary_image_set", {"image_id": image_id}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [row[0]])
 
     async def remove_image(self, tenant_id: UUID, image_id: UUID) -> None:
         """Remove an image; if it was the primary, the next by position becomes primary."""
@@ -530,6 +542,7 @@ class CatalogService:
                 "product", product_id, "product.image_removed", {"image_id": image_id}
             )
             await uow.commit()
+        await self.listener.products_changed(tenant_id, [product_id])
 
     async def product(self, tenant_id: UUID, *, product_id: UUID | None = None,
                       slug: str | None = None) -> dict[str, Any]:  # fmt: skip

@@ -41,7 +41,7 @@ from polyshop.domain.errors import (
     ValidationError,
 )
 from polyshop.domain.pricing import PricedLine, PricingRules, Quote, quote
-from polyshop.ports import PaymentGateway, PaymentOutcome
+from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -127,9 +127,13 @@ def request_fingerprint(
 
 
 class CheckoutService:
-    def __init__(self, database: Database, gateway: PaymentGateway) -> None:
+    def __init__(
+        self, database: Database, gateway: PaymentGateway,
+        listener: ProductChangeListener | None = None,
+    ) -> None:  # fmt: skip
         self._database = database
         self._gateway = gateway
+        self._listener: ProductChangeListener = listener or NoListener()
 
     async def place_order(
         self, tenant_id: UUID, request: CheckoutRequest, *, idempotency_key: str | None = None
@@ -208,6 +212,7 @@ class CheckoutService:
                 await self._gateway.void(reference=str(payment_id))
                 raise
             (order_number,) = await _one(written, "order was not written")
+        await self._listener.products_changed(tenant_id, {p for p, _ in quantities})
         return PlacedOrder(
             id=order_id,
             order_number=order_number,

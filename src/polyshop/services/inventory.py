@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 from polyshop.adapters.postgres import Database, UnitOfWork
 from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.ports import NoListener, ProductChangeListener
 from polyshop.services._inventory_ledger import record_movement
 
 
@@ -35,8 +36,9 @@ class LedgerEntry:
 
 
 class InventoryService:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, listener: ProductChangeListener | None = None) -> None:
         self._database = database
+        self._listener: ProductChangeListener = listener or NoListener()
 
     async def stock_in(
         self, tenant_id: UUID, item: StockItem, quantity: int, *, reason: str = "received",
@@ -72,6 +74,7 @@ class InventoryService:
                 )  # fmt: skip
                 await _announce(uow, item, counted)
             await uow.commit()
+        await self._listener.products_changed(tenant_id, [item.product_id])
         return counted
 
     async def transfer(
@@ -100,6 +103,7 @@ class InventoryService:
                 {"from": _describe(source), "to": _describe(target), "quantity": quantity},
             )  # fmt: skip
             await uow.commit()
+        await self._listener.products_changed(tenant_id, {source.product_id, target.product_id})
         return reference
 
     async def level(self, tenant_id: UUID, item: StockItem) -> int:
@@ -127,6 +131,7 @@ class InventoryService:
             )  # fmt: skip
             await _announce(uow, item, level)
             await uow.commit()
+        await self._listener.products_changed(tenant_id, [item.product_id])
         return level
 
 

@@ -29,7 +29,7 @@ from polyshop.domain.orders import (
     check_transition,
     payment_status_after_refund,
 )
-from polyshop.ports import PaymentGateway, PaymentOutcome
+from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
 from polyshop.services._inventory_ledger import record_movement
 
 
@@ -51,9 +51,13 @@ _SUMMARY = (
 
 
 class OrderService:
-    def __init__(self, database: Database, gateway: PaymentGateway) -> None:
+    def __init__(
+        self, database: Database, gateway: PaymentGateway,
+        listener: ProductChangeListener | None = None,
+    ) -> None:  # fmt: skip
         self._database = database
         self._gateway = gateway
+        self._listener: ProductChangeListener = listener or NoListener()
 
     async def get(
         self, tenant_id: UUID, order_id: UUID, *, customer_id: UUID | None = None
@@ -147,13 +151,15 @@ class OrderService:
             current = OrderStatus(order["status"])
             check_transition(current, OrderStatus.CANCELLED)
             changes: dict[str, Any] = {}
+            restocked: list[UUID] = []
             if current in RESTOCK_ON_CANCEL:
-                await _restock(uow, order_id, actor)
+                restocked = await _restock(uow, order_id, actor)
             if order["payment_status"] in ("paid", "partially_refunded"):
                 await self._refund_payments(uow, order_id, None, order["currency"])
                 changes["payment_status"] = "refunded"
             await _set_status(uow, order_id, current, OrderStatus.CANCELLED, actor, reason, changes)
             await uow.commit()
+        await self._listener.products_changed(tenant_id, restocked)
 
     async def refund(
         self, tenant_id: UUID, order_id: UUID, amount: Decimal | str | None = None, *,
@@ -276,14 +282,16 @@ async def _set_status(
     )
 
 
-async def _restock(uow: UnitOfWork, order_id: UUID, actor: UUID | None) -> None:
+async def _restock(uow: UnitOfWork, order_id: UUID, actor: UUID | None) -> list[UUID]:
     cursor = await uow.connection.execute(
         "SELECT product_id, variant_id, quantity FROM order_items WHERE order_id = %s"
         " ORDER BY (variant_id IS NOT NULL), coalesce(variant_id, product_id)",
         (order_id,),
     )
-    for product_id, variant_id, quantity in await cursor.fetchall():
+    items = await cursor.fetchall()
+    for product_id, variant_id, quantity in items:
         await record_movement(
             uow, product_id, variant_id, quantity, "in", reason="order cancelled",
             reference_id=order_id, created_by=actor,
         )  # fmt: skip
+    return [product_id for product_id, _, _ in items]

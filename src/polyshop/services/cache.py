@@ -1,0 +1,165 @@
+"""Read-through caches in Redis (the spec's product, search-result and API-response caches).
+
+- TTLs are real Redis expiries.
+- A miss is loaded by one caller only: it takes a short lock; the others wait for its value
+  (or, past the wait, load without caching), so an expired hot key costs one load.
+- If Redis is unreachable, reads go straight to the loader (PostgreSQL) and the cache reports
+  itself degraded; nothing is written anywhere else.
+- Product entries are deleted when a product changes; search and API entries carry a per-tenant
+  generation, bumped on any catalog change, so one INCR retires them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID
+
+from prometheus_client import Counter
+
+from polyshop.adapters.postgres._json import dumps
+from polyshop.adapters.redis import Keys, RedisClient
+from polyshop.adapters.redis._client import UNAVAILABLE
+from polyshop.services.catalog import CatalogService, Page, ProductQuery
+
+log = logging.getLogger(__name__)
+
+CACHE_REQUESTS = Counter(
+    "polyshop_cache_requests",
+    "Cache lookups by cache and outcome (hit, miss, wait_hit, bypass).",
+    ["cache", "outcome"],
+)
+_RELEASE = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+class ReadThroughCache:
+    def __init__(
+        self, client: RedisClient, namespace: str, ttl_seconds: int, *, generational: bool = False,
+        lock_ms: int = 5000, wait_ms: int = 2000,
+    ) -> None:  # fmt: skip
+        self._client = client
+        self.namespace = namespace
+        self._ttl = ttl_seconds
+        self._generational = generational
+        self._lock_ms = lock_ms
+        self._wait_ms = wait_ms
+        self._release = client.register_script(_RELEASE)
+        self.degraded = False
+
+    async def get_or_load(
+        self, tenant_id: UUID, key: str, loader: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        try:
+            full = await self._key(tenant_id, key)
+            raw = await self._client.get(full)
+        except UNAVAILABLE:
+            return await self._bypass(loader)
+        self.degraded = False
+        if raw is not None:
+            CACHE_REQUESTS.labels(self.namespace, "hit").inc()
+            return json.loads(raw)
+        CACHE_REQUESTS.labels(self.namespace, "miss").inc()
+        token = secrets.token_hex(8)
+        lock = f"{full}:lock"
+        try:
+            leader = await self._client.set(lock, token, nx=True, px=self._lock_ms)
+        except UNAVAILABLE:
+            return await self._bypass(loader)
+        if leader:
+            try:
+                encoded = dumps(await loader())
+                await self._client.set(full, encoded, ex=self._ttl)
+                return json.loads(encoded)
+            finally:
+                with contextlib.suppress(*UNAVAILABLE):
+                    await self._release(keys=[lock], args=[token])
+        return await self._wait_for(full, loader)
+
+    async def _wait_for(self, full: str, loader: Callable[[], Awaitable[Any]]) -> Any:
+        deadline = time.monotonic() + self._wait_ms / 1000
+        delay = 0.005
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            try:
+                raw = await self._client.get(full)
+            except UNAVAILABLE:
+                return await self._bypass(loader)
+            if raw is not None:
+                CACHE_REQUESTS.labels(self.namespace, "wait_hit").inc()
+                return json.loads(raw)
+        # The leader is slow or gone: answer without caching rather than make the caller wait.
+        return json.loads(dumps(await loader()))
+
+    async def _bypass(self, loader: Callable[[], Awaitable[Any]]) -> Any:
+        if not self.degraded:
+            log.warning("cache %s: redis unavailable, reading from the source", self.namespace)
+        self.degraded = True
+        CACHE_REQUESTS.labels(self.namespace, "bypass").inc()
+        return json.loads(dumps(await loader()))
+
+    async def _key(self, tenant_id: UUID, key: str) -> str:
+        keys = Keys(tenant_id)
+        if not self._generational:
+            return keys.cache(self.namespace, key)
+        generation = await self._client.get(keys.cache_generation(self.namespace))
+        return keys.cache(self.namespace, f"g{int(generation or 0)}:{key}")
+
+    async def invalidate(self, tenant_id: UUID, keys: Collection[str]) -> None:
+        if keys:
+            await self._client.delete(*(Keys(tenant_id).cache(self.namespace, k) for k in keys))
+
+    async def invalidate_all(self, tenant_id: UUID) -> None:
+        await self._client.incr(Keys(tenant_id).cache_generation(self.namespace))
+
+
+def query_fingerprint(query: ProductQuery) -> str:
+    return hashlib.sha256(dumps(asdict(query)).encode()).hexdigest()[:32]
+
+
+class CatalogReads:
+    """The catalog's hot read paths, served from the caches; also the listener that keeps
+    those caches honest when products change."""
+
+    def __init__(
+        self, catalog: CatalogService, products: ReadThroughCache, searches: ReadThroughCache
+    ) -> None:
+        self._catalog = catalog
+        self.products = products
+        self.searches = searches
+
+    async def product_page(self, tenant_id: UUID, product_id: UUID) -> dict[str, Any]:
+        page: dict[str, Any] = await self.products.get_or_load(
+            tenant_id, str(product_id),
+            lambda: self._catalog.product(tenant_id, product_id=product_id),
+        )  # fmt: skip
+        return page
+
+    async def search(self, tenant_id: UUID, query: ProductQuery) -> dict[str, Any]:
+        async def load() -> dict[str, Any]:
+            page: Page = await self._catalog.list_products(tenant_id, query)
+            return {"items": [asdict(item) for item in page.items], "next_cursor": page.next_cursor}
+
+        result: dict[str, Any] = await self.searches.get_or_load(
+            tenant_id, query_fingerprint(query), load
+        )
+        return result
+
+    async def products_changed(self, tenant_id: UUID, product_ids: Collection[UUID]) -> None:
+        """Forget cached pages of these products and every cached search of the tenant."""
+        try:
+            await self.products.invalidate(tenant_id, [str(p) for p in product_ids])
+            await self.searches.invalidate_all(tenant_id)
+        except UNAVAILABLE:
+            # The entries expire by their TTL; the outbox-driven invalidation will repeat this.
+            log.warning("could not invalidate cached products of tenant %s", tenant_id)
