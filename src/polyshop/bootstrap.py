@@ -125,6 +125,10 @@ async def application(
         redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
     )
     checkout = CheckoutService(database, gateway, reads)
+    carts = CartService(
+        redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
+        max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
+    )  # fmt: skip
     try:
         yield Container(
             settings=settings,
@@ -141,13 +145,10 @@ async def application(
             reviews=ReviewService(database),
             content=ContentService(database),
             sessions=sessions,
+            carts=carts,
             auth=AuthService(
-                customers, sessions, redis, max_failures=s.login_max_failures,
+                customers, sessions, carts, redis, max_failures=s.login_max_failures,
                 lock_seconds=s.login_lock_seconds,
-            ),
-            carts=CartService(
-                redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
-                max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
             ),
             catalog_reads=reads,
             api_cache=ReadThroughCache(redis, "api", s.api_cache_seconds, generational=True),

@@ -101,6 +101,13 @@ class RedisCluster:
         return self.servers[0].url
 
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # never leave half a cluster running
+            raise
+
+    def _start(self) -> None:
         for server in self.servers:
             server.start()
         cli = redis_server_binary().with_name("redis-cli")

@@ -7,17 +7,19 @@ from uuid import UUID
 from polyshop.adapters.redis import Keys, RedisClient, redis_unavailable
 from polyshop.adapters.redis import _scripts as scripts
 from polyshop.domain.errors import AccountLockedError, AuthenticationError
+from polyshop.services.carts import CartService, anonymous_cart, user_cart
 from polyshop.services.customers import CustomerService
 from polyshop.services.sessions import NewSession, SessionService
 
 
 class AuthService:
     def __init__(
-        self, customers: CustomerService, sessions: SessionService, client: RedisClient, *,
-        max_failures: int, lock_seconds: int,
+        self, customers: CustomerService, sessions: SessionService, carts: CartService,
+        client: RedisClient, *, max_failures: int, lock_seconds: int,
     ) -> None:  # fmt: skip
         self._customers = customers
         self._sessions = sessions
+        self._carts = carts
         self._client = client
         self._max_failures = max_failures
         self._lock_ms = lock_seconds * 1000
@@ -25,10 +27,11 @@ class AuthService:
 
     async def login(
         self, tenant_id: UUID, email: str, password: str, *, ip_address: str | None = None,
-        user_agent: str | None = None,
+        user_agent: str | None = None, anonymous_cart_token: str | None = None,
     ) -> NewSession:  # fmt: skip
-        """A new session for these credentials. After `max_failures` wrong attempts for an
-        email within the lock window, even the right password is refused until it ends."""
+        """A new session for these credentials; the visitor's anonymous cart, if any, joins
+        the user's cart. After `max_failures` wrong attempts for an email within the lock
+        window, even the right password is refused until it ends."""
         failures_key = Keys(tenant_id).login_failures(email.strip())
         with redis_unavailable("signing in"):
             failures = int(await self._client.get(failures_key) or 0)
@@ -47,10 +50,15 @@ class AuthService:
             raise
         with redis_unavailable("signing in"):
             await self._client.delete(failures_key)
-        return await self._sessions.create(
+        session = await self._sessions.create(
             tenant_id, user.id, user.email, user.role, vendor_id=user.vendor_id,
             ip_address=ip_address, user_agent=user_agent,
         )  # fmt: skip
+        if anonymous_cart_token:
+            await self._carts.merge(
+                tenant_id, anonymous_cart(anonymous_cart_token), user_cart(user.id)
+            )
+        return session
 
     async def logout(self, tenant_id: UUID, token: str) -> bool:
         return await self._sessions.revoke(tenant_id, token)

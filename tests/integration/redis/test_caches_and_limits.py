@@ -115,3 +115,27 @@ async def test_all_keys_of_a_tenant_share_one_cluster_slot(rapp: bootstrap.Conta
         else {0}
     )
     assert len(slots) == 1
+
+
+async def test_api_responses_are_cached_per_tenant_until_retired(rapp: bootstrap.Container) -> None:
+    cache, tenant, other = rapp.api_cache, uuid4(), uuid4()
+    calls: list[str] = []
+
+    def loader(value: str) -> Any:
+        async def load() -> dict[str, str]:
+            calls.append(value)
+            return {"value": value}
+
+        return load
+
+    assert await cache.get_or_load(tenant, "GET /profile", loader("one")) == {"value": "one"}
+    assert await cache.get_or_load(tenant, "GET /profile", loader("two")) == {"value": "one"}
+    assert await cache.get_or_load(other, "GET /profile", loader("three")) == {"value": "three"}
+    await cache.invalidate_all(tenant)
+    assert await cache.get_or_load(tenant, "GET /profile", loader("four")) == {"value": "four"}
+    assert await cache.get_or_load(other, "GET /profile", loader("five")) == {"value": "three"}
+    assert calls == ["one", "three", "four"]
+    ttl = await rapp.redis.pttl(
+        next(iter([k async for k in rapp.redis.scan_iter(match=f"ps:{{{tenant}}}:cache:api:*")]))
+    )
+    assert 0 < ttl <= rapp.settings.api_cache_seconds * 1000

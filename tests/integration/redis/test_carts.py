@@ -106,3 +106,14 @@ async def test_a_failed_checkout_keeps_the_cart(rapp: bootstrap.Container) -> No
         await rapp.carts.checkout(t, shop.customer_id, shipping_address=ADDRESS)
     with pytest.raises(ValidationError, match="empty"):
         await rapp.carts.checkout(t, (await make_shop(rapp)).customer_id, shipping_address=ADDRESS)
+
+
+async def test_signing_in_brings_the_anonymous_cart_along(rapp: bootstrap.Container) -> None:
+    shop = await make_shop(rapp)
+    token = secrets.token_urlsafe(24)
+    await rapp.carts.add(shop.tenant_id, anonymous_cart(token), shop.products["cable"], 3)
+    await rapp.auth.login(shop.tenant_id, "ann@example.com", "correct horse battery staple",
+                          anonymous_cart_token=token)  # fmt: skip
+    cart = await rapp.carts.view(shop.tenant_id, user_cart(shop.customer_id))
+    assert [(line.sku, line.quantity) for line in cart.lines] == [("CABLE", 3)]
+    assert (await rapp.carts.view(shop.tenant_id, anonymous_cart(token))).lines == []
