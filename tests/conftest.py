@@ -64,6 +64,13 @@ def admin(admin_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 @pytest.fixture(scope="session")
+async def app(settings: Settings, urls: bootstrap.StoreUrls) -> AsyncIterator[bootstrap.Container]:
+    """The whole application over the test stores."""
+    async with bootstrap.application(settings, urls) as container:
+        yield container
+
+
+@pytest.fixture(scope="session")
 async def database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
     """The application's pool, logged in as the role without BYPASSRLS."""
     db = Database(urls.postgres, min_size=1, max_size=20)

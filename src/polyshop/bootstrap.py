@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
+from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import PaymentGateway
+from polyshop.ports import DocumentStore, PaymentGateway
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, postgres_status, redis_status
 from polyshop.services.auth import AuthService
@@ -25,6 +26,7 @@ from polyshop.services.catalog import CatalogService
 from polyshop.services.checkout import CheckoutService
 from polyshop.services.content import ContentService
 from polyshop.services.customers import CustomerService
+from polyshop.services.documents import DocumentReads
 from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
 from polyshop.services.ratelimit import RateLimiter
@@ -32,6 +34,7 @@ from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
+from polyshop.sync import DocumentProjector, Relay
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,9 @@ class Container:
     catalog_reads: CatalogReads
     api_cache: ReadThroughCache
     rate_limiter: RateLimiter
+    documents: DocumentStore
+    document_reads: DocumentReads
+    relay: Relay
 
 
 @asynccontextmanager
@@ -129,6 +135,9 @@ async def application(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
     )  # fmt: skip
+    # MongoDB arrives with its adapter; until then both profiles keep documents in JSONB.
+    documents = PostgresDocumentStore(database)
+    projector = DocumentProjector(database, documents)
     try:
         yield Container(
             settings=settings,
@@ -155,6 +164,9 @@ async def application(
             rate_limiter=RateLimiter(
                 redis, limit=s.rate_limit_requests, window_seconds=s.rate_limit_window_seconds
             ),
+            documents=documents,
+            document_reads=DocumentReads(documents),
+            relay=Relay(database, projector),
         )  # fmt: skip
     finally:
         await redis.aclose()

@@ -48,3 +48,46 @@ class ProductChangeListener(Protocol):
 class NoListener:
     async def products_changed(self, tenant_id: UUID, product_ids: Collection[UUID]) -> None:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentChange:
+    """The new state of one document (None: it no longer exists), as built at `version`."""
+
+    tenant_id: UUID
+    collection: str
+    id: str
+    document: dict[str, Any] | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    projector: str
+    transaction_id: int
+    event_id: int
+
+
+class DocumentStore(Protocol):
+    """Denormalised documents (the spec's MongoDB collections), derived from PostgreSQL.
+
+    Money is Decimal and times are datetimes on the way in and out, whatever the store keeps.
+    """
+
+    name: str
+
+    async def apply(self, changes: list[DocumentChange], checkpoint: Checkpoint | None) -> int:
+        """Write the changes (a change older than the stored document is ignored) and, where
+        the store allows, the checkpoint atomically with them; returns how many changed."""
+        ...
+
+    async def get(self, tenant_id: UUID, collection: str, doc_id: str) -> dict[str, Any] | None: ...
+
+    async def find(
+        self, tenant_id: UUID, collection: str, *, equals: dict[str, Any],
+        sort: str | None = None, descending: bool = False, limit: int = 50,
+    ) -> list[dict[str, Any]]: ...  # fmt: skip
+
+    async def all(self, tenant_id: UUID, collection: str) -> dict[str, dict[str, Any]]: ...
+
+    async def clear(self, tenant_id: UUID, collection: str) -> None: ...

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
@@ -13,7 +12,6 @@ import pytest
 from polyshop import bootstrap
 from polyshop.services.catalog import ProductDraft, VariantDraft
 from polyshop.services.checkout import CheckoutRequest, OrderLine
-from polyshop.settings import Settings
 
 RULES = {
     "tax": {"default_rate": "0.10", "rates": {"DE": "0.19"}, "shipping_taxable": False},
@@ -55,12 +53,6 @@ class Shop:
         if name in self.variants:
             return OrderLine(self.products[name.split(":")[0]], quantity, self.variants[name])
         return OrderLine(self.products[name], quantity)
-
-
-@pytest.fixture(scope="session")
-async def app(settings: Settings, urls: bootstrap.StoreUrls) -> AsyncIterator[bootstrap.Container]:
-    async with bootstrap.application(settings, urls) as container:
-        yield container
 
 
 _customer_password = "correct horse battery staple"

@@ -353,6 +353,17 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
             "idempotency_keys",
             {"tenant_id": t, "scope": "checkout", "key": "k1", "request_hash": "0" * 64},
         )
+        _insert(
+            conn,
+            "documents",
+            {"tenant_id": t, "collection": "products", "id": str(ids["product"]),
+             "body": {"slug": "headphones"}, "version": 1},
+        )  # fmt: skip
+        _insert(conn, "sync_parked", {"tenant_id": t, "projector": "documents", "event_id": 1,
+                                      "event_type": "product.updated", "error": "boom", "attempts": 3})  # fmt: skip
+        conn.execute(
+            "INSERT INTO sync_checkpoints (projector) VALUES ('graph-test') ON CONFLICT DO NOTHING"
+        )
     return g
 
 

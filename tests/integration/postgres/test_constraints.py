@@ -229,6 +229,16 @@ CHECK_CASES: list[tuple[str, str]] = [
         "idempotency_keys_expiry_after_creation",
         "UPDATE idempotency_keys SET expires_at = created_at WHERE tenant_id = %(tenant)s",
     ),
+    (
+        "documents_collection_valid",
+        "UPDATE documents SET collection = 'Products!' WHERE tenant_id = %(tenant)s",
+    ),
+    ("documents_body_object", "UPDATE documents SET body = '[]' WHERE tenant_id = %(tenant)s"),
+    (
+        "sync_parked_attempts_positive",
+        "INSERT INTO sync_parked (projector, event_id, tenant_id, event_type, error, attempts)"
+        " VALUES ('documents', 1, %(tenant)s, 'x', 'boom', 0)",
+    ),
 ]
 
 # Each duplicates one existing row's unique value with otherwise fresh keys.

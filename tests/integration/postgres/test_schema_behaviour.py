@@ -26,15 +26,17 @@ def test_updated_at_moves_on_update(
     ]
     assert len(tables) >= 14
     for table in tables:
-        key = "id" if table == "tenants" else "tenant_id"
+        # Tenant rows by their id, tenant-owned rows by tenant, platform rows by name.
+        key, value = {"tenants": ("id", alpha.tenant_id),
+                      "sync_checkpoints": ("projector", "graph-test")}.get(
+            table, ("tenant_id", alpha.tenant_id))  # fmt: skip
         with admin.transaction(force_rollback=True):
             admin.execute(
-                f"UPDATE {table} SET updated_at = '2000-01-01' WHERE {key} = %s", (alpha.tenant_id,)
+                f"UPDATE {table} SET updated_at = '2000-01-01' WHERE {key} = %s", (value,)
             )
-            # A later statement in a fresh transaction would see now(); here the trigger
-            # overwrites the stale value the statement tried to write.
+            # The trigger overwrites the stale value the statement tried to write.
             row = admin.execute(
-                f"SELECT min(updated_at) FROM {table} WHERE {key} = %s", (alpha.tenant_id,)
+                f"SELECT min(updated_at) FROM {table} WHERE {key} = %s", (value,)
             ).fetchone()
         assert row is not None and row[0] is not None and row[0].year > 2000, table
 

@@ -1,0 +1,113 @@
+"""The DocumentStore port on PostgreSQL JSONB (the embedded default): one `documents` table
+under row-level security, a GIN index for containment queries, and the relay checkpoint
+written in the same transaction as the documents, so each change is applied exactly once."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from polyshop.adapters.postgres._database import Database
+from polyshop.ports import Checkpoint, DocumentChange
+from polyshop.sync._codec import decode, encode
+
+
+def _nested(equals: dict[str, Any]) -> dict[str, Any]:
+    """{"category.id": x} -> {"category": {"id": x}}, for JSONB containment."""
+    result: dict[str, Any] = {}
+    for path, value in equals.items():
+        node = result
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return result
+
+
+class PostgresDocumentStore:
+    name = "postgres-jsonb"
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def apply(self, changes: list[DocumentChange], checkpoint: Checkpoint | None) -> int:
+        applied = 0
+        async with self._database.unit_of_work() as uow:
+            connection = uow.connection
+            for tenant_id, group in groupby(
+                sorted(changes, key=lambda c: str(c.tenant_id)), key=lambda c: c.tenant_id
+            ):
+                await uow.set_tenant(tenant_id)
+                for change in group:
+                    if change.document is None:
+                        cursor = await connection.execute(
+                            "DELETE FROM documents WHERE collection = %s AND id = %s"
+                            " AND version <= %s",
+                            (change.collection, change.id, change.version),
+                        )
+                    else:
+                        cursor = await connection.execute(
+                            "INSERT INTO documents (tenant_id, collection, id, body, version)"
+                            " VALUES (%s, %s, %s, %s, %s)"
+                            " ON CONFLICT (tenant_id, collection, id) DO UPDATE"
+                            " SET body = EXCLUDED.body, version = EXCLUDED.version"
+                            " WHERE documents.version <= EXCLUDED.version"
+                            " AND documents.body IS DISTINCT FROM EXCLUDED.body",
+                            (tenant_id, change.collection, change.id,
+                             Jsonb(encode(change.document)), change.version),
+                        )  # fmt: skip
+                    applied += max(cursor.rowcount, 0)
+            if checkpoint is not None:
+                await connection.execute(
+                    "INSERT INTO sync_checkpoints (projector, transaction_id, event_id)"
+                    " VALUES (%s, %s::text::xid8, %s) ON CONFLICT (projector) DO UPDATE"
+                    " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id",
+                    (checkpoint.projector, str(checkpoint.transaction_id), checkpoint.event_id),
+                )
+            await uow.commit()
+        return applied
+
+    async def get(self, tenant_id: UUID, collection: str, doc_id: str) -> dict[str, Any] | None:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT body FROM documents WHERE collection = %s AND id = %s", (collection, doc_id)
+            )
+            row = await cursor.fetchone()
+        return decode(row[0]) if row else None
+
+    async def find(
+        self, tenant_id: UUID, collection: str, *, equals: dict[str, Any],
+        sort: str | None = None, descending: bool = False, limit: int = 50,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        order = "id"
+        params: list[Any] = [collection, Jsonb(encode(_nested(equals)))]
+        if sort is not None:
+            path = sort.split(".")
+            # Dates are kept as {"$date": iso}; ISO strings of one format sort in time order.
+            order = "coalesce(body #>> %s::text[], body #>> %s::text[])"
+            params += [[*path, "$date"], path]
+        direction = "DESC" if descending else "ASC"
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                f"SELECT body FROM documents WHERE collection = %s AND body @> %s"
+                f" ORDER BY {order} {direction}, id {direction} LIMIT %s",
+                (*params, limit),
+            )
+            return [decode(row[0]) for row in await cursor.fetchall()]
+
+    async def all(self, tenant_id: UUID, collection: str) -> dict[str, dict[str, Any]]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id, body FROM documents WHERE collection = %s", (collection,)
+            )
+            return {row[0]: decode(row[1]) for row in await cursor.fetchall()}
+
+    async def clear(self, tenant_id: UUID, collection: str) -> None:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            await uow.connection.execute(
+                "DELETE FROM documents WHERE collection = %s", (collection,)
+            )
+            await uow.commit()

@@ -1,0 +1,262 @@
+"""The documents of the spec's MongoDB collections, built from the current PostgreSQL state.
+
+Shapes follow schema-design.md (`users`, `products`, `orders`) with `tenant_id` added and money
+as Decimal. Deliberate differences: the user document carries no password hash (a second copy
+of a credential is a second place to steal it from), and ids are the PostgreSQL UUIDs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+COLLECTIONS = ("products", "users", "orders")
+
+_CATEGORY_PATH = """
+    WITH RECURSIVE path(id, name, parent_id, depth) AS (
+        SELECT id, name, parent_id, 0 FROM categories WHERE id = %s
+        UNION ALL
+        SELECT c.id, c.name, c.parent_id, p.depth + 1 FROM categories c JOIN path p ON c.id = p.parent_id
+    )
+    SELECT name FROM path ORDER BY depth DESC
+"""
+
+
+async def _rows(conn: psycopg.AsyncConnection[Any], sql: str, *params: Any) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(sql, params)
+        return await cursor.fetchall()
+
+
+async def product_document(
+    conn: psycopg.AsyncConnection[Any], product_id: UUID
+) -> dict[str, Any] | None:
+    found = await _rows(
+        conn,
+        "SELECT p.*, c.name AS category_name, v.name AS vendor_name,"
+        " v.contact_email AS vendor_contact, b.name AS brand_name, t.currency AS tenant_currency"
+        " FROM products p JOIN categories c ON c.tenant_id = p.tenant_id AND c.id = p.category_id"
+        " JOIN vendors v ON v.tenant_id = p.tenant_id AND v.id = p.vendor_id"
+        " LEFT JOIN brands b ON b.tenant_id = p.tenant_id AND b.id = p.brand_id"
+        " JOIN tenants t ON t.id = p.tenant_id WHERE p.id = %s",
+        product_id,
+    )
+    if not found:
+        return None
+    p = found[0]
+    variants = await _rows(
+        conn,
+        "SELECT id, title, sku, price, inventory_quantity, options FROM product_variants"
+        " WHERE product_id = %s ORDER BY position, sku",
+        product_id,
+    )
+    attributes = await _rows(
+        conn, "SELECT name, value, type FROM product_attributes WHERE product_id = %s ORDER BY name",
+        product_id,
+    )  # fmt: skip
+    images = await _rows(
+        conn,
+        "SELECT url, alt_text, position, is_primary FROM product_images WHERE product_id = %s"
+        " ORDER BY position",
+        product_id,
+    )
+    path = [row["name"] for row in await _rows(conn, _CATEGORY_PATH, p["category_id"])]
+    return {
+        "_id": str(p["id"]),
+        "tenant_id": str(p["tenant_id"]),
+        "name": p["name"],
+        "slug": p["slug"],
+        "description": p["description"],
+        "shortDescription": p["short_description"],
+        "sku": p["sku"],
+        "pricing": {
+            "price": p["price"],
+            "comparePrice": p["compare_price"],
+            "costPrice": p["cost_price"],
+            "currency": p["tenant_currency"],
+        },
+        "inventory": {
+            "tracking": p["inventory_tracking"],
+            "quantity": p["inventory_quantity"],
+            "policy": p["inventory_policy"],
+            "lowStockThreshold": p["low_stock_threshold"],
+        },
+        "physical": {"weight": p["weight"], "dimensions": p["dimensions"]},
+        "category": {"id": str(p["category_id"]), "name": p["category_name"], "path": path},
+        "brand": {"id": str(p["brand_id"]), "name": p["brand_name"]} if p["brand_id"] else None,
+        "vendor": {
+            "id": str(p["vendor_id"]),
+            "name": p["vendor_name"],
+            "contact": p["vendor_contact"],
+        },
+        "variants": [
+            {
+                "id": str(v["id"]),
+                "title": v["title"],
+                "sku": v["sku"],
+                "price": v["price"],
+                "inventory": v["inventory_quantity"],
+                "attributes": v["options"],
+            }
+            for v in variants
+        ],
+        "attributes": attributes,
+        "images": [
+            {
+                "url": i["url"],
+                "alt": i["alt_text"],
+                "position": i["position"],
+                "isPrimary": i["is_primary"],
+            }
+            for i in images
+        ],
+        "seo": {"title": p["seo_title"], "description": p["seo_description"]},
+        "status": p["status"],
+        "requiresShipping": p["requires_shipping"],
+        "taxable": p["taxable"],
+        "metadata": {"createdAt": p["created_at"], "updatedAt": p["updated_at"]},
+    }
+
+
+async def user_document(conn: psycopg.AsyncConnection[Any], user_id: UUID) -> dict[str, Any] | None:
+    found = await _rows(
+        conn,
+        "SELECT u.*, pr.avatar_url, pr.bio, pr.preferences FROM users u"
+        " LEFT JOIN user_profiles pr ON pr.tenant_id = u.tenant_id AND pr.user_id = u.id"
+        " WHERE u.id = %s",
+        user_id,
+    )
+    if not found:
+        return None
+    u = found[0]
+    addresses = await _rows(
+        conn,
+        "SELECT type, street_address, city, state, postal_code, country, is_default"
+        " FROM user_addresses WHERE user_id = %s ORDER BY created_at, id",
+        user_id,
+    )
+    return {
+        "_id": str(u["id"]),
+        "tenant_id": str(u["tenant_id"]),
+        "email": u["email"],
+        "profile": {
+            "firstName": u["first_name"],
+            "lastName": u["last_name"],
+            "avatar": u["avatar_url"],
+            "bio": u["bio"],
+            "preferences": u["preferences"] or {},
+            "addresses": [
+                {
+                    "type": a["type"],
+                    "street": a["street_address"],
+                    "city": a["city"],
+                    "state": a["state"],
+                    "postalCode": a["postal_code"],
+                    "country": a["country"],
+                    "isDefault": a["is_default"],
+                }
+                for a in addresses
+            ],
+        },
+        "authentication": {
+            "emailVerified": u["email_verified"],
+            "lastLogin": u["last_login_at"],
+            "loginAttempts": u["failed_login_attempts"],
+        },
+        "metadata": {
+            "createdAt": u["created_at"],
+            "updatedAt": u["updated_at"],
+            "isActive": u["is_active"],
+        },
+    }
+
+
+async def order_document(
+    conn: psycopg.AsyncConnection[Any], order_id: UUID
+) -> dict[str, Any] | None:
+    found = await _rows(
+        conn,
+        "SELECT o.*, u.email, u.first_name, u.last_name FROM orders o"
+        " JOIN users u ON u.tenant_id = o.tenant_id AND u.id = o.user_id WHERE o.id = %s",
+        order_id,
+    )
+    if not found:
+        return None
+    o = found[0]
+    items = await _rows(
+        conn,
+        "SELECT product_id, variant_id, name, sku, quantity, unit_price, total_price, options"
+        " FROM order_items WHERE order_id = %s ORDER BY sku, id",
+        order_id,
+    )
+    payments = await _rows(
+        conn,
+        "SELECT id, payment_method, payment_gateway, gateway_transaction_id, amount,"
+        " refunded_amount, status, processed_at FROM payments WHERE order_id = %s"
+        " ORDER BY created_at, id",
+        order_id,
+    )
+    return {
+        "_id": str(o["id"]),
+        "tenant_id": str(o["tenant_id"]),
+        "orderNumber": o["order_number"],
+        "user": {
+            "id": str(o["user_id"]),
+            "email": o["email"],
+            "name": f"{o['first_name']} {o['last_name']}",
+        },
+        "status": o["status"],
+        "paymentStatus": o["payment_status"],
+        "shippingStatus": o["shipping_status"],
+        "pricing": {
+            "subtotal": o["subtotal"],
+            "taxAmount": o["tax_amount"],
+            "shippingAmount": o["shipping_amount"],
+            "discountAmount": o["discount_amount"],
+            "totalAmount": o["total_amount"],
+            "currency": o["currency"],
+        },
+        "items": [
+            {
+                "productId": str(i["product_id"]),
+                "variantId": str(i["variant_id"]) if i["variant_id"] else None,
+                "name": i["name"],
+                "sku": i["sku"],
+                "quantity": i["quantity"],
+                "unitPrice": i["unit_price"],
+                "totalPrice": i["total_price"],
+                "attributes": i["options"],
+            }
+            for i in items
+        ],
+        "addresses": {"billing": o["billing_address"], "shipping": o["shipping_address"]},
+        "payments": [
+            {
+                "id": str(p["id"]),
+                "method": p["payment_method"],
+                "gateway": p["payment_gateway"],
+                "transactionId": p["gateway_transaction_id"],
+                "amount": p["amount"],
+                "refundedAmount": p["refunded_amount"],
+                "status": p["status"],
+                "processedAt": p["processed_at"],
+            }
+            for p in payments
+        ],
+        "shipping": {
+            "method": o["shipping_method"],
+            "trackingNumber": o["tracking_number"],
+            "carrier": o["shipping_carrier"],
+            "estimatedDelivery": o["estimated_delivery"],
+            "shippedAt": o["shipped_at"],
+            "deliveredAt": o["delivered_at"],
+        },
+        "notes": o["notes"],
+        "metadata": {"createdAt": o["created_at"], "updatedAt": o["updated_at"]},
+    }
+
+
+BUILDERS = {"products": product_document, "users": user_document, "orders": order_document}

@@ -1,0 +1,108 @@
+"""One contract for every DocumentStore adapter: the same calls give the same answers.
+(PostgreSQL JSONB today; the MongoDB adapter joins the parameter list when it lands.)"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from polyshop import bootstrap
+from polyshop.adapters.postgres._documents import PostgresDocumentStore
+from polyshop.ports import DocumentChange, DocumentStore
+
+ADAPTERS = ["postgres-jsonb"]
+
+
+@pytest.fixture(params=ADAPTERS)
+async def store(
+    request: pytest.FixtureRequest, app: bootstrap.Container
+) -> AsyncIterator[DocumentStore]:
+    assert request.param == "postgres-jsonb"
+    yield PostgresDocumentStore(app.database)
+
+
+@pytest.fixture
+async def tenants(app: bootstrap.Container) -> tuple[object, object]:
+    first = await app.tenants.create(f"docs-{uuid4().hex[:10]}", "Docs A")
+    second = await app.tenants.create(f"docs-{uuid4().hex[:10]}", "Docs B")
+    return first.id, second.id
+
+
+def product(n: int, **extra: object) -> dict[str, object]:
+    return {
+        "_id": f"p{n}", "name": f"Product {n}", "slug": f"product-{n}", "status": "active",
+        "pricing": {"price": Decimal(f"{n}.99"), "currency": "USD"},
+        "category": {"id": "c1", "path": ["All", "Audio"]},
+        "metadata": {"createdAt": datetime(2026, 1, n, tzinfo=UTC)},
+        **extra,
+    }  # fmt: skip
+
+
+async def test_money_and_times_keep_their_types(store: DocumentStore, tenants: tuple) -> None:  # type: ignore[type-arg]
+    tenant, _ = tenants
+    await store.apply([DocumentChange(tenant, "products", "p1", product(1), 1)], None)
+    found = await store.get(tenant, "products", "p1")
+    assert found == product(1)
+    assert isinstance(found["pricing"]["price"], Decimal)  # type: ignore[index]
+    assert found["pricing"]["price"] == Decimal("1.99")  # type: ignore[index]
+    assert found["metadata"]["createdAt"] == datetime(2026, 1, 1, tzinfo=UTC)  # type: ignore[index]
+
+
+async def test_an_older_version_never_overwrites_a_newer_one(
+    store: DocumentStore, tenants: tuple
+) -> None:  # type: ignore[type-arg]
+    tenant, _ = tenants
+    assert (
+        await store.apply(
+            [DocumentChange(tenant, "products", "p1", product(1, name="new"), 5)], None
+        )
+        == 1
+    )
+    assert (
+        await store.apply(
+            [DocumentChange(tenant, "products", "p1", product(1, name="old"), 4)], None
+        )
+        == 0
+    )
+    assert (await store.get(tenant, "products", "p1"))["name"] == "new"  # type: ignore[index]
+    # The same state again changes nothing; a newer one wins; deletion is versioned too.
+    assert (
+        await store.apply(
+            [DocumentChange(tenant, "products", "p1", product(1, name="new"), 5)], None
+        )
+        == 0
+    )
+    assert await store.apply([DocumentChange(tenant, "products", "p1", None, 3)], None) == 0
+    assert await store.apply([DocumentChange(tenant, "products", "p1", None, 6)], None) == 1
+    assert await store.get(tenant, "products", "p1") is None
+
+
+async def test_find_by_nested_fields_with_sorting(store: DocumentStore, tenants: tuple) -> None:  # type: ignore[type-arg]
+    tenant, _ = tenants
+    docs = [product(n) for n in (3, 1, 2)] + [product(4, status="draft")]
+    await store.apply([DocumentChange(tenant, "products", d["_id"], d, 1) for d in docs], None)  # type: ignore[arg-type]
+    active = await store.find(tenant, "products", equals={"category.id": "c1", "status": "active"},
+                              sort="metadata.createdAt", descending=True)  # fmt: skip
+    assert [d["_id"] for d in active] == ["p3", "p2", "p1"]
+    by_slug = await store.find(tenant, "products", equals={"slug": "product-2"}, limit=1)
+    assert [d["_id"] for d in by_slug] == ["p2"]
+    by_name = await store.find(tenant, "products", equals={}, sort="name", limit=2)
+    assert [d["_id"] for d in by_name] == ["p1", "p2"]
+
+
+async def test_tenants_never_see_each_others_documents(
+    store: DocumentStore, tenants: tuple
+) -> None:  # type: ignore[type-arg]
+    first, second = tenants
+    await store.apply([DocumentChange(first, "products", "p1", product(1), 1),
+                       DocumentChange(second, "products", "p1", product(1, name="theirs"), 1)], None)  # fmt: skip
+    assert (await store.get(first, "products", "p1"))["name"] == "Product 1"  # type: ignore[index]
+    assert (await store.get(second, "products", "p1"))["name"] == "theirs"  # type: ignore[index]
+    assert set(await store.all(first, "products")) == {"p1"}
+    await store.clear(first, "products")
+    assert await store.all(first, "products") == {}
+    assert set(await store.all(second, "products")) == {"p1"}
