@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
@@ -20,9 +19,9 @@ ADAPTERS = ["postgres-jsonb"]
 @pytest.fixture(params=ADAPTERS)
 async def store(
     request: pytest.FixtureRequest, app: bootstrap.Container
-) -> AsyncIterator[DocumentStore]:
+) -> DocumentStore:
     assert request.param == "postgres-jsonb"
-    yield PostgresDocumentStore(app.database)
+    return PostgresDocumentStore(app.database)
 
 
 @pytest.fixture
