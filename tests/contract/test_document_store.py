@@ -17,9 +17,7 @@ ADAPTERS = ["postgres-jsonb"]
 
 
 @pytest.fixture(params=ADAPTERS)
-async def store(
-    request: pytest.FixtureRequest, app: bootstrap.Container
-) -> DocumentStore:
+async def store(request: pytest.FixtureRequest, app: bootstrap.Container) -> DocumentStore:
     assert request.param == "postgres-jsonb"
     return PostgresDocumentStore(app.database)
 
