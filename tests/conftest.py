@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -61,6 +62,17 @@ def admin(admin_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A superuser connection (bypasses row-level security) for arranging and inspecting data."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def ferretdb() -> Iterator[Any]:
+    """A FerretDB server (MongoDB wire protocol) for the session."""
+    from tests.support.ferretdb import FerretDB
+
+    server = FerretDB()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
@@ -18,7 +19,7 @@ from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
 from polyshop.ports import DocumentStore, PaymentGateway
 from polyshop.runtime import EmbeddedRuntime
-from polyshop.runtime.health import StoreStatus, postgres_status, redis_status
+from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
 from polyshop.services.auth import AuthService
 from polyshop.services.cache import CatalogReads, ReadThroughCache
 from polyshop.services.carts import CartService
@@ -59,8 +60,24 @@ def store_urls(settings: Settings) -> StoreUrls:
     return StoreUrls(settings.postgres_url, settings.admin_url, settings.redis_url)
 
 
-async def check_stores(urls: StoreUrls) -> list[StoreStatus]:
-    return list(await asyncio.gather(postgres_status(urls.postgres), redis_status(urls.redis)))
+async def check_stores(urls: StoreUrls, mongo_url: str | None = None) -> list[StoreStatus]:
+    checks = [postgres_status(urls.postgres), redis_status(urls.redis)]
+    if mongo_url:
+        checks.append(mongo_status(mongo_url))
+    return list(await asyncio.gather(*checks))
+
+
+async def prepare_documents(settings: Settings, urls: StoreUrls) -> list[str]:
+    """Create MongoDB's collections, validators and indexes (what the server supports)."""
+    if not settings.mongo_url:
+        return []
+    store = MongoDocumentStore(
+        settings.mongo_url, Database(urls.postgres), database_name=settings.mongo_database
+    )
+    try:
+        return await store.prepare()
+    finally:
+        await store.close()
 
 
 def raise_for_unavailable(statuses: list[StoreStatus]) -> None:
@@ -135,8 +152,11 @@ async def application(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
     )  # fmt: skip
-    # MongoDB arrives with its adapter; until then both profiles keep documents in JSONB.
-    documents = PostgresDocumentStore(database)
+    documents: DocumentStore = (
+        MongoDocumentStore(s.mongo_url, database, database_name=s.mongo_database)
+        if s.mongo_url
+        else PostgresDocumentStore(database)
+    )
     projector = DocumentProjector(database, documents)
     try:
         yield Container(
@@ -169,5 +189,7 @@ async def application(
             relay=Relay(database, projector),
         )  # fmt: skip
     finally:
+        if isinstance(documents, MongoDocumentStore):
+            await documents.close()
         await redis.aclose()
         await database.close()

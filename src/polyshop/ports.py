@@ -72,6 +72,7 @@ class DocumentStore(Protocol):
     """Denormalised documents (the spec's MongoDB collections), derived from PostgreSQL.
 
     Money is Decimal and times are datetimes on the way in and out, whatever the store keeps.
+    Every stored document carries `tenant_id` (set by the store to the change's tenant).
     """
 
     name: str

@@ -23,11 +23,13 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "postgres_url": ("postgresql", "postgres"),
     "postgres_admin_url": ("postgresql", "postgres"),
     "redis_url": ("redis", "rediss", "unix"),
+    "mongo_url": ("mongodb", "mongodb+srv"),
 }
 _STORE_NAMES = {
     "postgres_url": "postgres",
     "postgres_admin_url": "postgres (admin)",
     "redis_url": "redis",
+    "mongo_url": "mongodb",
 }
 
 
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     postgres_url: str | None = None
     postgres_admin_url: str | None = None
     redis_url: str | None = None
+    # Documents go to MongoDB when this is set; otherwise to PostgreSQL JSONB.
+    mongo_url: str | None = None
+    mongo_database: str = Field(default="polyshop", pattern=r"^[A-Za-z0-9_-]{1,63}$")
 
     # Redis Cluster instead of a single server (profile full).
     redis_cluster: bool = False
@@ -76,7 +81,7 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
-    @field_validator("postgres_url", "postgres_admin_url", "redis_url")
+    @field_validator("postgres_url", "postgres_admin_url", "redis_url", "mongo_url")
     @classmethod
     def _well_formed_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:

@@ -19,10 +19,12 @@ def _up() -> tuple[bootstrap.StoreUrls, list[StoreStatus], str | None]:
             urls = bootstrap.store_urls(config)
     else:
         urls = bootstrap.store_urls(config)
-    statuses = asyncio.run(bootstrap.check_stores(urls))
+    statuses = asyncio.run(bootstrap.check_stores(urls, config.mongo_url))
     bootstrap.raise_for_unavailable(statuses)
     with console.status("migrating the schema ..."):
         revision = bootstrap.migrate(urls)
+    for skipped in asyncio.run(bootstrap.prepare_documents(config, urls)):
+        console.print(f"[yellow]mongodb lacks {skipped}; skipped[/]")
     return urls, statuses, revision
 
 
@@ -56,7 +58,7 @@ def status() -> None:
             console.print(status_table(statuses))
             raise typer.Exit(1)
     urls = bootstrap.store_urls(config)
-    statuses = asyncio.run(bootstrap.check_stores(urls))
+    statuses = asyncio.run(bootstrap.check_stores(urls, config.mongo_url))
     console.print(status_table(statuses))
     if not all(s.ok for s in statuses):
         raise typer.Exit(1)

@@ -49,3 +49,21 @@ async def redis_status(url: str) -> StoreStatus:
         await client.aclose()
     elapsed = (time.perf_counter() - started) * 1000
     return StoreStatus("redis", True, f"Redis {info.get('redis_version')}", elapsed)
+
+
+async def mongo_status(url: str) -> StoreStatus:
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
+
+    started = time.perf_counter()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        url, serverSelectionTimeoutMS=3000
+    )
+    try:
+        info = await client.server_info()
+    except PyMongoError as exc:
+        return StoreStatus("mongodb", False, first_line(exc))
+    finally:
+        await client.close()
+    elapsed = (time.perf_counter() - started) * 1000
+    return StoreStatus("mongodb", True, f"MongoDB protocol {info.get('version')}", elapsed)

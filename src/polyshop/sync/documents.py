@@ -7,6 +7,8 @@ of a credential is a second place to steal it from), and ids are the PostgreSQL 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 COLLECTIONS = ("products", "users", "orders")
+Builder = Callable[[psycopg.AsyncConnection[Any], UUID], Awaitable[dict[str, Any] | None]]
 
 _CATEGORY_PATH = """
     WITH RECURSIVE path(id, name, parent_id, depth) AS (
@@ -259,4 +262,29 @@ async def order_document(
     }
 
 
-BUILDERS = {"products": product_document, "users": user_document, "orders": order_document}
+def canonical(value: Any) -> Any:
+    """UTC times with millisecond precision (what BSON dates keep), so every store holds the
+    same document."""
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC)
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value
+
+
+def _canonical(builder: Builder) -> Builder:
+    async def build(conn: psycopg.AsyncConnection[Any], doc_id: UUID) -> dict[str, Any] | None:
+        document = await builder(conn, doc_id)
+        return None if document is None else canonical(document)
+
+    return build
+
+
+BUILDERS: dict[str, Builder] = {
+    "products": _canonical(product_document),
+    "users": _canonical(user_document),
+    "orders": _canonical(order_document),
+}

@@ -54,11 +54,12 @@ Target = tuple[str, str]  # (collection, document id)
 class DocumentProjector:
     """Projects products, users and orders into a DocumentStore."""
 
-    name = "documents"
-
-    def __init__(self, database: Database, store: DocumentStore) -> None:
+    def __init__(
+        self, database: Database, store: DocumentStore, *, name: str = "documents"
+    ) -> None:
         self.database = database
         self.store = store
+        self.name = name
 
     async def targets(self, uow: UnitOfWork, event: OutboxEvent) -> set[Target]:
         kind, key = event.aggregate_type, event.aggregate_id

@@ -14,10 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from polyshop import bootstrap
-from polyshop.sync import DocumentProjector
+from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.sync import DocumentProjector, Relay
 from polyshop.sync.maintenance import rebuild, verify
 from tests.conftest import TEST_DATA_DIR, TEST_DATABASE
 from tests.integration.commerce.conftest import make_shop
+from tests.support.ferretdb import FerretDB
 
 
 def _projector(app: bootstrap.Container) -> DocumentProjector:
@@ -164,3 +166,36 @@ async def test_killing_the_relay_at_random_points_loses_nothing(
     assert drift.checked > 2000
     assert (drift.missing, drift.extra, drift.different) == ([], [], [])
     assert (await app.relay.pending())[0] == 0
+
+
+async def test_the_relay_delivers_to_mongodb_too(
+    app: bootstrap.Container, ferretdb: FerretDB
+) -> None:
+    """The same relay and projector, with the MongoDB adapter (FerretDB): no drift after a run."""
+    mongo = MongoDocumentStore(ferretdb.url, app.database, database_name="polyshop_relay_test")
+    await mongo.prepare()
+    try:
+        projector = DocumentProjector(
+            app.database, mongo, name=f"mongo-{os.getpid()}-{random.randint(0, 10**6)}"
+        )
+        relay = Relay(app.database, projector)
+        shop = await make_shop(app)
+        t = shop.tenant_id
+        # Start this projector at the head, as a new deployment would (then rebuild catches up).
+        await rebuild(relay, projector, tenants=[t])
+        placed = await app.checkout.place_order(
+            t, shop.request(shop.line("headphones", 2), shop.line("shirt:white"))
+        )
+        await app.orders.cancel(t, placed.id)
+        await app.catalog.update_product(t, shop.products["speaker"], price="12.34")
+        await relay.run_until_idle()
+        page = (await mongo.find(t, "products", equals={"slug": "speaker"}))[0]
+        assert page["pricing"]["price"] == Decimal("12.34")
+        order = await mongo.get(t, "orders", str(placed.id))
+        assert order is not None
+        assert order["status"] == "cancelled"
+        assert order["pricing"]["totalAmount"] == placed.total
+        drift = await verify(projector, tenants=[t])
+        assert drift.clean, drift
+    finally:
+        await mongo.close()

@@ -57,7 +57,8 @@ class PostgresDocumentStore:
                             " WHERE documents.version <= EXCLUDED.version"
                             " AND documents.body IS DISTINCT FROM EXCLUDED.body",
                             (tenant_id, change.collection, change.id,
-                             Jsonb(encode(change.document)), change.version),
+                             Jsonb(encode({**change.document, "tenant_id": str(tenant_id)})),
+                             change.version),
                         )  # fmt: skip
                     applied += max(cursor.rowcount, 0)
             if checkpoint is not None:
