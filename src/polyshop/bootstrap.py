@@ -124,9 +124,14 @@ class Container:
 
 @asynccontextmanager
 async def application(
-    settings: Settings, urls: StoreUrls | None = None, *, gateway: PaymentGateway | None = None
-) -> AsyncIterator[Container]:
-    """Everything a process needs to serve use cases, opened and closed together."""
+    settings: Settings, urls: StoreUrls | None = None, *, gateway: PaymentGateway | None = None,
+    run_relay: bool = False,
+) -> AsyncIterator[Container]:  # fmt: skip
+    """Everything a process needs to serve use cases, opened and closed together.
+
+    A long-running service passes `run_relay=True`: the outbox relay then works in the
+    background of the same process (in both profiles) until the application closes.
+    """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
     database = Database(
@@ -158,37 +163,50 @@ async def application(
         else PostgresDocumentStore(database)
     )
     projector = DocumentProjector(database, documents)
+    container = Container(
+        settings=settings,
+        urls=urls,
+        database=database,
+        redis=redis,
+        gateway=gateway,
+        tenants=TenantService(database),
+        catalog=catalog,
+        customers=customers,
+        inventory=InventoryService(database, reads),
+        checkout=checkout,
+        orders=OrderService(database, gateway, reads),
+        reviews=ReviewService(database),
+        content=ContentService(database),
+        sessions=sessions,
+        carts=carts,
+        auth=AuthService(
+            customers, sessions, carts, redis, max_failures=s.login_max_failures,
+            lock_seconds=s.login_lock_seconds,
+        ),
+        catalog_reads=reads,
+        api_cache=ReadThroughCache(redis, "api", s.api_cache_seconds, generational=True),
+        rate_limiter=RateLimiter(
+            redis, limit=s.rate_limit_requests, window_seconds=s.rate_limit_window_seconds
+        ),
+        documents=documents,
+        document_reads=DocumentReads(documents),
+        relay=Relay(database, projector),
+    )  # fmt: skip
+    stop = asyncio.Event()
+    relay = (
+        asyncio.create_task(container.relay.run(urls.postgres, stop), name="outbox-relay")
+        if run_relay
+        else None
+    )
     try:
-        yield Container(
-            settings=settings,
-            urls=urls,
-            database=database,
-            redis=redis,
-            gateway=gateway,
-            tenants=TenantService(database),
-            catalog=catalog,
-            customers=customers,
-            inventory=InventoryService(database, reads),
-            checkout=checkout,
-            orders=OrderService(database, gateway, reads),
-            reviews=ReviewService(database),
-            content=ContentService(database),
-            sessions=sessions,
-            carts=carts,
-            auth=AuthService(
-                customers, sessions, carts, redis, max_failures=s.login_max_failures,
-                lock_seconds=s.login_lock_seconds,
-            ),
-            catalog_reads=reads,
-            api_cache=ReadThroughCache(redis, "api", s.api_cache_seconds, generational=True),
-            rate_limiter=RateLimiter(
-                redis, limit=s.rate_limit_requests, window_seconds=s.rate_limit_window_seconds
-            ),
-            documents=documents,
-            document_reads=DocumentReads(documents),
-            relay=Relay(database, projector),
-        )  # fmt: skip
+        yield container
     finally:
+        if relay is not None:
+            stop.set()
+            try:
+                await asyncio.wait_for(relay, timeout=10)
+            except TimeoutError:
+                relay.cancel()
         if isinstance(documents, MongoDocumentStore):
             await documents.close()
         await redis.aclose()

@@ -40,3 +40,20 @@ def test_cache_benchmark_runs_and_reports_its_ratio() -> None:
     (only,) = report["rounds"]
     assert only["raw_get_per_s"] > 0
     assert only["ratio"] > 0
+
+
+@pytest.mark.slow
+def test_reads_benchmark_runs_every_source_and_the_relay() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.reads", "--seconds", "0.3", "--rate", "20",
+         "--products", "10", "--data-dir", str(TEST_DATA_DIR)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((Path(ROOT) / "bench" / "results" / "reads.json").read_text())
+    assert set(report["reads"]) == {
+        "PostgreSQL joins", "PostgreSQL JSONB document", "MongoDB document (FerretDB)", "Redis cache",
+    }  # fmt: skip
+    assert all(r["per_s"] > 0 for r in report["reads"].values())
+    assert report["relay"]["events"] > 0
+    assert report["relay"]["lag_p50_ms"] <= report["relay"]["lag_p99_ms"]

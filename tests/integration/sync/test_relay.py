@@ -10,11 +10,13 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.settings import Settings
 from polyshop.sync import DocumentProjector, Relay
 from polyshop.sync.maintenance import rebuild, verify
 from tests.conftest import TEST_DATA_DIR, TEST_DATABASE
@@ -199,3 +201,20 @@ async def test_the_relay_delivers_to_mongodb_too(
         assert drift.clean, drift
     finally:
         await mongo.close()
+
+
+async def test_a_service_process_runs_the_relay_in_its_background(
+    settings: Settings, urls: bootstrap.StoreUrls
+) -> None:
+    async with bootstrap.application(settings, urls, run_relay=True) as service:
+        shop = await make_shop(service)
+        placed = await service.checkout.place_order(
+            shop.tenant_id, shop.request(shop.line("cable"))
+        )
+        deadline = time.monotonic() + 10
+        while (
+            document := await service.documents.get(shop.tenant_id, "orders", str(placed.id))
+        ) is None:
+            assert time.monotonic() < deadline, "the background relay did not deliver the order"
+            await asyncio.sleep(0.05)
+        assert document["orderNumber"] == placed.order_number

@@ -1,0 +1,192 @@
+"""One product page, four ways, in one run; and the relay's lag at a sustained order rate.
+
+    uv run python -m bench.reads [--clients 8] [--seconds 5] [--rate 100]
+
+(a) normalised PostgreSQL: `CatalogService.product` (the product, variants, attributes, images,
+category path and rating: six queries); (b) the JSONB document; (c) the MongoDB document
+(FerretDB here, SQLite-backed: a stand-in for MongoDB, not a measurement of it); (d) the Redis
+cache (`CatalogReads.product_page`). Then orders are placed at `--rate` per second while the
+relay runs, and the lag from an event's commit to its document being written is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from rich.console import Console
+from rich.table import Table
+from tests.support.ferretdb import FerretDB
+
+from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, prepare
+from polyshop import bootstrap
+from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.services.checkout import CheckoutRequest, OrderLine
+from polyshop.settings import Settings
+from polyshop.sync import DocumentProjector, Relay
+from polyshop.sync.maintenance import rebuild
+
+console = Console()
+
+
+async def measure(
+    clients: int, seconds: float, read: Callable[[random.Random], Awaitable[Any]]
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(seed: int) -> None:
+        rng = random.Random(seed)
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await read(rng)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class TimedRelay(Relay):
+    """Records, for every event it applies, the time from its commit to its document's write."""
+
+    lags_ms: list[float]
+
+    async def step(self) -> int:
+        position = await self.checkpoint()
+        events = await self._fetch(position)
+        applied = await super().step()
+        now = datetime.now(UTC)
+        self.lags_ms += [(now - e.created_at).total_seconds() * 1000 for e in events[:applied]]
+        return applied
+
+
+async def run(options: argparse.Namespace) -> dict[str, Any]:
+    settings = Settings(
+        data_dir=options.data_dir,
+        database=DATABASE,
+        pool_min_size=options.clients,  # type: ignore[call-arg]
+        pool_max_size=options.clients + 4,
+    )
+    urls, tenant_id, customers, products = await prepare(settings, options.products)
+    ferretdb = FerretDB()
+    ferretdb.start()
+    results: dict[str, Any] = {}
+    try:
+        async with bootstrap.application(settings, urls) as app:
+            await app.relay.run_until_idle()  # JSONB documents
+            mongo = MongoDocumentStore(ferretdb.url, app.database, database_name="polyshop_bench")
+            await mongo.prepare()
+            await rebuild(
+                Relay(app.database, DocumentProjector(app.database, mongo, name="bench-mongo")),
+                DocumentProjector(app.database, mongo, name="bench-mongo"),
+                tenants=[tenant_id],
+            )
+            for product_id in products:
+                await app.catalog_reads.product_page(tenant_id, product_id)
+            ids = [str(p) for p in products]
+            sources: dict[str, Callable[[random.Random], Awaitable[Any]]] = {
+                "PostgreSQL joins": lambda r: app.catalog.product(
+                    tenant_id, product_id=UUID(r.choice(ids))
+                ),
+                "PostgreSQL JSONB document": lambda r: app.documents.get(
+                    tenant_id, "products", r.choice(ids)
+                ),
+                "MongoDB document (FerretDB)": lambda r: mongo.get(
+                    tenant_id, "products", r.choice(ids)
+                ),
+                "Redis cache": lambda r: app.catalog_reads.product_page(
+                    tenant_id, UUID(r.choice(ids))
+                ),
+            }
+            reads = {}
+            for name, read in sources.items():
+                rate, latencies = await measure(options.clients, options.seconds, read)
+                reads[name] = {
+                    "per_s": rate,
+                    "p50_ms": pct(latencies, 0.5),
+                    "p99_ms": pct(latencies, 0.99),
+                }
+            results["reads"] = reads
+            await mongo.close()
+
+            relay = TimedRelay(app.database, DocumentProjector(app.database, app.documents))
+            relay.lags_ms = []
+            stop = asyncio.Event()
+            worker = asyncio.create_task(relay.run(urls.postgres, stop, poll_seconds=0.5))
+            rng = random.Random(3)
+            placed = 0
+            started = time.perf_counter()
+            while time.perf_counter() - started < options.seconds * 2:
+                request = CheckoutRequest(
+                    customer_id=rng.choice(customers),
+                    lines=tuple(OrderLine(p, 1) for p in rng.sample(products, 3)),
+                    shipping_address=ADDRESS,
+                )
+                await app.checkout.place_order(tenant_id, request)
+                placed += 1
+                await asyncio.sleep(max(0.0, started + placed / options.rate - time.perf_counter()))
+            achieved = placed / (time.perf_counter() - started)
+            while (await relay.pending())[0]:
+                await asyncio.sleep(0.1)
+            stop.set()
+            await worker
+            results["relay"] = {
+                "orders_per_s": achieved,
+                "events": len(relay.lags_ms),
+                "lag_p50_ms": pct(relay.lags_ms, 0.5),
+                "lag_p99_ms": pct(relay.lags_ms, 0.99),
+            }
+    finally:
+        ferretdb.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rate", type=float, default=100, help="orders per second for the lag run")
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
+    options = parser.parse_args()
+    results = asyncio.run(run(options))
+    baseline = results["reads"]["PostgreSQL joins"]["per_s"]
+    table = Table(
+        title=f"product page reads, {options.clients} concurrent tasks, {options.seconds:.0f} s each"
+    )
+    for column in ("source", "reads/s", "p50 ms", "p99 ms", "÷ joins"):
+        table.add_column(column, justify="right")
+    for name, r in results["reads"].items():
+        table.add_row(
+            name,
+            f"{r['per_s']:,.0f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['per_s'] / baseline:.2f}",
+        )
+    console.print(table)
+    relay = results["relay"]
+    console.print(
+        f"relay at {relay['orders_per_s']:.0f} orders/s: {relay['events']} events, "
+        f"lag p50 {relay['lag_p50_ms']:.0f} ms, p99 {relay['lag_p99_ms']:.0f} ms"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "reads.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
