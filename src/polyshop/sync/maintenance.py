@@ -41,9 +41,11 @@ async def _expected(
 async def _head(database: Database) -> Checkpoint:
     """The last event no running transaction can still precede."""
     async with database.unit_of_work() as uow:
+        # Order by the xid8 itself: ordered after the ::text cast, "9999" would beat "10000".
         cursor = await uow.connection.execute(
-            "SELECT transaction_id::text, id FROM outbox_after('0'::xid8, 0, 2147483647)"
-            " ORDER BY transaction_id DESC, id DESC LIMIT 1"
+            "SELECT head.transaction_id::text, head.id FROM ("
+            " SELECT e.transaction_id, e.id FROM outbox_after('0'::xid8, 0, 2147483647) e"
+            " ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) head"
         )
         row = await cursor.fetchone()
     return Checkpoint("", int(row[0]), int(row[1])) if row else Checkpoint("", 0, 0)

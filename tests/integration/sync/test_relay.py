@@ -13,6 +13,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
@@ -218,3 +219,23 @@ async def test_a_service_process_runs_the_relay_in_its_background(
             assert time.monotonic() < deadline, "the background relay did not deliver the order"
             await asyncio.sleep(0.05)
         assert document["orderNumber"] == placed.order_number
+
+
+async def test_rebuild_resumes_from_the_true_head(app: bootstrap.Container, admin: Any) -> None:
+    """The head is the greatest (transaction, id) numerically: an event of the long-finished
+    transaction 9999 must not beat five-digit ones, as it would in a text sort."""
+    shop = await make_shop(app)
+    admin.execute(
+        "INSERT INTO outbox (tenant_id, transaction_id, aggregate_type, aggregate_id, event_type,"
+        " payload) VALUES (%s, '9999', 'tenant', %s, 'tenant.touched', '{}')",
+        (shop.tenant_id, str(shop.tenant_id)),
+    )
+    await rebuild(app.relay, _projector(app), tenants=[shop.tenant_id])
+    position = await app.relay.checkpoint()
+    async with app.database.unit_of_work() as uow:
+        cursor = await uow.connection.execute(
+            "SELECT transaction_id::text, id FROM outbox_after('0'::xid8, 0, 2147483647)"
+        )
+        positions = [(int(txid), event_id) for txid, event_id in await cursor.fetchall()]
+    assert min(txid for txid, _ in positions) < 10_000 <= max(txid for txid, _ in positions)
+    assert (position.transaction_id, position.event_id) == max(positions)
