@@ -146,7 +146,7 @@ async def test_killing_the_relay_at_random_points_loses_nothing(
     kills = 0
     names = ["headphones", "speaker", "cable", "shirt:black", "shirt:white"]
     try:
-        for n in range(2000):
+        for n in range(3000):
             lines = [shop.line(name, rng.randint(1, 3)) for name in rng.sample(names, 2)]
             placed = await app.checkout.place_order(t, shop.request(*lines))
             if n % 7 == 0:
@@ -166,7 +166,7 @@ async def test_killing_the_relay_at_random_points_loses_nothing(
     assert "Traceback" not in (tmp_path / "relay.log").read_text()  # it only ever died by our hand
     await app.relay.run_until_idle()
     drift = await verify(_projector(app), tenants=[t])
-    assert drift.checked > 2000
+    assert drift.checked > 3000
     assert (drift.missing, drift.extra, drift.different) == ([], [], [])
     assert (await app.relay.pending())[0] == 0
 

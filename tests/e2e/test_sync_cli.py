@@ -1,0 +1,53 @@
+"""`polyshop sync` as an operator runs it, on a database of its own."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from polyshop import bootstrap
+from polyshop.adapters.postgres import drop_database
+from tests.conftest import TEST_DATA_DIR
+from tests.conftest import test_settings as settings_for
+from tests.e2e.test_cli import run
+
+
+@pytest.mark.slow
+def test_sync_run_status_verify_and_rebuild() -> None:
+    database = "polyshop_sync_cli"
+    env = {"POLYSHOP_DATA_DIR": str(TEST_DATA_DIR), "POLYSHOP_DATABASE": database,
+           "POLYSHOP_EMBEDDED_FSYNC": "false"}  # fmt: skip
+    urls = bootstrap.store_urls(settings_for(database=database))
+    assert urls.postgres_admin is not None
+    drop_database(urls.postgres_admin)
+    try:
+        assert run("demo", env=env).returncode == 0  # migrates and creates the demo shop
+        with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+            (waiting,) = admin.execute("SELECT count(*) FROM outbox").fetchone()  # type: ignore[misc]
+        assert waiting > 0
+        caught_up = run("sync", "run", "--until-idle", env=env)
+        assert caught_up.returncode == 0, caught_up.stderr
+        status = run("sync", "status", env=env)
+        assert status.returncode == 0
+        assert "documents" in status.stdout
+        clean = run("sync", "verify", env=env)
+        assert clean.returncode == 0, clean.stdout
+        assert "no drift" in clean.stdout
+
+        with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+            admin.execute('UPDATE documents SET body = body || \'{"email": "tampered"}\'')
+            admin.execute("INSERT INTO documents (tenant_id, collection, id, body, version)"
+                          " SELECT id, 'products', 'ghost', '{}', 1 FROM tenants LIMIT 1")  # fmt: skip
+        drifted = run("sync", "verify", env=env)
+        assert drifted.returncode == 1
+        assert "DRIFT" in drifted.stdout
+        assert "extra" in drifted.stdout and "different" in drifted.stdout
+
+        rebuilt = run("sync", "rebuild", "documents", env=env)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert run("sync", "verify", env=env).returncode == 0
+        unknown = run("sync", "rebuild", "graph", env=env)
+        assert unknown.returncode == 1
+        assert unknown.stderr.strip() == "error: no projector 'graph' (known: documents)"
+    finally:
+        drop_database(urls.postgres_admin)
