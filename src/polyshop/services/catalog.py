@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from polyshop.adapters.postgres import Database, UnitOfWork
 from polyshop.adapters.postgres._errors import domain_errors
 from polyshop.adapters.postgres._json import dumps
+from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE
 from polyshop.domain.catalog import (
     ProductStatus,
     check_product_transition,
@@ -230,7 +231,7 @@ class CatalogService:
 
     async def subtree(self, tenant_id: UUID, category_id: UUID) -> list[UUID]:
         async with self._database.unit_of_work(tenant_id) as uow:
-            cursor = await uow.connection.execute(_SUBTREE_SQL, (category_id,))
+            cursor = await uow.connection.execute(CATEGORY_SUBTREE, (category_id,))
             ids = [row[0] for row in await cursor.fetchall()]
         if not ids:
             raise NotFoundError("category not found")
@@ -581,7 +582,7 @@ class CatalogService:
                     (pid,),
                 )
                 product["images"] = await cursor.fetchall()
-                await cursor.execute(_CATEGORY_PATH_SQL, (product["category_id"],))
+                await cursor.execute(CATEGORY_PATH, (product["category_id"],))
                 product["category_path"] = [row["name"] for row in await cursor.fetchall()]
                 await cursor.execute(
                     "SELECT count(*) AS count, round(avg(rating), 2) AS average FROM reviews"
@@ -610,7 +611,7 @@ class CatalogService:
             conditions.append(sql.SQL("p.status = %s"))
             params.append(str(query.status))
         if query.category_id is not None:
-            conditions.append(sql.SQL("p.category_id IN (" + _SUBTREE_SQL + ")"))
+            conditions.append(sql.SQL("p.category_id IN (" + CATEGORY_SUBTREE + ")"))
             params.append(query.category_id)
         for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
             if value is not None:
@@ -681,25 +682,6 @@ class CatalogService:
             }[sort]
             next_cursor = _encode_cursor(key, last.id)
         return Page(items, next_cursor)
-
-
-_SUBTREE_SQL = """
-    WITH RECURSIVE subtree(id) AS (
-        SELECT id FROM categories WHERE id = %s
-        UNION
-        SELECT c.id FROM categories c JOIN subtree s ON c.parent_id = s.id
-    )
-    SELECT id FROM subtree
-"""
-
-_CATEGORY_PATH_SQL = """
-    WITH RECURSIVE path(id, name, parent_id, depth) AS (
-        SELECT id, name, parent_id, 0 FROM categories WHERE id = %s
-        UNION ALL
-        SELECT c.id, c.name, c.parent_id, p.depth + 1 FROM categories c JOIN path p ON c.id = p.parent_id
-    )
-    SELECT name FROM path ORDER BY depth DESC
-"""
 
 
 async def _insert_returning_id(

@@ -15,17 +15,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH
+
 COLLECTIONS = ("products", "users", "orders")
 Builder = Callable[[psycopg.AsyncConnection[Any], UUID], Awaitable[dict[str, Any] | None]]
-
-_CATEGORY_PATH = """
-    WITH RECURSIVE path(id, name, parent_id, depth) AS (
-        SELECT id, name, parent_id, 0 FROM categories WHERE id = %s
-        UNION ALL
-        SELECT c.id, c.name, c.parent_id, p.depth + 1 FROM categories c JOIN path p ON c.id = p.parent_id
-    )
-    SELECT name FROM path ORDER BY depth DESC
-"""
 
 
 async def _rows(conn: psycopg.AsyncConnection[Any], sql: str, *params: Any) -> list[dict[str, Any]]:
@@ -66,7 +59,7 @@ async def product_document(
         " ORDER BY position",
         product_id,
     )
-    path = [row["name"] for row in await _rows(conn, _CATEGORY_PATH, p["category_id"])]
+    path = [row["name"] for row in await _rows(conn, CATEGORY_PATH, p["category_id"])]
     return {
         "_id": str(p["id"]),
         "tenant_id": str(p["tenant_id"]),

@@ -25,6 +25,7 @@ import psycopg
 from prometheus_client import Gauge
 
 from polyshop.adapters.postgres import Database, UnitOfWork
+from polyshop.adapters.postgres._shared_sql import CATEGORY_SUBTREE
 from polyshop.ports import Checkpoint, DocumentChange, DocumentStore
 from polyshop.sync.documents import BUILDERS
 
@@ -76,9 +77,7 @@ class DocumentProjector:
             return {("orders", str(UUID(key))), *products}
         if kind == "category":
             cursor = await uow.connection.execute(
-                "WITH RECURSIVE sub(id) AS (SELECT %s::uuid UNION SELECT c.id FROM categories c"
-                " JOIN sub s ON c.parent_id = s.id) SELECT p.id FROM products p"
-                " WHERE p.category_id IN (SELECT id FROM sub)",
+                f"SELECT p.id FROM products p WHERE p.category_id IN ({CATEGORY_SUBTREE})",
                 (UUID(key),),
             )
             return {("products", str(row[0])) for row in await cursor.fetchall()}

@@ -25,6 +25,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._shared_sql import save_checkpoint
 from polyshop.ports import Checkpoint, DocumentChange
 from polyshop.sync.documents import COLLECTIONS
 
@@ -189,12 +190,7 @@ class MongoDocumentStore:
             applied += 1 if (result.modified_count or result.upserted_id is not None) else 0
         if checkpoint is not None:
             async with self._postgres.unit_of_work() as uow:
-                await uow.connection.execute(
-                    "INSERT INTO sync_checkpoints (projector, transaction_id, event_id)"
-                    " VALUES (%s, %s::text::xid8, %s) ON CONFLICT (projector) DO UPDATE"
-                    " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id",
-                    (checkpoint.projector, str(checkpoint.transaction_id), checkpoint.event_id),
-                )
+                await save_checkpoint(uow.connection, checkpoint)
                 await uow.commit()
         return applied
 

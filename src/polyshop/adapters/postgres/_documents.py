@@ -11,6 +11,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._shared_sql import save_checkpoint
 from polyshop.ports import Checkpoint, DocumentChange
 from polyshop.sync._codec import decode, encode
 
@@ -62,12 +63,7 @@ class PostgresDocumentStore:
                         )  # fmt: skip
                     applied += max(cursor.rowcount, 0)
             if checkpoint is not None:
-                await connection.execute(
-                    "INSERT INTO sync_checkpoints (projector, transaction_id, event_id)"
-                    " VALUES (%s, %s::text::xid8, %s) ON CONFLICT (projector) DO UPDATE"
-                    " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id",
-                    (checkpoint.projector, str(checkpoint.transaction_id), checkpoint.event_id),
-                )
+                await save_checkpoint(connection, checkpoint)
             await uow.commit()
         return applied
 

@@ -1,0 +1,38 @@
+"""SQL that several modules need, written once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from polyshop.ports import Checkpoint
+
+# The category with this id and every category below it.
+CATEGORY_SUBTREE = """
+    WITH RECURSIVE subtree(id) AS (
+        SELECT id FROM categories WHERE id = %s
+        UNION
+        SELECT c.id FROM categories c JOIN subtree s ON c.parent_id = s.id
+    )
+    SELECT id FROM subtree
+"""
+
+# The names from the root down to this category.
+CATEGORY_PATH = """
+    WITH RECURSIVE path(id, name, parent_id, depth) AS (
+        SELECT id, name, parent_id, 0 FROM categories WHERE id = %s
+        UNION ALL
+        SELECT c.id, c.name, c.parent_id, p.depth + 1 FROM categories c JOIN path p ON c.id = p.parent_id
+    )
+    SELECT name FROM path ORDER BY depth DESC
+"""
+
+
+async def save_checkpoint(connection: psycopg.AsyncConnection[Any], checkpoint: Checkpoint) -> None:
+    await connection.execute(
+        "INSERT INTO sync_checkpoints (projector, transaction_id, event_id)"
+        " VALUES (%s, %s::text::xid8, %s) ON CONFLICT (projector) DO UPDATE"
+        " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id",
+        (checkpoint.projector, str(checkpoint.transaction_id), checkpoint.event_id),
+    )
