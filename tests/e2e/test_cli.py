@@ -60,6 +60,9 @@ def test_up_starts_then_reuses_and_down_stops(tmp_path: Path) -> None:
         demo = run("demo", env=env)
         assert demo.returncode == 0, demo.stderr
         assert "created demo shop 'demo'" in demo.stdout
+        # Three orders went through checkout and reached the document store.
+        assert demo.stdout.count("confirmed") == 3
+        assert "USD" in demo.stdout
         again = run("demo", env=env)
         assert again.returncode == 0 and "already exists" in again.stdout
 

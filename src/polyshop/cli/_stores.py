@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import typer
+from rich.table import Table
 
 from polyshop import bootstrap
+from polyshop.cli import _demo
 from polyshop.cli._common import console, settings, status_table
 from polyshop.domain.errors import ConflictError, StoreUnavailableError
 from polyshop.runtime.health import StoreStatus
@@ -68,18 +70,24 @@ def demo() -> None:
     """The main job: start the stores, migrate, create the demo shop, print the status."""
     urls, statuses, revision = _up()
 
-    async def create_demo_shop() -> str:
+    async def demo_shop() -> tuple[str, Table]:
         async with bootstrap.application(settings(), urls) as app:
             try:
                 tenant = await app.tenants.create("demo", "Demo Shop", currency="USD")
             except ConflictError:
                 tenant = await app.tenants.get("demo")
-                return f"demo shop {tenant.slug!r} already exists (id {tenant.id})"
-            return f"created demo shop {tenant.slug!r} (id {tenant.id})"
+                message = f"demo shop {tenant.slug!r} already exists (id {tenant.id})"
+            else:
+                await _demo.seed(app, tenant)
+                message = (
+                    f"created demo shop {tenant.slug!r} (id {tenant.id}) with a catalog and orders"
+                )
+            return message, await _demo.summary(app, tenant)
 
-    message = asyncio.run(create_demo_shop())
+    message, orders = asyncio.run(demo_shop())
     console.print(status_table(statuses, revision))
     console.print(message)
+    console.print(orders)
 
 
 def register(app: typer.Typer) -> None:
