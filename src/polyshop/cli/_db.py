@@ -11,6 +11,7 @@ from polyshop.adapters.postgres import (
     current_revision,
     downgrade,
     head_revision,
+    maintain,
     provision,
     upgrade,
 )
@@ -50,6 +51,20 @@ def current_command() -> None:
     """Print the applied revision and the newest one available."""
     applied = current_revision(_admin_url())
     console.print(f"applied: {applied or 'none'}; newest: {head_revision()}")
+
+
+@app.command("maintain")
+def maintain_command(
+    months_ahead: Annotated[
+        int, typer.Option(min=0, max=36, help="analytics partitions to prepare")
+    ] = 3,
+) -> None:
+    """Routine upkeep: analytics partitions ahead, expired idempotency keys purged, ANALYZE."""
+    report = maintain(_admin_url(), months_ahead=months_ahead)
+    console.print(
+        f"analytics partitions created: {report.partitions_created}; "
+        f"expired idempotency keys purged: {report.idempotency_keys_purged}; statistics refreshed"
+    )
 
 
 @app.command("provision")

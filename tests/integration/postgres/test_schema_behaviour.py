@@ -142,3 +142,40 @@ def test_an_order_changed_after_an_early_check_is_checked_again(
             admin.execute("DELETE FROM order_items WHERE order_id = %s", (alpha.ids["order"],))
             admin.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert caught.value.diag.constraint_name == "orders_have_items"
+
+
+def test_maintenance_prepares_partitions_and_purges_expired_keys(
+    admin: psycopg.Connection[Any], admin_url: str, graphs: tuple[Graph, Graph]
+) -> None:
+    from polyshop.adapters.postgres import maintain
+
+    alpha, _ = graphs
+    admin.execute(
+        "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash, created_at, expires_at)"
+        " VALUES (%s, 'checkout', 'old-key', %s, now() - interval '2 days', now() - interval '1 day')",
+        (alpha.tenant_id, "f" * 64),
+    )
+    far = admin.execute(
+        "SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '5 months', 'YYYY_MM')"
+    ).fetchone()
+    assert far is not None
+    assert admin.execute("SELECT to_regclass(%s)", (f"analytics_events_{far[0]}",)).fetchone() == (
+        None,
+    )
+
+    report = maintain(admin_url, months_ahead=5)
+
+    assert report.partitions_created >= 1
+    assert report.idempotency_keys_purged >= 1
+    assert admin.execute(
+        "SELECT to_regclass(%s)::text", (f"analytics_events_{far[0]}",)
+    ).fetchone() == (f"analytics_events_{far[0]}",)
+    assert admin.execute(
+        "SELECT count(*) FROM idempotency_keys WHERE key = 'old-key'"
+    ).fetchone() == (0,)
+    assert admin.execute(
+        "SELECT count(*) FROM idempotency_keys WHERE key = 'k1' AND tenant_id = %s",
+        (alpha.tenant_id,),
+    ).fetchone() == (1,)
+    again = maintain(admin_url, months_ahead=5)
+    assert again.partitions_created == 0

@@ -1,6 +1,7 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
     downgrade,
@@ -14,11 +15,13 @@ __all__ = [
     "APP_ROLE",
     "OWNER_ROLE",
     "Database",
+    "MaintenanceReport",
     "UnitOfWork",
     "current_revision",
     "downgrade",
     "drop_database",
     "head_revision",
+    "maintain",
     "provision",
     "upgrade",
 ]
