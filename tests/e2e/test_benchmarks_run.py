@@ -6,22 +6,30 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT, TEST_DATA_DIR
 
 
-@pytest.mark.slow
-def test_checkout_benchmark_runs_and_reports_its_ratio() -> None:
+def run_benchmark(module: str, *args: str) -> tuple[dict[str, Any], str]:
+    """Run `python -m bench.<module>` briefly on the test servers: its JSON report and output."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.checkout", "--seconds", "1", "--rounds", "1",
-         "--products", "20", "--data-dir", str(TEST_DATA_DIR)],
+        [sys.executable, "-m", f"bench.{module}", *args, "--data-dir", str(TEST_DATA_DIR)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "median ratio" in result.stdout
-    report = json.loads((Path(ROOT) / "bench" / "results" / "checkout.json").read_text())
+    report = json.loads((Path(ROOT) / "bench" / "results" / f"{module}.json").read_text())
+    return report, result.stdout
+
+
+@pytest.mark.slow
+def test_checkout_benchmark_runs_and_reports_its_ratio() -> None:
+    report, output = run_benchmark(
+        "checkout", "--seconds", "1", "--rounds", "1", "--products", "20"
+    )
+    assert "median ratio" in output
     (only,) = report["rounds"]
     assert only["orders_per_s"] > 0
     assert only["pgbench_tps"] > 0
@@ -30,13 +38,7 @@ def test_checkout_benchmark_runs_and_reports_its_ratio() -> None:
 
 @pytest.mark.slow
 def test_cache_benchmark_runs_and_reports_its_ratio() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.cache", "--seconds", "0.5", "--rounds", "1",
-         "--products", "10", "--data-dir", str(TEST_DATA_DIR)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads((Path(ROOT) / "bench" / "results" / "cache.json").read_text())
+    report, _ = run_benchmark("cache", "--seconds", "0.5", "--rounds", "1", "--products", "10")
     (only,) = report["rounds"]
     assert only["raw_get_per_s"] > 0
     assert only["ratio"] > 0
@@ -44,13 +46,7 @@ def test_cache_benchmark_runs_and_reports_its_ratio() -> None:
 
 @pytest.mark.slow
 def test_reads_benchmark_runs_every_source_and_the_relay() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.reads", "--seconds", "0.3", "--rate", "20",
-         "--products", "10", "--data-dir", str(TEST_DATA_DIR)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads((Path(ROOT) / "bench" / "results" / "reads.json").read_text())
+    report, _ = run_benchmark("reads", "--seconds", "0.3", "--rate", "20", "--products", "10")
     assert set(report["reads"]) == {
         "PostgreSQL joins", "PostgreSQL JSONB document", "MongoDB document (FerretDB)", "Redis cache",
     }  # fmt: skip

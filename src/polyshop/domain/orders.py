@@ -58,11 +58,3 @@ def payment_status_after_refund(paid: Decimal, refunded: Decimal) -> str:
     if refunded <= 0:
         return "paid"
     return "refunded" if refunded >= paid else "partially_refunded"
-
-
-def shipping_status_for(status: OrderStatus, current: str) -> str:
-    if status is OrderStatus.SHIPPED:
-        return "shipped"
-    if status is OrderStatus.DELIVERED:
-        return "delivered"
-    return current
