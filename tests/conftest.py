@@ -17,6 +17,7 @@ from polyshop.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = Path(os.environ.get("POLYSHOP_TEST_DATA_DIR", ROOT / ".test-data"))
 TEST_DATABASE = "polyshop_test"
+PLATFORM_TOKEN = "test-platform-admin-token-0123456789"
 
 
 def test_settings(**overrides: object) -> Settings:
@@ -26,6 +27,7 @@ def test_settings(**overrides: object) -> Settings:
         "database": TEST_DATABASE,
         "embedded_fsync": False,
         "pool_max_size": 20,
+        "platform_admin_token": PLATFORM_TOKEN,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

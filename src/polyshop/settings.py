@@ -12,7 +12,14 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from polyshop.domain.errors import ConfigurationError
@@ -70,6 +77,17 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_seconds: int = Field(default=900, ge=1)
+
+    # HTTP API (`polyshop serve`). The tenant comes from the Host header (a shop's domain), the
+    # X-Tenant header (its slug), or either; a platform admin authenticates with this token.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64)
+    api_tenant_from: Literal["host", "header", "both"] = "both"
+    api_cookie_secure: bool = True
+    api_run_relay: bool = True
+    api_tenant_cache_seconds: float = Field(default=30.0, ge=0)
+    platform_admin_token: SecretStr | None = None
 
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)

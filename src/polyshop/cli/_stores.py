@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from typing import Annotated
 
 import typer
+import uvicorn
 from rich.table import Table
 
 from polyshop import bootstrap
@@ -90,6 +93,27 @@ def demo() -> None:
     console.print(orders)
 
 
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (0: any free)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Worker processes")] = None,
+) -> None:
+    """Serve the HTTP API (uvicorn, uvloop, httptools) after starting and migrating the stores."""
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"POLYSHOP_API_{name}"] = str(value)
+    config = settings()
+    _, statuses, revision = _up()
+    console.print(status_table(statuses, revision))
+    if config.platform_admin_token is None:
+        console.print("[yellow]POLYSHOP_PLATFORM_ADMIN_TOKEN is not set: /platform is closed[/]")
+    uvicorn.run(
+        "polyshop.api:app_from_environment", factory=True, host=config.api_host,
+        port=config.api_port, workers=config.api_workers, loop="uvloop", http="httptools",
+        proxy_headers=True, server_header=False, log_level="warning", access_log=False,
+    )  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
-    for command in (up, down, status, demo):
+    for command in (up, down, status, demo, serve):
         app.command()(command)

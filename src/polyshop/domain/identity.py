@@ -32,20 +32,20 @@ def validate_password(password: str, *, email: str) -> None:
         raise ValidationError("password must not be your email address", field="password")
 
 
-# What each role may do; sessions carry these (the spec's `permissions`).
+# What each role may do; sessions carry these (the spec's `permissions`). Vendor staff are
+# further limited to their own vendor's products and order lines (`polyshop.domain.access`).
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "customer": (
         "read:profile", "write:profile", "read:orders", "write:orders", "write:cart",
         "write:reviews",
     ),
     "vendor_staff": (
-        "read:profile", "write:profile", "read:products", "write:products", "read:orders",
-        "write:fulfilment",
+        "read:profile", "write:profile", "read:products", "write:products", "read:order_lines",
     ),
     "tenant_admin": (
-        "read:profile", "write:profile", "read:products", "write:products", "read:orders",
-        "write:orders", "write:fulfilment", "write:refunds", "write:content", "moderate:reviews",
-        "read:customers", "read:analytics",
+        "read:profile", "write:profile", "read:products", "write:products", "write:catalog",
+        "read:orders", "write:orders", "read:all_orders", "write:fulfilment", "write:refunds",
+        "write:content", "moderate:reviews", "read:customers", "manage:staff", "read:analytics",
     ),
 }  # fmt: skip
 

@@ -59,6 +59,12 @@ class ReadThroughCache:
     async def get_or_load(
         self, tenant_id: UUID, key: str, loader: Callable[[], Awaitable[Any]]
     ) -> Any:
+        return json.loads(await self.get_or_load_json(tenant_id, key, loader))
+
+    async def get_or_load_json(
+        self, tenant_id: UUID, key: str, loader: Callable[[], Awaitable[Any]]
+    ) -> str:
+        """The cached value as its JSON text (what an HTTP response can send as it is)."""
         try:
             full = await self._key(tenant_id, key)
             raw = await self._client.get(full)
@@ -67,7 +73,7 @@ class ReadThroughCache:
         self.degraded = False
         if raw is not None:
             CACHE_REQUESTS.labels(self.namespace, "hit").inc()
-            return json.loads(raw)
+            return _text(raw)
         CACHE_REQUESTS.labels(self.namespace, "miss").inc()
         token = secrets.token_hex(8)
         lock = f"{full}:lock"
@@ -79,13 +85,13 @@ class ReadThroughCache:
             try:
                 encoded = dumps(await loader())
                 await self._client.set(full, encoded, ex=self._ttl)
-                return json.loads(encoded)
+                return encoded
             finally:
                 with contextlib.suppress(*UNAVAILABLE):
                     await self._release(keys=[lock], args=[token])
         return await self._wait_for(full, loader)
 
-    async def _wait_for(self, full: str, loader: Callable[[], Awaitable[Any]]) -> Any:
+    async def _wait_for(self, full: str, loader: Callable[[], Awaitable[Any]]) -> str:
         deadline = time.monotonic() + self._wait_ms / 1000
         delay = 0.005
         while time.monotonic() < deadline:
@@ -97,16 +103,16 @@ class ReadThroughCache:
                 return await self._bypass(loader)
             if raw is not None:
                 CACHE_REQUESTS.labels(self.namespace, "wait_hit").inc()
-                return json.loads(raw)
+                return _text(raw)
         # The leader is slow or gone: answer without caching rather than make the caller wait.
-        return json.loads(dumps(await loader()))
+        return dumps(await loader())
 
-    async def _bypass(self, loader: Callable[[], Awaitable[Any]]) -> Any:
+    async def _bypass(self, loader: Callable[[], Awaitable[Any]]) -> str:
         if not self.degraded:
             log.warning("cache %s: redis unavailable, reading from the source", self.namespace)
         self.degraded = True
         CACHE_REQUESTS.labels(self.namespace, "bypass").inc()
-        return json.loads(dumps(await loader()))
+        return dumps(await loader())
 
     async def _key(self, tenant_id: UUID, key: str) -> str:
         keys = Keys(tenant_id)
@@ -121,6 +127,10 @@ class ReadThroughCache:
 
     async def invalidate_all(self, tenant_id: UUID) -> None:
         await self._client.incr(Keys(tenant_id).cache_generation(self.namespace))
+
+
+def _text(raw: str | bytes) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def query_fingerprint(query: ProductQuery) -> str:
@@ -144,6 +154,13 @@ class CatalogReads:
             lambda: self._catalog.product(tenant_id, product_id=product_id),
         )  # fmt: skip
         return page
+
+    async def product_page_json(self, tenant_id: UUID, product_id: UUID) -> str:
+        """The same page as JSON text, straight from the cache."""
+        return await self.products.get_or_load_json(
+            tenant_id, str(product_id),
+            lambda: self._catalog.product(tenant_id, product_id=product_id),
+        )  # fmt: skip
 
     async def search(self, tenant_id: UUID, query: ProductQuery) -> dict[str, Any]:
         async def load() -> dict[str, Any]:

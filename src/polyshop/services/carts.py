@@ -144,6 +144,10 @@ class CartService:
     ) -> PlacedOrder:  # fmt: skip
         """Order what is in the user's cart at current prices; the ordered lines leave the cart
         only after the order has committed, so a failed checkout loses nothing."""
+        if idempotency_key is not None:
+            placed = await self._checkout.previous_order(tenant_id, idempotency_key, customer_id)
+            if placed is not None:
+                return placed  # a retry after success: the cart is already empty
         owner = user_cart(customer_id)
         cart = await self.view(tenant_id, owner)
         if not cart.lines:

@@ -135,6 +135,15 @@ _MONEY_FIELDS = {"price", "compare_price", "cost_price", "weight"}
 _VARIANT_FIELDS = ("title", "sku", "price", "compare_price", "options", "inventory_policy",
                    "position", "is_active")  # fmt: skip
 
+_VENDOR_OF_VARIANT = (
+    "SELECT p.vendor_id FROM product_variants v JOIN products p"
+    " ON p.tenant_id = v.tenant_id AND p.id = v.product_id WHERE v.id = %s"
+)
+_VENDOR_OF_IMAGE = (
+    "SELECT p.vendor_id FROM product_images i JOIN products p"
+    " ON p.tenant_id = i.tenant_id AND p.id = i.product_id WHERE i.id = %s"
+)
+
 _SORTS: dict[str, tuple[str, str]] = {
     # sort -> (expression, direction); the id breaks ties in the same direction.
     "newest": ("p.created_at", "DESC"),
@@ -561,7 +570,9 @@ class CatalogService:
                 product = await cursor.fetchone()
                 if product is None:
                     raise NotFoundError("product not found")
-                product.pop("search_vector", None)
+                # The page is what shoppers see: the shop's purchase cost is not on it.
+                for private in ("search_vector", "cost_price", "tenant_id"):
+                    product.pop(private, None)
                 pid = product["id"]
                 await cursor.execute(
                     "SELECT id, title, sku, price, compare_price, options, inventory_quantity,"
@@ -591,6 +602,30 @@ class CatalogService:
                 )
                 product["rating"] = await cursor.fetchone()
         return product
+
+    async def owner_vendor(
+        self, tenant_id: UUID, *, product_id: UUID | None = None, variant_id: UUID | None = None,
+        image_id: UUID | None = None,
+    ) -> UUID:  # fmt: skip
+        """The vendor a product, variant or image belongs to (who may manage it)."""
+        if product_id is not None:
+            statement, key, what = (
+                "SELECT vendor_id FROM products WHERE id = %s",
+                product_id,
+                "product",
+            )
+        elif variant_id is not None:
+            statement, key, what = _VENDOR_OF_VARIANT, variant_id, "variant"
+        elif image_id is not None:
+            statement, key, what = _VENDOR_OF_IMAGE, image_id, "image"
+        else:
+            raise ValidationError("give a product, variant or image id", field="product_id")
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(statement, (key,))
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"{what} not found")
+        return UUID(str(row[0]))
 
     async def list_products(self, tenant_id: UUID, query: ProductQuery) -> Page:
         if not 1 <= query.limit <= MAX_PAGE:
@@ -703,11 +738,18 @@ async def _update_by_id(
     uow: UnitOfWork, table: str, row_id: UUID, changes: dict[str, Any], what: str,
     returning: str = "id",
 ) -> Any:  # fmt: skip
-    statement = sql.SQL("UPDATE {} SET {} WHERE id = %s RETURNING {}").format(
-        sql.Identifier(table),
-        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes),
-        sql.Identifier(returning),
-    )
+    if changes:
+        statement = sql.SQL("UPDATE {} SET {} WHERE id = %s RETURNING {}").format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(
+                sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes
+            ),
+            sql.Identifier(returning),
+        )
+    else:  # nothing to change: still say whether the row exists
+        statement = sql.SQL("SELECT {} FROM {} WHERE id = %s").format(
+            sql.Identifier(returning), sql.Identifier(table)
+        )
     cursor = await uow.connection.execute(statement, (*changes.values(), row_id))
     row = await cursor.fetchone()
     if row is None:

@@ -226,6 +226,26 @@ class CheckoutService:
             currency=currency,
         )
 
+    async def previous_order(
+        self, tenant_id: UUID, idempotency_key: str, customer_id: UUID
+    ) -> PlacedOrder | None:
+        """The customer's order already placed under this key, if any: what a retried cart
+        checkout returns once the first attempt has emptied the cart."""
+        async with self._database.unit_of_work(tenant_id) as uow:
+            async with uow.connection.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(
+                    "SELECT o.id, o.order_number, o.status, o.payment_status,"
+                    " o.subtotal, o.tax_amount AS tax, o.shipping_amount AS shipping,"
+                    " o.discount_amount AS discount, o.total_amount AS total, o.currency"
+                    " FROM idempotency_keys k JOIN orders o"
+                    " ON o.tenant_id = k.tenant_id AND o.id = k.resource_id"
+                    " WHERE k.scope = 'checkout' AND k.key = %s AND o.user_id = %s"
+                    " AND k.expires_at > now()",
+                    (idempotency_key, customer_id),
+                )
+                row = await cursor.fetchone()
+        return None if row is None else PlacedOrder(**row, replayed=True)
+
     async def _replay(self, tenant_id: UUID, key: str, fingerprint: str) -> PlacedOrder:
         """The same key again: the same order for the same request, a conflict for another."""
         async with self._database.unit_of_work(tenant_id) as uow:

@@ -30,6 +30,7 @@ from polyshop.domain.orders import (
     payment_status_after_refund,
 )
 from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
+from polyshop.services import _idempotency as idempotency
 from polyshop.services._inventory_ledger import record_movement
 
 
@@ -43,6 +44,24 @@ class OrderSummary:
     total_amount: Decimal
     currency: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VendorLine:
+    id: UUID
+    order_id: UUID
+    order_number: str
+    order_status: str
+    shipping_status: str
+    product_id: UUID
+    variant_id: UUID | None
+    name: str
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    total_price: Decimal
+    currency: str
+    ordered_at: datetime
 
 
 _SUMMARY = (
@@ -91,23 +110,53 @@ class OrderService:
         return order
 
     async def history(
-        self, tenant_id: UUID, customer_id: UUID, *, limit: int = 20,
+        self, tenant_id: UUID, customer_id: UUID | None, *, limit: int = 20,
         before: tuple[datetime, UUID] | None = None,
     ) -> list[OrderSummary]:  # fmt: skip
-        """A customer's orders, newest first; pass the last (created_at, id) for the next page."""
+        """Orders newest first: one customer's, or the whole shop's when `customer_id` is None.
+        Pass the last (created_at, id) for the next page."""
         if not 1 <= limit <= 100:
             raise ValidationError("limit must be between 1 and 100", field="limit")
-        condition, params = "", [customer_id]
+        conditions: list[str] = []
+        params: list[Any] = []
+        if customer_id is not None:
+            conditions.append("user_id = %s")
+            params.append(customer_id)
         if before is not None:
-            condition = " AND (created_at, id) < (%s, %s)"
-            params += list(before)  # type: ignore[arg-type]
+            conditions.append("(created_at, id) < (%s, %s)")
+            params.extend(before)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(
-                f"SELECT {_SUMMARY} FROM orders WHERE user_id = %s{condition}"
-                " ORDER BY created_at DESC, id DESC LIMIT %s",
+                f"SELECT {_SUMMARY} FROM orders{where} ORDER BY created_at DESC, id DESC LIMIT %s",
                 (*params, limit),
             )
             return [OrderSummary(*row) for row in await cursor.fetchall()]
+
+    async def vendor_lines(
+        self, tenant_id: UUID, vendor_id: UUID, *, limit: int = 20,
+        before: tuple[datetime, UUID] | None = None,
+    ) -> list[VendorLine]:  # fmt: skip
+        """The order lines of one vendor's products, newest order first: what vendor staff see
+        of orders (no customer, address or payment details)."""
+        if not 1 <= limit <= 100:
+            raise ValidationError("limit must be between 1 and 100", field="limit")
+        condition, params = "", [vendor_id]
+        if before is not None:
+            condition = " AND (o.created_at, i.id) < (%s, %s)"
+            params.extend(before)  # type: ignore[arg-type]
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT i.id, o.id, o.order_number, o.status, o.shipping_status, i.product_id,"
+                " i.variant_id, i.name, i.sku, i.quantity, i.unit_price, i.total_price, o.currency,"
+                " o.created_at FROM order_items i"
+                " JOIN products p ON p.tenant_id = i.tenant_id AND p.id = i.product_id"
+                " JOIN orders o ON o.tenant_id = i.tenant_id AND o.id = i.order_id"
+                f" WHERE p.vendor_id = %s{condition}"
+                " ORDER BY o.created_at DESC, i.id DESC LIMIT %s",
+                (*params, limit),
+            )
+            return [VendorLine(*row) for row in await cursor.fetchall()]
 
     async def mark_processing(
         self, tenant_id: UUID, order_id: UUID, *, actor: UUID | None = None
@@ -163,11 +212,25 @@ class OrderService:
 
     async def refund(
         self, tenant_id: UUID, order_id: UUID, amount: Decimal | str | None = None, *,
-        actor: UUID | None = None, reason: str = "refund",
+        actor: UUID | None = None, reason: str = "refund", idempotency_key: str | None = None,
     ) -> Decimal:  # fmt: skip
         """Refund `amount` (all that is left when None); the order becomes refunded when nothing
-        is left. Returns the amount refunded by this call."""
+        is left. Returns the amount refunded by this call. The same `idempotency_key` again
+        returns the first call's amount and refunds nothing more."""
+        fingerprint = ""
+        if idempotency_key is not None:
+            fingerprint = idempotency.fingerprint(
+                {"order": order_id, "amount": amount, "reason": reason}
+            )
         async with self._database.unit_of_work(tenant_id) as uow:
+            if idempotency_key is not None and not await idempotency.claim(
+                uow, "refund", idempotency_key, fingerprint
+            ):
+                await uow.rollback()
+                done = await idempotency.replay(
+                    self._database, tenant_id, "refund", idempotency_key, fingerprint
+                )
+                return Decimal(done["amount"])
             order = await _lock_order(uow, order_id)
             current = OrderStatus(order["status"])
             if order["payment_status"] not in ("paid", "partially_refunded"):
@@ -203,6 +266,10 @@ class OrderService:
                     "order", order_id, "order.partially_refunded",
                     {"amount": wanted, "payment_status": payment_status},
                 )  # fmt: skip
+            if idempotency_key is not None:
+                await idempotency.record(
+                    uow, "refund", idempotency_key, order_id, {"amount": str(wanted)}
+                )
             await uow.commit()
         return wanted
 

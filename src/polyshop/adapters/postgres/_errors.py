@@ -68,10 +68,16 @@ def translate(error: psycopg.Error) -> PolyshopError | None:
         if constraint.endswith("_stock_not_oversold"):
             return InsufficientStockError([("stock", 0, 0)])
         return ValidationError(f"{constraint.replace('_', ' ')} ({error.diag.message_primary})")
+    if isinstance(error, pg.NotNullViolation):
+        column = error.diag.column_name or "a field"
+        return ValidationError(f"{column.replace('_', ' ')} is required", field=column)
     if isinstance(error, pg.StringDataRightTruncation):
         return ValidationError("a value is longer than its field allows")
     if isinstance(error, pg.InvalidTextRepresentation | pg.NumericValueOutOfRange):
         return ValidationError(error.diag.message_primary or "a value has the wrong format")
+    if isinstance(error, psycopg.errors.DataError):
+        # Any other value PostgreSQL cannot store (a NUL character, an unpaired surrogate).
+        return ValidationError(f"a value cannot be stored: {error.diag.message_primary or error}")
     return None
 
 

@@ -1,0 +1,138 @@
+"""The FastAPI application: routers, problem handlers, metrics, and the container's lifetime."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from polyshop import __version__
+from polyshop.api import (
+    _accounts,
+    _catalog,
+    _content,
+    _ops,
+    _orders,
+    _platform,
+    _problems,
+    _reviews,
+)
+from polyshop.api._context import TenantDirectory
+from polyshop.bootstrap import Container, application
+from polyshop.ports import PaymentGateway
+from polyshop.settings import Settings, load_settings
+
+HTTP_REQUESTS = Counter(
+    "polyshop_http_requests",
+    "HTTP requests by method, route and status.",
+    ["method", "route", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "polyshop_http_request_seconds", "HTTP request duration by method and route.", ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)  # fmt: skip
+
+
+class _Metrics:
+    """Counts and times every request by its route template (never the raw path, whose ids
+    would make unbounded label values). Plain ASGI: no per-request task or body buffering."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracking_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def _problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI as the app really answers: errors are problem+json (FastAPI's default 422
+    schema is replaced by the 4XX problem every operation declares)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for operation in (op for path in schema["paths"].values() for op in path.values()):
+        responses = operation.get("responses", {})
+        responses.pop("422", None)
+        for code in ("4XX", "5XX"):
+            if code in responses:
+                responses[code]["content"] = {_problems.PROBLEM_JSON: {"schema": problem}}
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(
+    settings: Settings | None = None, *, container: Container | None = None,
+    gateway: PaymentGateway | None = None,
+) -> FastAPI:  # fmt: skip
+    """The API. Given a `container`, it serves from it (tests); otherwise it opens one for its
+    lifetime (with the outbox relay running when `api_run_relay`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if container is not None:
+            _attach(app, container)
+            yield
+            return
+        resolved = settings or load_settings()
+        async with application(
+            resolved, gateway=gateway, run_relay=resolved.api_run_relay
+        ) as opened:
+            _attach(app, opened)
+            yield
+
+    app = FastAPI(
+        title="polyshop",
+        version=__version__,
+        description="Multi-tenant commerce: catalog, accounts, carts, checkout, orders, "
+        "payments, reviews and content. Errors are RFC 9457 problem details.",
+        lifespan=lifespan,
+    )
+    _problems.install(app)
+    for module in (_ops, _platform, _accounts, _catalog, _orders, _reviews, _content):
+        app.include_router(module.router)
+    app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
+    if container is not None:
+        _attach(app, container)
+    app.add_middleware(_Metrics)
+    return app
+
+
+def _attach(app: FastAPI, container: Container) -> None:
+    app.state.container = container
+    app.state.tenant_directory = TenantDirectory(
+        container, ttl_seconds=container.settings.api_tenant_cache_seconds
+    )
+
+
+def app_from_environment() -> FastAPI:
+    """The factory `polyshop serve` hands to uvicorn (each worker builds its own app)."""
+    return create_app(load_settings())

@@ -1,0 +1,497 @@
+"""Catalog over HTTP: categories, brands, vendors, products, variants, attributes, images,
+stock, listing and search. Reads are public (drafts only for those who manage them); changes
+need `write:catalog` (structure) or `write:products` (vendor staff: their vendor's only)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import ConfigDict, Field
+
+from polyshop.api._common import (
+    PROBLEMS,
+    Created,
+    Limit,
+    Model,
+    Money,
+    MoneyIn,
+    Name,
+    Slug,
+    Text,
+    link_header,
+    next_link,
+)
+from polyshop.api._context import Allowed, MaybePrincipal, Principal, Services, Tenant, rate_limit
+from polyshop.api._problems import forbidden, not_found
+from polyshop.domain.access import manages_product, product_visible
+from polyshop.domain.catalog import ProductStatus
+from polyshop.domain.errors import ValidationError
+from polyshop.services.catalog import ProductDraft, ProductQuery, Sort, VariantDraft
+from polyshop.services.inventory import StockItem
+
+router = APIRouter(tags=["catalog"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
+
+CatalogAdmin = Annotated[Principal, Depends(Allowed("write:catalog"))]
+ProductWriter = Annotated[Principal, Depends(Allowed("write:products"))]
+Policy = Literal["deny", "continue"]
+StatusName = Literal["draft", "active", "inactive", "archived"]
+
+
+class CategoryIn(Model):
+    name: Name
+    slug: Slug | None = None
+    parent_id: UUID | None = None
+    description: Text | None = None
+    sort_order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+
+
+class CategoryOut(Model):
+    id: UUID
+    name: str
+    slug: str
+    parent_id: UUID | None
+    sort_order: int
+    is_active: bool
+    depth: int
+
+
+class CategoryMove(Model):
+    parent_id: UUID | None
+
+
+class BrandIn(Model):
+    name: Name
+    slug: Slug | None = None
+    description: Text | None = None
+
+
+class VendorIn(Model):
+    name: Name
+    slug: Slug | None = None
+    contact_email: Annotated[str, Field(max_length=255)] | None = None
+
+
+class VariantIn(Model):
+    title: Name
+    sku: Annotated[str, Field(min_length=1, max_length=100)]
+    price: MoneyIn
+    compare_price: MoneyIn | None = None
+    options: dict[str, Annotated[str, Field(max_length=255)]] = Field(default_factory=dict)
+    initial_stock: int = Field(default=0, ge=0, le=1_000_000_000)
+    inventory_policy: Policy = "deny"
+    position: int = Field(default=0, ge=0, le=10_000)
+
+
+class AttributeIn(Model):
+    value: Annotated[str, Field(max_length=1000)] | bool | int
+    type: Literal["text", "number", "boolean", "date", "url", "color"] = "text"
+
+
+class NamedAttributeIn(AttributeIn):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ImageIn(Model):
+    url: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]
+    alt_text: Annotated[str, Field(max_length=255)] | None = None
+    primary: bool = False
+
+
+class ProductIn(Model):
+    name: Name
+    sku: Annotated[str, Field(min_length=1, max_length=100)]
+    price: MoneyIn
+    category_id: UUID
+    vendor_id: UUID | None = Field(
+        default=None, description="Required for shop admins; vendor staff create for their own."
+    )
+    slug: Slug | None = None
+    brand_id: UUID | None = None
+    description: Text | None = None
+    short_description: Annotated[str, Field(max_length=500)] | None = None
+    compare_price: MoneyIn | None = None
+    cost_price: MoneyIn | None = None
+    weight: MoneyIn | None = None
+    status: StatusName = "draft"
+    inventory_tracking: bool = True
+    inventory_policy: Policy = "deny"
+    initial_stock: int = Field(default=0, ge=0, le=1_000_000_000)
+    low_stock_threshold: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    requires_shipping: bool = True
+    taxable: bool = True
+    seo_title: Annotated[str, Field(max_length=255)] | None = None
+    seo_description: Text | None = None
+    variants: list[VariantIn] = Field(default_factory=list, max_length=100)
+    attributes: list[NamedAttributeIn] = Field(default_factory=list, max_length=100)
+    images: list[ImageIn] = Field(default_factory=list, max_length=50)
+
+
+class ProductPatch(Model):
+    name: Name | None = None
+    slug: Slug | None = None
+    description: Text | None = None
+    short_description: Annotated[str, Field(max_length=500)] | None = None
+    sku: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    price: MoneyIn | None = None
+    compare_price: MoneyIn | None = None
+    cost_price: MoneyIn | None = None
+    category_id: UUID | None = None
+    brand_id: UUID | None = None
+    inventory_policy: Policy | None = None
+    low_stock_threshold: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    requires_shipping: bool | None = None
+    taxable: bool | None = None
+    seo_title: Annotated[str, Field(max_length=255)] | None = None
+    seo_description: Text | None = None
+
+
+class VariantPatch(Model):
+    title: Name | None = None
+    sku: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    price: MoneyIn | None = None
+    compare_price: MoneyIn | None = None
+    options: dict[str, Annotated[str, Field(max_length=255)]] | None = None
+    inventory_policy: Policy | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    is_active: bool | None = None
+
+
+class StatusIn(Model):
+    status: StatusName
+
+
+class StockChange(Model):
+    change: int = Field(
+        ge=-1_000_000_000, le=1_000_000_000, description="Units added (+) or removed (-)."
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=255)]
+    variant_id: UUID | None = None
+
+
+class StockLevel(Model):
+    product_id: UUID
+    variant_id: UUID | None
+    level: int
+
+
+class ProductSummaryOut(Model):
+    id: UUID
+    name: str
+    slug: str
+    sku: str
+    price: Money
+    compare_price: Money | None
+    status: str
+    category_id: UUID
+    brand_id: UUID | None
+    vendor_id: UUID
+    image_url: str | None
+    created_at: datetime
+    rank: float | None = None
+
+
+class ProductList(Model):
+    items: list[ProductSummaryOut]
+    next: str | None = Field(description="The next page's URL, or null on the last page.")
+
+
+class VariantOut(Model):
+    id: UUID
+    title: str
+    sku: str
+    price: str
+    compare_price: str | None
+    options: dict[str, Any]
+    inventory_quantity: int
+    inventory_policy: str
+    position: int
+    is_active: bool
+
+
+class ProductPage(Model):
+    """A product as a shop shows it (the cached read path); more fields may appear."""
+
+    model_config = ConfigDict(extra="allow")
+    id: UUID
+    name: str
+    slug: str
+    sku: str
+    price: str = Field(pattern=r"^\d+\.\d{2}$")
+    status: StatusName
+    vendor_id: UUID
+    category_id: UUID
+    variants: list[VariantOut]
+    attributes: list[dict[str, Any]]
+    images: list[dict[str, Any]]
+    category_path: list[str]
+    rating: dict[str, Any]
+
+
+def _changes(patch: Model) -> dict[str, Any]:
+    return patch.model_dump(exclude_unset=True)
+
+
+async def _manage(container: Services, tenant_id: UUID, who: Principal, **ids: UUID) -> None:
+    """Vendor staff may touch only their vendor's things; another vendor's look absent."""
+    if who.role == "tenant_admin":
+        return
+    owner = await container.catalog.owner_vendor(tenant_id, **ids)
+    if not manages_product(who.role, who.vendor_id, owner):
+        raise not_found(f"{next(iter(ids)).removesuffix('_id')} not found")
+
+
+# -- categories, brands, vendors --------------------------------------------------------------
+
+
+@router.get("/categories", response_model=list[CategoryOut])
+async def list_categories(container: Services, tenant_id: Tenant) -> list[Any]:
+    return list(await container.catalog.categories(tenant_id))
+
+
+@router.post("/categories", status_code=status.HTTP_201_CREATED, response_model=CategoryOut)
+async def create_category(
+    body: CategoryIn, container: Services, tenant_id: Tenant, _: CatalogAdmin
+) -> Any:
+    return await container.catalog.create_category(tenant_id, **body.model_dump())
+
+
+@router.put("/categories/{category_id}/parent", status_code=status.HTTP_204_NO_CONTENT)
+async def move_category(
+    category_id: UUID, body: CategoryMove, container: Services, tenant_id: Tenant, _: CatalogAdmin
+) -> None:
+    await container.catalog.move_category(tenant_id, category_id, body.parent_id)
+
+
+@router.post("/brands", status_code=status.HTTP_201_CREATED, response_model=Created)
+async def create_brand(
+    body: BrandIn, container: Services, tenant_id: Tenant, _: CatalogAdmin
+) -> Any:
+    return {"id": await container.catalog.create_brand(tenant_id, **body.model_dump())}
+
+
+@router.post("/vendors", status_code=status.HTTP_201_CREATED, response_model=Created)
+async def create_vendor(
+    body: VendorIn, container: Services, tenant_id: Tenant, _: CatalogAdmin
+) -> Any:
+    return {"id": await container.catalog.create_vendor(tenant_id, **body.model_dump())}
+
+
+# -- products ------------------------------------------------------------------------------
+
+
+@router.get("/products", response_model=ProductList)
+async def list_products(
+    request: Request, response: Response, container: Services, tenant_id: Tenant,
+    principal: MaybePrincipal,
+    q: Annotated[str | None, Query(max_length=200, description="Full-text search")] = None,
+    category_id: UUID | None = None, brand_id: UUID | None = None,
+    vendor_id: UUID | None = None,
+    min_price: MoneyIn | None = None, max_price: MoneyIn | None = None,
+    attribute: Annotated[
+        list[str] | None,
+        Query(max_length=20, description="`name:value`; every one must match"),
+    ] = None,
+    status_filter: Annotated[
+        StatusName | None, Query(alias="status", description="Staff only; default active")
+    ] = None,
+    sort: Sort = "newest", limit: Limit = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Any:  # fmt: skip
+    wanted_status: ProductStatus | None = ProductStatus.ACTIVE
+    if status_filter is not None and status_filter != "active":
+        if principal is None or "read:products" not in principal.permissions:
+            raise forbidden("only staff can list products that are not for sale")
+        wanted_status = ProductStatus(status_filter)
+    if principal is not None and principal.role == "vendor_staff":
+        vendor_id = principal.vendor_id  # vendor staff see their own vendor's products
+    pairs = []
+    for item in attribute or []:
+        name, sep, value = item.partition(":")
+        if not sep or not name:
+            raise ValidationError("attribute filters look like name:value", field="attribute")
+        pairs.append((name, value))
+    query = ProductQuery(
+        category_id=category_id, brand_id=brand_id, vendor_id=vendor_id,
+        min_price=None if min_price is None else Decimal(min_price),
+        max_price=None if max_price is None else Decimal(max_price),
+        attributes=tuple(pairs), status=wanted_status, text=q, sort=sort, limit=limit,
+        cursor=cursor,
+    )  # fmt: skip
+    page = await container.catalog_reads.search(tenant_id, query)
+    link = next_link(request, page["next_cursor"])
+    link_header(response, link)
+    return {"items": page["items"], "next": link}
+
+
+@router.post("/products", status_code=status.HTTP_201_CREATED, response_model=Created)
+async def create_product(
+    body: ProductIn, container: Services, tenant_id: Tenant, who: ProductWriter
+) -> Any:
+    vendor_id = body.vendor_id
+    if who.role == "vendor_staff":
+        if vendor_id is not None and vendor_id != who.vendor_id:
+            raise forbidden("vendor staff create products for their own vendor only")
+        vendor_id = who.vendor_id
+    if vendor_id is None:
+        raise ValidationError("vendor_id is required", field="vendor_id")
+    fields = body.model_dump(exclude={"variants", "attributes", "images", "vendor_id"})
+    draft = ProductDraft(
+        **fields,
+        vendor_id=vendor_id,
+        variants=tuple(VariantDraft(**v.model_dump()) for v in body.variants),
+        attributes=tuple((a.name, a.value, a.type) for a in body.attributes),
+        images=tuple((i.url, i.alt_text) for i in body.images),
+    )
+    return {"id": await container.catalog.create_product(tenant_id, draft)}
+
+
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductPage,
+    responses={304: {"description": "Not modified (the ETag matched)."}},
+)
+async def product_page(
+    product_id: UUID, request: Request, container: Services, tenant_id: Tenant,
+    principal: MaybePrincipal,
+) -> Response:  # fmt: skip
+    """The product page, from the cache; `ETag` and `If-None-Match` save the body."""
+    body = await container.catalog_reads.product_page_json(tenant_id, product_id)
+    head = json.loads(body)
+    role, vendor = (principal.role, principal.vendor_id) if principal else (None, None)
+    if not product_visible(head["status"], role, vendor, head["vendor_id"]):
+        raise not_found("product not found")
+    etag = '"' + hashlib.blake2b(body.encode(), digest_size=12).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.patch("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def update_product(
+    product_id: UUID, body: ProductPatch, container: Services, tenant_id: Tenant,
+    who: ProductWriter,
+) -> None:  # fmt: skip
+    await _manage(container, tenant_id, who, product_id=product_id)
+    await container.catalog.update_product(tenant_id, product_id, **_changes(body))
+
+
+@router.put("/products/{product_id}/status", status_code=status.HTTP_204_NO_CONTENT)
+async def change_product_status(
+    product_id: UUID, body: StatusIn, container: Services, tenant_id: Tenant, who: ProductWriter
+) -> None:
+    await _manage(container, tenant_id, who, product_id=product_id)
+    await container.catalog.change_status(tenant_id, product_id, ProductStatus(body.status))
+
+
+@router.post(
+    "/products/{product_id}/variants", status_code=status.HTTP_201_CREATED, response_model=Created
+)
+async def add_variant(
+    product_id: UUID, body: VariantIn, container: Services, tenant_id: Tenant, who: ProductWriter
+) -> Any:
+    await _manage(container, tenant_id, who, product_id=product_id)
+    draft = VariantDraft(**body.model_dump())
+    return {"id": await container.catalog.add_variant(tenant_id, product_id, draft)}
+
+
+@router.patch("/variants/{variant_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def update_variant(
+    variant_id: UUID, body: VariantPatch, container: Services, tenant_id: Tenant,
+    who: ProductWriter,
+) -> None:  # fmt: skip
+    await _manage(container, tenant_id, who, variant_id=variant_id)
+    await container.catalog.update_variant(tenant_id, variant_id, **_changes(body))
+
+
+@router.delete("/variants/{variant_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_variant(
+    variant_id: UUID, container: Services, tenant_id: Tenant, who: ProductWriter
+) -> None:
+    await _manage(container, tenant_id, who, variant_id=variant_id)
+    await container.catalog.remove_variant(tenant_id, variant_id)
+
+
+@router.put("/products/{product_id}/attributes/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def set_attribute(
+    product_id: UUID, name: Annotated[str, Field(min_length=1, max_length=100)], body: AttributeIn,
+    container: Services, tenant_id: Tenant, who: ProductWriter,
+) -> None:  # fmt: skip
+    await _manage(container, tenant_id, who, product_id=product_id)
+    await container.catalog.set_attribute(tenant_id, product_id, name, body.value, body.type)
+
+
+@router.delete("/products/{product_id}/attributes/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_attribute(
+    product_id: UUID, name: Annotated[str, Field(min_length=1, max_length=100)],
+    container: Services, tenant_id: Tenant, who: ProductWriter,
+) -> None:  # fmt: skip
+    await _manage(container, tenant_id, who, product_id=product_id)
+    await container.catalog.remove_attribute(tenant_id, product_id, name)
+
+
+@router.post(
+    "/products/{product_id}/images", status_code=status.HTTP_201_CREATED, response_model=Created
+)
+async def add_image(
+    product_id: UUID, body: ImageIn, container: Services, tenant_id: Tenant, who: ProductWriter
+) -> Any:
+    await _manage(container, tenant_id, who, product_id=product_id)
+    image_id = await container.catalog.add_image(
+        tenant_id, product_id, body.url, alt_text=body.alt_text, primary=body.primary
+    )
+    return {"id": image_id}
+
+
+@router.put("/images/{image_id}/primary", status_code=status.HTTP_204_NO_CONTENT)
+async def set_primary_image(
+    image_id: UUID, container: Services, tenant_id: Tenant, who: ProductWriter
+) -> None:
+    await _manage(container, tenant_id, who, image_id=image_id)
+    await container.catalog.set_primary_image(tenant_id, image_id)
+
+
+@router.delete("/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_image(
+    image_id: UUID, container: Services, tenant_id: Tenant, who: ProductWriter
+) -> None:
+    await _manage(container, tenant_id, who, image_id=image_id)
+    await container.catalog.remove_image(tenant_id, image_id)
+
+
+# -- stock ---------------------------------------------------------------------------------
+
+
+@router.get("/products/{product_id}/stock", response_model=StockLevel)
+async def stock_level(
+    product_id: UUID, container: Services, tenant_id: Tenant, who: ProductWriter,
+    variant_id: UUID | None = None,
+) -> Any:  # fmt: skip
+    await _manage(container, tenant_id, who, product_id=product_id)
+    level = await container.inventory.level(tenant_id, StockItem(product_id, variant_id))
+    return {"product_id": product_id, "variant_id": variant_id, "level": level}
+
+
+@router.post("/products/{product_id}/stock", response_model=StockLevel)
+async def adjust_stock(
+    product_id: UUID, body: StockChange, container: Services, tenant_id: Tenant,
+    who: ProductWriter,
+) -> Any:  # fmt: skip
+    """Record received goods (+) or a correction (-): every change goes through the ledger."""
+    await _manage(container, tenant_id, who, product_id=product_id)
+    item = StockItem(product_id, body.variant_id)
+    if body.change > 0:
+        level = await container.inventory.stock_in(
+            tenant_id, item, body.change, reason=body.reason, actor=who.user_id
+        )
+    else:
+        level = await container.inventory.adjust(
+            tenant_id, item, body.change, reason=body.reason, actor=who.user_id
+        )
+    return {"product_id": product_id, "variant_id": body.variant_id, "level": level}

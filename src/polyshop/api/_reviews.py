@@ -1,0 +1,104 @@
+"""Reviews over HTTP: public approved reviews and ratings, writing (customers), helpful
+votes, and moderation (shop admins)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, status
+from pydantic import Field
+
+from polyshop.api._common import PROBLEMS, Limit, Model, Money
+from polyshop.api._context import Allowed, Principal, Services, SignedIn, Tenant, rate_limit
+
+router = APIRouter(tags=["reviews"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
+
+Reviewer = Annotated[Principal, Depends(Allowed("write:reviews"))]
+Moderator = Annotated[Principal, Depends(Allowed("moderate:reviews"))]
+
+
+class ReviewIn(Model):
+    rating: int = Field(ge=1, le=5)
+    title: Annotated[str, Field(max_length=255)] | None = None
+    content: Annotated[str, Field(max_length=10_000)] | None = None
+    order_id: UUID | None = None
+
+
+class ReviewOut(Model):
+    id: UUID
+    product_id: UUID
+    user_id: UUID
+    order_id: UUID | None
+    rating: int
+    title: str | None
+    content: str | None
+    is_verified_purchase: bool
+    is_approved: bool
+    helpful_count: int
+
+
+class RatingOut(Model):
+    count: int
+    average: Money | None
+    distribution: dict[str, int]
+
+
+class HelpfulOut(Model):
+    helpful_count: int
+
+
+@router.get("/products/{product_id}/reviews", response_model=list[ReviewOut])
+async def product_reviews(product_id: UUID, container: Services, tenant_id: Tenant) -> Any:
+    return await container.reviews.for_product(tenant_id, product_id)
+
+
+@router.get("/products/{product_id}/rating", response_model=RatingOut)
+async def product_rating(product_id: UUID, container: Services, tenant_id: Tenant) -> Any:
+    summary = await container.reviews.summary(tenant_id, product_id)
+    average: Decimal | None = summary.average
+    return {
+        "count": summary.count,
+        "average": average,
+        "distribution": {str(k): v for k, v in summary.distribution.items()},
+    }
+
+
+@router.post(
+    "/products/{product_id}/reviews", status_code=status.HTTP_201_CREATED, response_model=ReviewOut
+)
+async def write_review(
+    product_id: UUID, body: ReviewIn, container: Services, tenant_id: Tenant, who: Reviewer
+) -> Any:
+    """A review awaiting moderation; verified when it belongs to a delivered order."""
+    return await container.reviews.write(
+        tenant_id, who.user_id, product_id, body.rating, title=body.title, content=body.content,
+        order_id=body.order_id,
+    )  # fmt: skip
+
+
+@router.post("/reviews/{review_id}/helpful", response_model=HelpfulOut)
+async def mark_helpful(review_id: UUID, container: Services, tenant_id: Tenant, _: SignedIn) -> Any:
+    return {"helpful_count": await container.reviews.mark_helpful(tenant_id, review_id)}
+
+
+@router.get("/reviews/pending", response_model=list[ReviewOut])
+async def moderation_queue(
+    container: Services, tenant_id: Tenant, _: Moderator, limit: Limit = 50
+) -> Any:
+    return await container.reviews.moderation_queue(tenant_id, limit=limit)
+
+
+@router.put("/reviews/{review_id}/approval", status_code=status.HTTP_204_NO_CONTENT)
+async def approve_review(
+    review_id: UUID, container: Services, tenant_id: Tenant, _: Moderator
+) -> None:
+    await container.reviews.approve(tenant_id, review_id)
+
+
+@router.delete("/reviews/{review_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def reject_review(
+    review_id: UUID, container: Services, tenant_id: Tenant, _: Moderator
+) -> None:
+    await container.reviews.reject(tenant_id, review_id)
