@@ -68,6 +68,7 @@ class Actor:
         )
 
     async def sign_in(self, email: str, password: str = PASSWORD) -> Actor:
+        self.token = None  # a stale token would make even the login a 401
         body = ok(
             await self.call("POST", "/auth/login", json={"email": email, "password": password})
         )

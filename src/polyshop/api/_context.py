@@ -133,7 +133,9 @@ async def optional_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
     cookie_token: Annotated[str | None, Security(_cookie)] = None,
 ) -> Principal | None:  # fmt: skip
-    """The caller, when they sent a token; a token that is not a live session is a 401."""
+    """The caller, when they sent a token. A bearer token that is not a live session is a 401;
+    a stale cookie counts as no cookie, so a browser whose session ended can still browse
+    and sign in (pages that need a session then answer 401 themselves)."""
     token = _token(credentials, cookie_token)
     if token is None:
         return None
@@ -141,6 +143,8 @@ async def optional_principal(
         return Principal(UUID(int=0), "", PLATFORM_ADMIN, (), None, token)
     session = await container.sessions.get(tenant_id, token)
     if session is None:
+        if credentials is None:
+            return None
         raise unauthorized("the session has expired or was signed out; sign in again")
     principal = Principal(
         session.user_id, session.email, session.role, session.permissions, session.vendor_id,
@@ -156,6 +160,8 @@ MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 async def signed_in(principal: MaybePrincipal) -> Principal:
     if principal is None:
         raise unauthorized()
+    if principal.role == PLATFORM_ADMIN:
+        raise forbidden("the platform token manages shops; it does not act inside one")
     return principal
 
 

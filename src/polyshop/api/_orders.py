@@ -218,7 +218,8 @@ class VendorLineList(Model):
     next: str | None
 
 
-def _cart_owner(principal: Principal | None, cart_token: str | None) -> str:
+async def _cart_owner(principal: MaybePrincipal, cart_token: CartToken = None) -> str:
+    """Whose cart: the signed-in customer's, or the anonymous visitor's named by its token."""
     if principal is not None:
         if "write:cart" not in principal.permissions:
             raise forbidden("only customers have carts")
@@ -226,6 +227,9 @@ def _cart_owner(principal: Principal | None, cart_token: str | None) -> str:
     if cart_token is None:
         raise unauthorized("sign in, or send an X-Cart-Token for an anonymous cart")
     return anonymous_cart(cart_token)
+
+
+CartOwner = Annotated[str, Depends(_cart_owner)]
 
 
 def _placed(order: PlacedOrder, response: Response) -> PlacedOrder:
@@ -238,18 +242,14 @@ def _placed(order: PlacedOrder, response: Response) -> PlacedOrder:
 
 
 @router.get("/cart", response_model=CartOut, tags=["cart"])
-async def view_cart(
-    container: Services, tenant_id: Tenant, principal: MaybePrincipal, cart_token: CartToken = None
-) -> Any:
-    return await container.carts.view(tenant_id, _cart_owner(principal, cart_token))
+async def view_cart(container: Services, tenant_id: Tenant, owner: CartOwner) -> Any:
+    return await container.carts.view(tenant_id, owner)
 
 
 @router.post("/cart/items", response_model=CartOut, tags=["cart"])
 async def add_to_cart(
-    body: CartItemIn, container: Services, tenant_id: Tenant, principal: MaybePrincipal,
-    cart_token: CartToken = None,
-) -> Any:  # fmt: skip
-    owner = _cart_owner(principal, cart_token)
+    body: CartItemIn, container: Services, tenant_id: Tenant, owner: CartOwner
+) -> Any:
     return await container.carts.add(
         tenant_id, owner, body.product_id, body.quantity, body.variant_id
     )
@@ -257,10 +257,8 @@ async def add_to_cart(
 
 @router.put("/cart/items", response_model=CartOut, tags=["cart"])
 async def set_cart_quantity(
-    body: CartQuantity, container: Services, tenant_id: Tenant, principal: MaybePrincipal,
-    cart_token: CartToken = None,
-) -> Any:  # fmt: skip
-    owner = _cart_owner(principal, cart_token)
+    body: CartQuantity, container: Services, tenant_id: Tenant, owner: CartOwner
+) -> Any:
     return await container.carts.set_quantity(
         tenant_id, owner, body.product_id, body.quantity, body.variant_id
     )
