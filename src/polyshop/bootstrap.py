@@ -146,6 +146,7 @@ async def application(
         catalog,
         ReadThroughCache(redis, "product", s.product_cache_seconds),
         ReadThroughCache(redis, "search", s.search_cache_seconds, generational=True),
+        local_seconds=s.product_page_local_seconds,
     )
     catalog.listener = reads
     customers = CustomerService(database)

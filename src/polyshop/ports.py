@@ -40,13 +40,18 @@ class PaymentGateway(Protocol):
 
 
 class ProductChangeListener(Protocol):
-    """Told after a commit that changed products (their page, price, stock or listing)."""
+    """Told after a commit that changed products: their page, and with `listings` also what
+    listings and searches show (stock alone changes only the page)."""
 
-    async def products_changed(self, tenant_id: UUID, product_ids: Collection[UUID]) -> None: ...
+    async def products_changed(
+        self, tenant_id: UUID, product_ids: Collection[UUID], *, listings: bool = True
+    ) -> None: ...
 
 
 class NoListener:
-    async def products_changed(self, tenant_id: UUID, product_ids: Collection[UUID]) -> None:
+    async def products_changed(
+        self, tenant_id: UUID, product_ids: Collection[UUID], *, listings: bool = True
+    ) -> None:
         return None
 
 

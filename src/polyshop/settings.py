@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     cart_max_lines: int = Field(default=50, ge=1, le=500)
     cart_max_quantity: int = Field(default=99, ge=1, le=10_000)
     product_cache_seconds: int = Field(default=3600, ge=1)
+    # Product pages also stay this long in each process (0: off); see CatalogReads.
+    product_page_local_seconds: float = Field(default=2.0, ge=0, le=60)
     search_cache_seconds: int = Field(default=900, ge=1)
     api_cache_seconds: int = Field(default=1800, ge=1)
     rate_limit_requests: int = Field(default=120, ge=1)

@@ -53,3 +53,17 @@ def test_reads_benchmark_runs_every_source_and_the_relay() -> None:
     assert all(r["per_s"] > 0 for r in report["reads"].values())
     assert report["relay"]["events"] > 0
     assert report["relay"]["lag_p50_ms"] <= report["relay"]["lag_p99_ms"]
+
+
+@pytest.mark.slow
+def test_api_benchmark_loads_every_route_and_reports_its_ratio() -> None:
+    report, output = run_benchmark(
+        "api", "--seconds", "1", "--rounds", "1", "--products", "20", "--generators", "2",
+        "--connections", "4",
+    )  # fmt: skip
+    assert "median ratio product page" in output
+    (only,) = report["rounds"]
+    assert set(only) == {"hello world", "product page", "order creation"}
+    for route in only.values():
+        assert route["per_s"] > 0 and route["errors"] == 0
+        assert 0 < route["p50_ms"] <= route["p99_ms"]

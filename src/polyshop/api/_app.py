@@ -23,7 +23,14 @@ from polyshop.api import (
     _problems,
     _reviews,
 )
-from polyshop.api._context import TenantDirectory
+from polyshop.api._context import (
+    BEARER_SCHEME,
+    COOKIE_SCHEME,
+    PLATFORM_SCHEME,
+    SESSION_COOKIE,
+    TENANT_HEADER,
+    TenantDirectory,
+)
 from polyshop.bootstrap import Container, application
 from polyshop.ports import PaymentGateway
 from polyshop.settings import Settings, load_settings
@@ -76,15 +83,34 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     problem = {"$ref": "#/components/schemas/Problem"}
+    components = schema.setdefault("components", {})
+    components["securitySchemes"] = {
+        BEARER_SCHEME: {"type": "http", "scheme": "bearer", "description": "From POST /auth/login"},
+        COOKIE_SCHEME: {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+        PLATFORM_SCHEME: {"type": "http", "scheme": "bearer", "description": "The platform token"},
+    }  # fmt: skip
+    tenant_header = {
+        "name": TENANT_HEADER, "in": "header", "required": False,
+        "description": "The shop's slug; may be left out when the Host header is a shop's domain.",
+        "schema": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"},
+    }  # fmt: skip
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            if path.startswith("/platform"):
+                operation["security"] = [{PLATFORM_SCHEME: []}]
+            elif not path.startswith(("/health", "/metrics")):
+                # Anonymous where the route allows it; 401/403 where it does not.
+                operation["security"] = [{}, {BEARER_SCHEME: []}, {COOKIE_SCHEME: []}]
+                operation.setdefault("parameters", []).insert(0, tenant_header)
     for operation in (op for path in schema["paths"].values() for op in path.values()):
         responses = operation.get("responses", {})
         responses.pop("422", None)
         for code in ("4XX", "5XX"):
             if code in responses:
                 responses[code]["content"] = {_problems.PROBLEM_JSON: {"schema": problem}}
-    components = schema.get("components", {}).get("schemas", {})
-    components.pop("HTTPValidationError", None)
-    components.pop("ValidationError", None)
+    schemas = components.get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
     app.openapi_schema = schema
     return schema
 
@@ -117,6 +143,7 @@ def create_app(
         lifespan=lifespan,
     )
     _problems.install(app)
+    app.include_router(_catalog.storefront)
     for module in (_ops, _platform, _accounts, _catalog, _orders, _reviews, _content):
         app.include_router(module.router)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]

@@ -18,8 +18,9 @@ import json
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
 
@@ -137,16 +138,52 @@ def query_fingerprint(query: ProductQuery) -> str:
     return hashlib.sha256(dumps(asdict(query)).encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class PageEntry:
+    """A product page ready to send: its JSON, an ETag of it, and who may see it."""
+
+    body: str
+    etag: str
+    status: str
+    vendor_id: str
+
+
 class CatalogReads:
     """The catalog's hot read paths, served from the caches; also the listener that keeps
-    those caches honest when products change."""
+    those caches honest when products change.
+
+    Product pages have a second, in-process tier in front of Redis, kept `local_seconds`
+    (0 turns it off): a page changed by another process may be served for that long. Prices
+    are never taken from it: carts and checkout price from PostgreSQL."""
 
     def __init__(
-        self, catalog: CatalogService, products: ReadThroughCache, searches: ReadThroughCache
-    ) -> None:
+        self, catalog: CatalogService, products: ReadThroughCache, searches: ReadThroughCache,
+        *, local_seconds: float = 0.0, local_capacity: int = 10_000,
+    ) -> None:  # fmt: skip
         self._catalog = catalog
         self.products = products
         self.searches = searches
+        self._local_seconds = local_seconds
+        self._local_capacity = local_capacity
+        self._local: OrderedDict[tuple[UUID, UUID], tuple[PageEntry, float]] = OrderedDict()
+
+    async def product_page_entry(self, tenant_id: UUID, product_id: UUID) -> PageEntry:
+        key = (tenant_id, product_id)
+        now = time.monotonic()
+        hit = self._local.get(key)
+        if hit is not None and hit[1] > now:
+            CACHE_REQUESTS.labels("product-local", "hit").inc()
+            return hit[0]
+        body = await self.product_page_json(tenant_id, product_id)
+        head = json.loads(body)
+        etag = '"' + hashlib.blake2b(body.encode(), digest_size=12).hexdigest() + '"'
+        entry = PageEntry(body, etag, str(head["status"]), str(head["vendor_id"]))
+        if self._local_seconds > 0:
+            self._local[key] = (entry, now + self._local_seconds)
+            self._local.move_to_end(key)
+            while len(self._local) > self._local_capacity:
+                self._local.popitem(last=False)
+        return entry
 
     async def product_page(self, tenant_id: UUID, product_id: UUID) -> dict[str, Any]:
         page: dict[str, Any] = await self.products.get_or_load(
@@ -172,11 +209,17 @@ class CatalogReads:
         )
         return result
 
-    async def products_changed(self, tenant_id: UUID, product_ids: Collection[UUID]) -> None:
-        """Forget cached pages of these products and every cached search of the tenant."""
+    async def products_changed(
+        self, tenant_id: UUID, product_ids: Collection[UUID], *, listings: bool = True
+    ) -> None:
+        """Forget cached pages of these products and, unless only their stock changed, every
+        cached search of the tenant."""
+        for product_id in product_ids:
+            self._local.pop((tenant_id, product_id), None)
         try:
             await self.products.invalidate(tenant_id, [str(p) for p in product_ids])
-            await self.searches.invalidate_all(tenant_id)
+            if listings:
+                await self.searches.invalidate_all(tenant_id)
         except UNAVAILABLE:
             # The entries expire by their TTL; the outbox-driven invalidation will repeat this.
             log.warning("could not invalidate cached products of tenant %s", tenant_id)

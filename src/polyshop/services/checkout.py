@@ -212,7 +212,7 @@ class CheckoutService:
                 await self._gateway.void(reference=str(payment_id))
                 raise
             (order_number,) = await _one(written, "order was not written")
-        await self._listener.products_changed(tenant_id, {p for p, _ in quantities})
+        await self._listener.products_changed(tenant_id, {p for p, _ in quantities}, listings=False)
         return PlacedOrder(
             id=order_id,
             order_number=order_number,

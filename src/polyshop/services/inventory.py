@@ -74,7 +74,7 @@ class InventoryService:
                 )  # fmt: skip
                 await _announce(uow, item, counted)
             await uow.commit()
-        await self._listener.products_changed(tenant_id, [item.product_id])
+        await self._listener.products_changed(tenant_id, [item.product_id], listings=False)
         return counted
 
     async def transfer(
@@ -103,7 +103,9 @@ class InventoryService:
                 {"from": _describe(source), "to": _describe(target), "quantity": quantity},
             )  # fmt: skip
             await uow.commit()
-        await self._listener.products_changed(tenant_id, {source.product_id, target.product_id})
+        await self._listener.products_changed(
+            tenant_id, {source.product_id, target.product_id}, listings=False
+        )
         return reference
 
     async def level(self, tenant_id: UUID, item: StockItem) -> int:
@@ -131,7 +133,7 @@ class InventoryService:
             )  # fmt: skip
             await _announce(uow, item, level)
             await uow.commit()
-        await self._listener.products_changed(tenant_id, [item.product_id])
+        await self._listener.products_changed(tenant_id, [item.product_id], listings=False)
         return level
 
 

@@ -208,7 +208,7 @@ class OrderService:
                 changes["payment_status"] = "refunded"
             await _set_status(uow, order_id, current, OrderStatus.CANCELLED, actor, reason, changes)
             await uow.commit()
-        await self._listener.products_changed(tenant_id, restocked)
+        await self._listener.products_changed(tenant_id, restocked, listings=False)
 
     async def refund(
         self, tenant_id: UUID, order_id: UUID, amount: Decimal | str | None = None, *,
