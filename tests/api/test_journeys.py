@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import httpx
 
+from polyshop import bootstrap
 from tests.api.conftest import ADDRESS, PASSWORD, Actor, new_customer, new_shop, ok
 
 
 async def test_admin_builds_a_catalog_customer_buys_reviews_admin_ships_and_refunds(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, app: bootstrap.Container
 ) -> None:
     slug, admin = await new_shop(http)
 
@@ -112,6 +113,18 @@ async def test_admin_builds_a_catalog_customer_buys_reviews_admin_ships_and_refu
         ok(await admin.call("POST", f"{order_path}/status/{target}", json=extra), 204)
     order = ok(await customer.call("GET", order_path))
     assert order["status"] == "delivered" and order["tracking_number"] == "DH1"
+    assert order["total_amount"] == placed["total"]  # money stays a decimal string
+
+    # The document store's read paths, once the relay has caught up.
+    await app.relay.run_until_idle()
+    document = ok(await anonymous.call("GET", "/storefront/products/linen-tee"))
+    assert document["name"] == "Linen Tee" and "costPrice" not in document["pricing"]
+    listed = ok(await anonymous.call("GET", f"/storefront/categories/{shirts['id']}/products"))
+    assert [d["slug"] for d in listed] == ["linen-tee"]
+    history = ok(await customer.call("GET", "/me/order-history"))
+    assert [h["orderNumber"] for h in history] == [placed["order_number"]]
+    accounts = ok(await admin.call("GET", "/customers", params={"role": "customer"}))
+    assert [a["email"] for a in accounts["items"]] == [email]
     assert [e["to_status"] for e in order["events"]][-3:] == ["processing", "shipped", "delivered"]
 
     # The customer reviews what was delivered; the admin approves; everyone sees it.

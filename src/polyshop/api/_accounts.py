@@ -7,10 +7,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import Field
 
-from polyshop.api._common import PROBLEMS, Model, Name
+from polyshop.api._common import (
+    PROBLEMS,
+    Model,
+    Name,
+    decode_position,
+    encode_position,
+    link_header,
+    next_link,
+)
 from polyshop.api._context import (
     SESSION_COOKIE,
     Allowed,
@@ -246,6 +254,28 @@ async def remove_address(
 async def create_staff(body: StaffIn, container: Services, tenant_id: Tenant, _: StaffAdmin) -> Any:
     """A shop admin opens an account for another admin or for a vendor's staff."""
     return await container.customers.register(tenant_id, **body.model_dump())
+
+
+class UserList(Model):
+    items: list[UserOut]
+    next: str | None
+
+
+@router.get("/customers", response_model=UserList)
+async def list_customers(
+    request: Request, response: Response, container: Services, tenant_id: Tenant,
+    _: CustomerReader, role: Literal["customer", "vendor_staff", "tenant_admin"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Any:  # fmt: skip
+    """The shop's accounts, oldest first, with keyset pages."""
+    users = await container.customers.accounts(
+        tenant_id, role=role, limit=limit, after=decode_position(cursor)
+    )
+    token = encode_position(users[-1].created_at, users[-1].id) if len(users) == limit else None
+    link = next_link(request, token)
+    link_header(response, link)
+    return {"items": users, "next": link}
 
 
 @router.get("/customers/{user_id}", response_model=ProfileOut)

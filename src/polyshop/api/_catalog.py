@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import ConfigDict, Field
 
+from polyshop.adapters.postgres._json import dumps
 from polyshop.api._common import (
     PROBLEMS,
     Created,
@@ -266,6 +267,28 @@ async def product_page(product_id: UUID, request: Request) -> Response:
     return Response(page.body, media_type="application/json", headers=headers)
 
 
+@storefront.get("/storefront/products/{slug}", response_model=dict[str, Any])
+async def product_document(
+    slug: Slug, container: Services, tenant_id: Tenant, _: MaybePrincipal
+) -> Response:
+    """The product as its document in the document store (one read, no joins; the relay keeps
+    it up to date, a moment behind PostgreSQL). Only products for sale."""
+    document = await container.document_reads.storefront_product_by_slug(tenant_id, slug)
+    return Response(dumps(document), media_type="application/json")
+
+
+@storefront.get(
+    "/storefront/categories/{category_id}/products", response_model=list[dict[str, Any]]
+)
+async def category_documents(
+    category_id: UUID, container: Services, tenant_id: Tenant, _: MaybePrincipal,
+    limit: Limit = 50,
+) -> Response:  # fmt: skip
+    """A category's products for sale, by name, from the document store."""
+    documents = await container.document_reads.category_listing(tenant_id, category_id, limit=limit)
+    return Response(dumps(documents), media_type="application/json")
+
+
 def _changes(patch: Model) -> dict[str, Any]:
     return patch.model_dump(exclude_unset=True)
 
@@ -299,6 +322,36 @@ async def move_category(
     category_id: UUID, body: CategoryMove, container: Services, tenant_id: Tenant, _: CatalogAdmin
 ) -> None:
     await container.catalog.move_category(tenant_id, category_id, body.parent_id)
+
+
+class BrandOut(Model):
+    id: UUID
+    name: str
+    slug: str
+    description: str | None
+
+
+class VendorOut(Model):
+    id: UUID
+    name: str
+    slug: str
+    contact_email: str | None
+    is_active: bool
+
+
+@router.get("/brands", response_model=list[BrandOut])
+async def list_brands(container: Services, tenant_id: Tenant) -> Any:
+    return await container.catalog.brands(tenant_id)
+
+
+@router.get("/vendors", response_model=list[VendorOut])
+async def list_vendors(
+    container: Services,
+    tenant_id: Tenant,
+    _: Annotated[Principal, Depends(Allowed("read:products"))],
+) -> Any:
+    """Vendors with their contact addresses: for staff."""
+    return await container.catalog.vendors(tenant_id)
 
 
 @router.post("/brands", status_code=status.HTTP_201_CREATED, response_model=Created)

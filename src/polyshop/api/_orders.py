@@ -13,6 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import ConfigDict, Field
 
+from polyshop.adapters.postgres._json import dumps
 from polyshop.api._common import (
     PROBLEMS,
     Limit,
@@ -330,6 +331,15 @@ async def list_orders(
     link = next_link(request, token)
     link_header(response, link)
     return {"items": orders, "next": link}
+
+
+@router.get("/me/order-history", response_model=list[dict[str, Any]], tags=["orders"])
+async def order_history(
+    container: Services, tenant_id: Tenant, who: OrderReader, limit: Limit = 20
+) -> Response:
+    """The caller's latest orders as documents (the spec's order documents, one read)."""
+    documents = await container.document_reads.order_history(tenant_id, who.user_id, limit=limit)
+    return Response(dumps(documents), media_type="application/json")
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, tags=["orders"])

@@ -47,6 +47,23 @@ class Category:
 
 
 @dataclass(frozen=True, slots=True)
+class Brand:
+    id: UUID
+    name: str
+    slug: str
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    id: UUID
+    name: str
+    slug: str
+    contact_email: str | None
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class VariantDraft:
     title: str
     sku: str
@@ -266,6 +283,20 @@ class CatalogService:
         return await self._create_named(
             tenant_id, "vendors", "vendor", name, slug, {"contact_email": contact_email}
         )
+
+    async def brands(self, tenant_id: UUID) -> list[Brand]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id, name, slug, description FROM brands ORDER BY name, id"
+            )
+            return [Brand(*row) for row in await cursor.fetchall()]
+
+    async def vendors(self, tenant_id: UUID) -> list[Vendor]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id, name, slug, contact_email, is_active FROM vendors ORDER BY name, id"
+            )
+            return [Vendor(*row) for row in await cursor.fetchall()]
 
     async def _create_named(
         self, tenant_id: UUID, table: str, kind: str, name: str, slug: str | None,

@@ -193,6 +193,30 @@ class CustomerService:
             raise NotFoundError("user not found")
         return user
 
+    async def accounts(
+        self, tenant_id: UUID, *, role: Role | None = None, limit: int = 20,
+        after: tuple[datetime, UUID] | None = None,
+    ) -> list[User]:  # fmt: skip
+        """Accounts oldest first (optionally of one role); pass the last (created_at, id) on."""
+        if not 1 <= limit <= 100:
+            raise ValidationError("limit must be between 1 and 100", field="limit")
+        conditions: list[str] = ["true"]
+        params: list[Any] = []
+        if role is not None:
+            conditions.append("role = %s")
+            params.append(role)
+        if after is not None:
+            conditions.append("(created_at, id) > (%s, %s)")
+            params.extend(after)
+        async with self._database.unit_of_work(tenant_id) as uow:
+            async with uow.connection.cursor(row_factory=class_row(User)) as cursor:
+                await cursor.execute(
+                    f"SELECT {_USER_COLUMNS} FROM users WHERE {' AND '.join(conditions)}"
+                    " ORDER BY created_at, id LIMIT %s",
+                    (*params, limit),
+                )
+                return await cursor.fetchall()
+
     async def verify_email(self, tenant_id: UUID, user_id: UUID) -> None:
         await self._update_user(tenant_id, user_id, {"email_verified": True}, "user.email_verified")
 

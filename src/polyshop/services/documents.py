@@ -9,6 +9,15 @@ from polyshop.domain.errors import NotFoundError
 from polyshop.ports import DocumentStore
 
 
+def storefront_product(document: dict[str, Any]) -> dict[str, Any]:
+    """A product document as shoppers may see it: without the shop's purchase cost."""
+    shown = dict(document)
+    pricing = shown.get("pricing")
+    if isinstance(pricing, dict):
+        shown["pricing"] = {k: v for k, v in pricing.items() if k != "costPrice"}
+    return shown
+
+
 class DocumentReads:
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
@@ -19,13 +28,23 @@ class DocumentReads:
             raise NotFoundError(f"no product {slug!r}")
         return found[0]
 
+    async def storefront_product_by_slug(self, tenant_id: UUID, slug: str) -> dict[str, Any]:
+        """The product page from its document, for shoppers: only products for sale."""
+        found = await self._store.find(
+            tenant_id, "products", equals={"slug": slug, "status": "active"}, limit=1
+        )
+        if not found:
+            raise NotFoundError(f"no product {slug!r}")
+        return storefront_product(found[0])
+
     async def category_listing(
         self, tenant_id: UUID, category_id: UUID, *, limit: int = 50
     ) -> list[dict[str, Any]]:
-        return await self._store.find(
+        found = await self._store.find(
             tenant_id, "products", equals={"category.id": str(category_id), "status": "active"},
             sort="name", limit=limit,
         )  # fmt: skip
+        return [storefront_product(document) for document in found]
 
     async def order_history(
         self, tenant_id: UUID, customer_id: UUID, *, limit: int = 20
