@@ -25,6 +25,16 @@ _CLAIM = """
 """
 
 
+class KeyTaken(Exception):
+    """Raised inside a unit of work whose key an earlier call holds: the caller leaves the
+    unit of work (giving its connection back) before replaying, so retries waiting on one key
+    never hold two pooled connections each."""
+
+    def __init__(self, request_hash: str) -> None:
+        super().__init__(request_hash)
+        self.request_hash = request_hash
+
+
 def fingerprint(request: dict[str, Any]) -> str:
     """What must match for a retry with the same key to count as the same request."""
     return hashlib.sha256(dumps(dict(sorted(request.items()))).encode()).hexdigest()

@@ -42,6 +42,7 @@ from polyshop.domain.errors import (
 )
 from polyshop.domain.pricing import PricedLine, PricingRules, Quote, quote
 from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
+from polyshop.services._idempotency import KeyTaken
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -138,6 +139,14 @@ class CheckoutService:
     async def place_order(
         self, tenant_id: UUID, request: CheckoutRequest, *, idempotency_key: str | None = None
     ) -> PlacedOrder:
+        try:
+            return await self._place_once(tenant_id, request, idempotency_key)
+        except KeyTaken as taken:
+            return await self._replay(tenant_id, idempotency_key or "", taken.request_hash)
+
+    async def _place_once(
+        self, tenant_id: UUID, request: CheckoutRequest, idempotency_key: str | None
+    ) -> PlacedOrder:
         quantities = _merged_lines(request.lines)
         shipping_address = _address(request.shipping_address, "shipping_address")
         billing_address = _address(
@@ -171,8 +180,7 @@ class CheckoutService:
                     products = await connection.execute(_LOCK_PRODUCTS, (product_ids,))
                     variants = await connection.execute(_LOCK_VARIANTS, (variant_ids,))
             if claim is not None and await claim.fetchone() is None:
-                await uow.rollback()
-                return await self._replay(tenant_id, idempotency_key or "", fingerprint)
+                raise KeyTaken(fingerprint)
             settings, currency = await _one(tenant, "tenant not found")
             (is_active,) = await _one(customer, "customer not found")
             if not is_active:

@@ -222,15 +222,25 @@ class OrderService:
             fingerprint = idempotency.fingerprint(
                 {"order": order_id, "amount": amount, "reason": reason}
             )
+        try:
+            return await self._refund_once(
+                tenant_id, order_id, amount, actor, reason, idempotency_key, fingerprint
+            )
+        except idempotency.KeyTaken:
+            done = await idempotency.replay(
+                self._database, tenant_id, "refund", idempotency_key or "", fingerprint
+            )
+            return Decimal(done["amount"])
+
+    async def _refund_once(
+        self, tenant_id: UUID, order_id: UUID, amount: Decimal | str | None,
+        actor: UUID | None, reason: str, idempotency_key: str | None, fingerprint: str,
+    ) -> Decimal:  # fmt: skip
         async with self._database.unit_of_work(tenant_id) as uow:
             if idempotency_key is not None and not await idempotency.claim(
                 uow, "refund", idempotency_key, fingerprint
             ):
-                await uow.rollback()
-                done = await idempotency.replay(
-                    self._database, tenant_id, "refund", idempotency_key, fingerprint
-                )
-                return Decimal(done["amount"])
+                raise idempotency.KeyTaken(fingerprint)
             order = await _lock_order(uow, order_id)
             current = OrderStatus(order["status"])
             if order["payment_status"] not in ("paid", "partially_refunded"):

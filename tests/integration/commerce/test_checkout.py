@@ -295,3 +295,28 @@ async def test_no_oversell_when_64_checkouts_race_for_the_last_10_units(
 
 def _sku(name: str) -> str:
     return {"shirt:black": "SHIRT-BLK"}.get(name, name.upper())
+
+
+async def test_more_retries_than_pooled_connections_all_get_the_order(
+    shop: Shop, urls: bootstrap.StoreUrls
+) -> None:
+    """Retries waiting on one key hold one connection each, never two: with 12 retries and a
+    pool of 3, a replay that needed a second connection would wait for the pool forever."""
+    database = Database(urls.postgres, min_size=1, max_size=3)
+    await database.open()
+    try:
+        checkout = CheckoutService(database, TestPaymentGateway())
+        request = shop.request(shop.line("speaker"))
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    checkout.place_order(shop.tenant_id, request, idempotency_key="crowd")
+                    for _ in range(12)
+                )
+            ),
+            timeout=20,
+        )
+    finally:
+        await database.close()
+    assert len({placed.id for placed in results}) == 1
+    assert sum(not placed.replayed for placed in results) == 1
