@@ -35,7 +35,7 @@ from rich.progress import Progress
 from rich.table import Table
 from tests.support.api_server import ApiServer
 
-from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, prepare
+from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, percentile, prepare
 from polyshop import bootstrap
 from polyshop.settings import Settings
 
@@ -71,8 +71,7 @@ class Load:
         return self.requests / self.seconds
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+        return percentile(self.latencies_ms, q)
 
 
 @dataclass

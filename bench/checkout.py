@@ -45,6 +45,12 @@ ADDRESS = {"street": "1 Main St", "city": "Springfield", "postalCode": "12345", 
 console = Console()
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile by rank (nearest rank below), NaN for no values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
 @dataclass
 class Round:
     kind: str
@@ -57,8 +63,7 @@ class Round:
         return self.operations / self.seconds
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+        return percentile(self.latencies_ms, q)
 
 
 async def prepare(

@@ -28,6 +28,7 @@ from polyshop.api._context import (
     Tenant,
     rate_limit,
 )
+from polyshop.services.customers import Address, User
 
 router = APIRouter(tags=["accounts"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
@@ -55,18 +56,6 @@ class Registration(Model):
 class StaffIn(Registration):
     role: Literal["vendor_staff", "tenant_admin"]
     vendor_id: UUID | None = None
-
-
-class UserOut(Model):
-    id: UUID
-    email: str
-    first_name: str
-    last_name: str
-    role: str
-    vendor_id: UUID | None
-    is_active: bool
-    email_verified: bool
-    created_at: datetime
 
 
 class Credentials(Model):
@@ -104,7 +93,7 @@ class DetailsPatch(Model):
 
 
 class ProfileOut(Model):
-    user: UserOut
+    user: User
     avatar_url: str | None
     bio: str | None
     preferences: dict[str, Any]
@@ -124,20 +113,7 @@ class AddressIn(Model):
     is_default: bool = False
 
 
-class AddressOut(Model):
-    id: UUID
-    type: str
-    first_name: str | None
-    last_name: str | None
-    street_address: str
-    city: str
-    state: str | None
-    postal_code: str
-    country: str
-    is_default: bool
-
-
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=User)
 async def register(body: Registration, container: Services, tenant_id: Tenant) -> Any:
     return await container.customers.register(tenant_id, **body.model_dump())
 
@@ -224,12 +200,12 @@ async def update_me(
     return await _profile(container, tenant_id, who.user_id)
 
 
-@router.get("/me/addresses", response_model=list[AddressOut])
+@router.get("/me/addresses", response_model=list[Address])
 async def my_addresses(container: Services, tenant_id: Tenant, who: ProfileWriter) -> Any:
     return await container.customers.addresses(tenant_id, who.user_id)
 
 
-@router.post("/me/addresses", status_code=status.HTTP_201_CREATED, response_model=AddressOut)
+@router.post("/me/addresses", status_code=status.HTTP_201_CREATED, response_model=Address)
 async def add_address(
     body: AddressIn, container: Services, tenant_id: Tenant, who: ProfileWriter
 ) -> Any:
@@ -250,14 +226,14 @@ async def remove_address(
     await container.customers.remove_address(tenant_id, who.user_id, address_id)
 
 
-@router.post("/staff", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post("/staff", status_code=status.HTTP_201_CREATED, response_model=User)
 async def create_staff(body: StaffIn, container: Services, tenant_id: Tenant, _: StaffAdmin) -> Any:
     """A shop admin opens an account for another admin or for a vendor's staff."""
     return await container.customers.register(tenant_id, **body.model_dump())
 
 
 class UserList(Model):
-    items: list[UserOut]
+    items: list[User]
     next: str | None
 
 

@@ -4,7 +4,6 @@ need `write:catalog` (structure) or `write:products` (vendor staff: their vendor
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -18,7 +17,6 @@ from polyshop.api._common import (
     Created,
     Limit,
     Model,
-    Money,
     MoneyIn,
     Name,
     Slug,
@@ -41,7 +39,16 @@ from polyshop.bootstrap import Container
 from polyshop.domain.access import manages_product, product_visible
 from polyshop.domain.catalog import ProductStatus
 from polyshop.domain.errors import ValidationError
-from polyshop.services.catalog import ProductDraft, ProductQuery, Sort, VariantDraft
+from polyshop.services.catalog import (
+    Brand,
+    Category,
+    ProductDraft,
+    ProductQuery,
+    ProductSummary,
+    Sort,
+    VariantDraft,
+    Vendor,
+)
 from polyshop.services.inventory import StockItem
 
 router = APIRouter(tags=["catalog"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
@@ -58,16 +65,6 @@ class CategoryIn(Model):
     parent_id: UUID | None = None
     description: Text | None = None
     sort_order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
-
-
-class CategoryOut(Model):
-    id: UUID
-    name: str
-    slug: str
-    parent_id: UUID | None
-    sort_order: int
-    is_active: bool
-    depth: int
 
 
 class CategoryMove(Model):
@@ -189,24 +186,8 @@ class StockLevel(Model):
     level: int
 
 
-class ProductSummaryOut(Model):
-    id: UUID
-    name: str
-    slug: str
-    sku: str
-    price: Money
-    compare_price: Money | None
-    status: str
-    category_id: UUID
-    brand_id: UUID | None
-    vendor_id: UUID
-    image_url: str | None
-    created_at: datetime
-    rank: float | None = None
-
-
 class ProductList(Model):
-    items: list[ProductSummaryOut]
+    items: list[ProductSummary]
     next: str | None = Field(description="The next page's URL, or null on the last page.")
 
 
@@ -305,12 +286,12 @@ async def _manage(container: Services, tenant_id: UUID, who: Principal, **ids: U
 # -- categories, brands, vendors --------------------------------------------------------------
 
 
-@router.get("/categories", response_model=list[CategoryOut])
+@router.get("/categories", response_model=list[Category])
 async def list_categories(container: Services, tenant_id: Tenant) -> list[Any]:
     return list(await container.catalog.categories(tenant_id))
 
 
-@router.post("/categories", status_code=status.HTTP_201_CREATED, response_model=CategoryOut)
+@router.post("/categories", status_code=status.HTTP_201_CREATED, response_model=Category)
 async def create_category(
     body: CategoryIn, container: Services, tenant_id: Tenant, _: CatalogAdmin
 ) -> Any:
@@ -324,27 +305,12 @@ async def move_category(
     await container.catalog.move_category(tenant_id, category_id, body.parent_id)
 
 
-class BrandOut(Model):
-    id: UUID
-    name: str
-    slug: str
-    description: str | None
-
-
-class VendorOut(Model):
-    id: UUID
-    name: str
-    slug: str
-    contact_email: str | None
-    is_active: bool
-
-
-@router.get("/brands", response_model=list[BrandOut])
+@router.get("/brands", response_model=list[Brand])
 async def list_brands(container: Services, tenant_id: Tenant) -> Any:
     return await container.catalog.brands(tenant_id)
 
 
-@router.get("/vendors", response_model=list[VendorOut])
+@router.get("/vendors", response_model=list[Vendor])
 async def list_vendors(
     container: Services,
     tenant_id: Tenant,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from pydantic import Field
 
 from polyshop.api._common import PROBLEMS, Model, Slug
 from polyshop.api._context import Allowed, Principal, Services, Tenant, rate_limit
+from polyshop.services.content import ContentPage
 
 router = APIRouter(tags=["content"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
@@ -43,30 +43,19 @@ class PageStatusIn(Model):
     status: PageStatus
 
 
-class PageOut(Model):
-    id: UUID
-    title: str
-    slug: str
-    content: str
-    excerpt: str | None
-    status: str
-    page_type: str
-    published_at: datetime | None
-
-
-@router.get("/pages", response_model=list[PageOut])
+@router.get("/pages", response_model=list[ContentPage])
 async def published_pages(
     container: Services, tenant_id: Tenant, page_type: PageType | None = None
 ) -> Any:
     return await container.content.list(tenant_id, page_type=page_type)
 
 
-@router.get("/pages/{slug}", response_model=PageOut)
+@router.get("/pages/{slug}", response_model=ContentPage)
 async def published_page(slug: Slug, container: Services, tenant_id: Tenant) -> Any:
     return await container.content.published(tenant_id, slug)
 
 
-@router.get("/content/pages", response_model=list[PageOut])
+@router.get("/content/pages", response_model=list[ContentPage])
 async def all_pages(
     container: Services, tenant_id: Tenant, _: Editor, page_type: PageType | None = None,
     status_filter: Annotated[PageStatus | None, Query(alias="status")] = None,
@@ -74,7 +63,7 @@ async def all_pages(
     return await container.content.list(tenant_id, page_type=page_type, status=status_filter)
 
 
-@router.post("/content/pages", status_code=status.HTTP_201_CREATED, response_model=PageOut)
+@router.post("/content/pages", status_code=status.HTTP_201_CREATED, response_model=ContentPage)
 async def create_page(body: PageIn, container: Services, tenant_id: Tenant, who: Editor) -> Any:
     return await container.content.create(tenant_id, **body.model_dump(), author=who.user_id)
 

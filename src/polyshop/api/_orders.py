@@ -34,8 +34,9 @@ from polyshop.api._context import (
     rate_limit,
 )
 from polyshop.api._problems import forbidden, unauthorized
-from polyshop.services.carts import anonymous_cart, user_cart
+from polyshop.services.carts import CartLine, anonymous_cart, user_cart
 from polyshop.services.checkout import CheckoutRequest, OrderLine, PlacedOrder
+from polyshop.services.orders import OrderSummary, VendorLine
 
 router = APIRouter(responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
@@ -71,20 +72,8 @@ class CartQuantity(Model):
     quantity: int = Field(ge=0, le=10_000, description="0 removes the line")
 
 
-class CartLineOut(Model):
-    product_id: UUID
-    variant_id: UUID | None
-    quantity: int
-    added_at: str
-    name: str | None
-    sku: str | None
-    unit_price: Money | None
-    line_total: Money | None
-    available: bool
-
-
 class CartOut(Model):
-    lines: list[CartLineOut]
+    lines: list[CartLine]
     subtotal: Money
     currency: str
     item_count: int
@@ -120,33 +109,8 @@ class OrderIn(Payment):
     notes: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class PlacedOrderOut(Model):
-    id: UUID
-    order_number: str
-    status: str
-    payment_status: str
-    subtotal: Money
-    tax: Money
-    shipping: Money
-    discount: Money
-    total: Money
-    currency: str
-    replayed: bool
-
-
-class OrderSummaryOut(Model):
-    id: UUID
-    order_number: str
-    status: str
-    payment_status: str
-    shipping_status: str
-    total_amount: Money
-    currency: str
-    created_at: datetime
-
-
 class OrderList(Model):
-    items: list[OrderSummaryOut]
+    items: list[OrderSummary]
     next: str | None
 
 
@@ -197,25 +161,8 @@ class RefundOut(Model):
     amount: Money
 
 
-class VendorLineOut(Model):
-    id: UUID
-    order_id: UUID
-    order_number: str
-    order_status: str
-    shipping_status: str
-    product_id: UUID
-    variant_id: UUID | None
-    name: str
-    sku: str
-    quantity: int
-    unit_price: Money
-    total_price: Money
-    currency: str
-    ordered_at: datetime
-
-
 class VendorLineList(Model):
-    items: list[VendorLineOut]
+    items: list[VendorLine]
     next: str | None
 
 
@@ -266,7 +213,7 @@ async def set_cart_quantity(
 
 
 @router.post(
-    "/cart/checkout", status_code=status.HTTP_201_CREATED, response_model=PlacedOrderOut,
+    "/cart/checkout", status_code=status.HTTP_201_CREATED, response_model=PlacedOrder,
     tags=["cart"],
 )  # fmt: skip
 async def checkout_cart(
@@ -295,7 +242,7 @@ def _payment_fields(body: Payment) -> dict[str, Any]:
 # -- orders --------------------------------------------------------------------------------
 
 
-@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=PlacedOrderOut,
+@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=PlacedOrder,
              tags=["orders"])  # fmt: skip
 async def place_order(
     body: OrderIn, response: Response, container: Services, tenant_id: Tenant, who: OrderWriter,

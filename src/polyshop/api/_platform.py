@@ -3,16 +3,16 @@ Authenticated by the platform admin token (POLYSHOP_PLATFORM_ADMIN_TOKEN), not a
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, status
 from pydantic import Field
 
-from polyshop.api._accounts import Registration, UserOut
+from polyshop.api._accounts import Registration
 from polyshop.api._common import PROBLEMS, Model, Name, Slug
 from polyshop.api._context import Services, platform_admin
+from polyshop.domain.tenancy import Tenant
+from polyshop.services.customers import User
 
 router = APIRouter(
     prefix="/platform", tags=["platform"], responses=PROBLEMS,
@@ -29,28 +29,19 @@ class TenantIn(Model):
     domains: list[Hostname] = Field(default_factory=list, max_length=20)
 
 
-class TenantOut(Model):
-    id: UUID
-    slug: str
-    name: str
-    currency: str
-    status: str
-    created_at: datetime
-
-
-@router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
+@router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=Tenant)
 async def create_tenant(body: TenantIn, container: Services) -> Any:
     return await container.tenants.create(
         body.slug, body.name, currency=body.currency, domains=tuple(body.domains)
     )
 
 
-@router.get("/tenants", response_model=list[TenantOut])
+@router.get("/tenants", response_model=list[Tenant])
 async def list_tenants(container: Services) -> Any:
     return await container.tenants.list()
 
 
-@router.get("/tenants/{slug}", response_model=TenantOut)
+@router.get("/tenants/{slug}", response_model=Tenant)
 async def get_tenant(slug: Slug, container: Services) -> Any:
     return await container.tenants.get(slug)
 
@@ -62,7 +53,7 @@ async def configure_tenant(slug: Slug, body: dict[str, Any], container: Services
     await container.tenants.configure(tenant.id, body)
 
 
-@router.post("/tenants/{slug}/admins", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post("/tenants/{slug}/admins", status_code=status.HTTP_201_CREATED, response_model=User)
 async def create_shop_admin(slug: Slug, body: Registration, container: Services) -> Any:
     """Open a shop admin account (a new shop's first, or one more)."""
     tenant = await container.tenants.get(slug)

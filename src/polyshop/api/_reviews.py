@@ -12,6 +12,7 @@ from pydantic import Field
 
 from polyshop.api._common import PROBLEMS, Limit, Model, Money
 from polyshop.api._context import Allowed, Principal, Services, SignedIn, Tenant, rate_limit
+from polyshop.services.reviews import Review
 
 router = APIRouter(tags=["reviews"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
@@ -26,19 +27,6 @@ class ReviewIn(Model):
     order_id: UUID | None = None
 
 
-class ReviewOut(Model):
-    id: UUID
-    product_id: UUID
-    user_id: UUID
-    order_id: UUID | None
-    rating: int
-    title: str | None
-    content: str | None
-    is_verified_purchase: bool
-    is_approved: bool
-    helpful_count: int
-
-
 class RatingOut(Model):
     count: int
     average: Money | None
@@ -49,7 +37,7 @@ class HelpfulOut(Model):
     helpful_count: int
 
 
-@router.get("/products/{product_id}/reviews", response_model=list[ReviewOut])
+@router.get("/products/{product_id}/reviews", response_model=list[Review])
 async def product_reviews(product_id: UUID, container: Services, tenant_id: Tenant) -> Any:
     return await container.reviews.for_product(tenant_id, product_id)
 
@@ -66,7 +54,7 @@ async def product_rating(product_id: UUID, container: Services, tenant_id: Tenan
 
 
 @router.post(
-    "/products/{product_id}/reviews", status_code=status.HTTP_201_CREATED, response_model=ReviewOut
+    "/products/{product_id}/reviews", status_code=status.HTTP_201_CREATED, response_model=Review
 )
 async def write_review(
     product_id: UUID, body: ReviewIn, container: Services, tenant_id: Tenant, who: Reviewer
@@ -83,7 +71,7 @@ async def mark_helpful(review_id: UUID, container: Services, tenant_id: Tenant, 
     return {"helpful_count": await container.reviews.mark_helpful(tenant_id, review_id)}
 
 
-@router.get("/reviews/pending", response_model=list[ReviewOut])
+@router.get("/reviews/pending", response_model=list[Review])
 async def moderation_queue(
     container: Services, tenant_id: Tenant, _: Moderator, limit: Limit = 50
 ) -> Any:

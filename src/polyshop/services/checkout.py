@@ -242,10 +242,7 @@ class CheckoutService:
         async with self._database.unit_of_work(tenant_id) as uow:
             async with uow.connection.cursor(row_factory=dict_row) as cursor:
                 await cursor.execute(
-                    "SELECT o.id, o.order_number, o.status, o.payment_status,"
-                    " o.subtotal, o.tax_amount AS tax, o.shipping_amount AS shipping,"
-                    " o.discount_amount AS discount, o.total_amount AS total, o.currency"
-                    " FROM idempotency_keys k JOIN orders o"
+                    "SELECT " + _PLACED_COLUMNS + " FROM idempotency_keys k JOIN orders o"
                     " ON o.tenant_id = k.tenant_id AND o.id = k.resource_id"
                     " WHERE k.scope = 'checkout' AND k.key = %s AND o.user_id = %s"
                     " AND k.expires_at > now()",
@@ -259,10 +256,9 @@ class CheckoutService:
         async with self._database.unit_of_work(tenant_id) as uow:
             async with uow.connection.cursor(row_factory=dict_row) as cursor:
                 await cursor.execute(
-                    "SELECT k.request_hash, o.id, o.order_number, o.status, o.payment_status,"
-                    " o.subtotal, o.tax_amount AS tax, o.shipping_amount AS shipping,"
-                    " o.discount_amount AS discount, o.total_amount AS total, o.currency"
-                    " FROM idempotency_keys k LEFT JOIN orders o"
+                    "SELECT k.request_hash, "
+                    + _PLACED_COLUMNS
+                    + " FROM idempotency_keys k LEFT JOIN orders o"
                     " ON o.tenant_id = k.tenant_id AND o.id = k.resource_id"
                     " WHERE k.scope = 'checkout' AND k.key = %s",
                     (key,),
@@ -412,6 +408,13 @@ def _write_params(
         "key": idempotency_key,
     }
 
+
+# An order as `PlacedOrder` describes it (a replay answers with the same fields).
+_PLACED_COLUMNS = (
+    "o.id, o.order_number, o.status, o.payment_status, o.subtotal, o.tax_amount AS tax,"
+    " o.shipping_amount AS shipping, o.discount_amount AS discount, o.total_amount AS total,"
+    " o.currency"
+)
 
 _CLAIM_KEY = """
     INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash)
