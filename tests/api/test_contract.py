@@ -301,3 +301,47 @@ async def test_metrics_count_requests_by_route_template(http: httpx.AsyncClient)
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 async def test_a_wrong_method_is_a_problem(http: httpx.AsyncClient, method: str) -> None:
     _problem(await http.request(method, "/health/live"), 405, "method_not_allowed")
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(http: httpx.AsyncClient) -> None:
+    _, admin = await new_shop(http)
+    huge = {"name": "x" * 2_000_000}
+    _problem(await admin.call("POST", "/categories", json=huge), 413, "content_too_large")
+
+    async def chunks() -> Any:  # no declared length: counted as it arrives
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"y" * 65_536
+        yield b'"}'
+
+    headers = {
+        "X-Tenant": admin.slug,
+        "Authorization": f"Bearer {admin.token}",
+        "content-type": "application/json",
+    }
+    streamed = await admin.http.post("/categories", content=chunks(), headers=headers)
+    _problem(streamed, 413, "content_too_large")
+    assert ok(await admin.call("GET", "/categories")) == []
+
+
+async def test_a_host_only_deployment_ignores_the_header(
+    app: bootstrap.Container, http: httpx.AsyncClient
+) -> None:
+    slug = f"hosted-{uuid.uuid4().hex[:8]}"
+    host = f"{slug}.example"
+    ok(
+        await http.post(
+            "/platform/tenants",
+            headers=PLATFORM,
+            json={"slug": slug, "name": "H", "domains": [host]},
+        ),
+        201,
+    )
+    hosted = dataclasses.replace(
+        app, settings=app.settings.model_copy(update={"api_tenant_from": "host"})
+    )
+    transport = httpx.ASGITransport(app=create_app(container=hosted))
+    async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:
+        assert (await client.get("/categories", headers={"Host": host})).status_code == 200
+        # The header names a real shop, but this deployment takes shops from host names only.
+        _problem(await client.get("/categories", headers={"X-Tenant": slug}), 404, "not_found")

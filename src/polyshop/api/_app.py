@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -74,6 +75,46 @@ class _Metrics:
             HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
+class _BodyLimit:
+    """Bodies over the limit get a 413 problem: at once when the declared length is too large,
+    before anything is read; otherwise as soon as the bytes received pass the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        detail = f"the body is larger than {self._max} bytes"
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self._max:
+            body = json.dumps({
+                "type": _problems.TYPE_BASE + "content-too-large", "title": "Content too large",
+                "status": 413, "detail": detail, "instance": scope["path"],
+                "code": "content_too_large",
+            }).encode()  # fmt: skip
+            headers = [(b"content-type", _problems.PROBLEM_JSON.encode()),
+                       (b"content-length", str(len(body)).encode()), (b"connection", b"close")]  # fmt: skip
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self._max:
+                # FastAPI turns other errors while reading a body into a 400; it lets its own
+                # HTTPException through to the problem handler.
+                raise HTTPException(413, detail)
+            return message
+
+        await self._app(scope, counted, send)
+
+
 def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     """OpenAPI as the app really answers: errors are problem+json (FastAPI's default 422
     schema is replaced by the 4XX problem every operation declares)."""
@@ -122,13 +163,14 @@ def create_app(
     """The API. Given a `container`, it serves from it (tests); otherwise it opens one for its
     lifetime (with the outbox relay running when `api_run_relay`)."""
 
+    resolved = settings or (container.settings if container is not None else load_settings())
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if container is not None:
             _attach(app, container)
             yield
             return
-        resolved = settings or load_settings()
         async with application(
             resolved, gateway=gateway, run_relay=resolved.api_run_relay
         ) as opened:
@@ -149,6 +191,7 @@ def create_app(
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     if container is not None:
         _attach(app, container)
+    app.add_middleware(_BodyLimit, max_bytes=resolved.api_max_body_bytes)
     app.add_middleware(_Metrics)
     return app
 

@@ -22,7 +22,7 @@ from polyshop.services.ratelimit import RateLimitedError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-_TYPE_BASE = "https://polyshop.dev/problems/"
+TYPE_BASE = "https://polyshop.dev/problems/"
 
 
 class FieldError(BaseModel):
@@ -116,7 +116,7 @@ def problem_response(
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:  # fmt: skip
     body: dict[str, Any] = {
-        "type": _TYPE_BASE + code.replace("_", "-"),
+        "type": TYPE_BASE + code.replace("_", "-"),
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -179,7 +179,9 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONRespon
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "content_too_large"}.get(
+        exc.status_code, "http_error"
+    )
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}"
