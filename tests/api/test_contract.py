@@ -101,6 +101,19 @@ async def test_sessions_work_by_cookie_and_end_at_logout(
             assert flag in cookie
         token = login.json()["token"]
         assert ok(await browser.get("/me"))["user"]["email"] == email  # by the cookie alone
+        # Changes by cookie must come from this shop's pages, not another shop's (same site).
+        address = {"street_address": "1 Main St", "city": "X", "postal_code": "1", "country": "US"}
+        forged = await browser.post(
+            "/me/addresses", json=address, headers={"Origin": "https://other-shop.test"}
+        )
+        _problem(forged, 403, "forbidden")
+        ok(
+            await browser.post(
+                "/me/addresses", json=address, headers={"Origin": "https://shop.test"}
+            ),
+            201,
+        )
+        assert len(ok(await browser.get("/me/addresses"))) == 1
         ok(await browser.post("/auth/logout"), 204)
         assert "polyshop_session" not in browser.cookies
         # A stale cookie is no session: pages needing one say 401, browsing and signing in work.

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import Depends, Request, Response
@@ -135,6 +136,8 @@ async def optional_principal(request: Request, tenant_id: Tenant) -> Principal |
     token = bearer or request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
+    if bearer is None:
+        _refuse_cross_site(request)
     container: Container = request.app.state.container
     if is_platform_token(container.settings, token):
         return Principal(UUID(int=0), "", PLATFORM_ADMIN, (), None, token)
@@ -149,6 +152,17 @@ async def optional_principal(request: Request, tenant_id: Tenant) -> Principal |
     )  # fmt: skip
     request.state.principal = principal
     return principal
+
+
+def _refuse_cross_site(request: Request) -> None:
+    """A change sent with the session cookie must come from the shop's own pages. SameSite=Lax
+    keeps the cookie off other sites' requests, but shops on sibling subdomains of one
+    platform domain are the same "site"; their pages' Origin still differs from this Host."""
+    if request.method in _SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+        raise forbidden("a change with the session cookie must come from this shop's own pages")
 
 
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
