@@ -48,3 +48,38 @@ def test_json_keeps_money_exact() -> None:
 def test_json_refuses_what_it_cannot_represent_exactly() -> None:
     with pytest.raises(TypeError):
         dumps({"value": object()})
+
+
+def test_who_owns_a_new_product() -> None:
+    from uuid import uuid4
+
+    from polyshop.domain.access import vendor_of_new_product
+    from polyshop.domain.errors import ForbiddenError, ValidationError
+
+    own, other = uuid4(), uuid4()
+    assert vendor_of_new_product("vendor_staff", own, None) == own
+    assert vendor_of_new_product("vendor_staff", own, own) == own
+    with pytest.raises(ForbiddenError):
+        vendor_of_new_product("vendor_staff", own, other)
+    assert vendor_of_new_product("tenant_admin", None, other) == other
+    with pytest.raises(ValidationError, match="vendor_id"):
+        vendor_of_new_product("tenant_admin", None, None)
+
+
+def test_who_sees_and_manages_a_product() -> None:
+    from uuid import uuid4
+
+    from polyshop.domain.access import manages_product, product_visible
+
+    own, other = uuid4(), uuid4()
+    assert manages_product("tenant_admin", None, other)
+    assert manages_product("vendor_staff", own, str(own))
+    assert not manages_product("vendor_staff", own, other)
+    assert not manages_product("customer", None, other)
+    assert product_visible("active", None, None, other)
+    for status in ("draft", "inactive", "archived"):
+        assert not product_visible(status, None, None, other)
+        assert not product_visible(status, "customer", None, other)
+        assert not product_visible(status, "vendor_staff", own, other)
+        assert product_visible(status, "vendor_staff", own, own)
+        assert product_visible(status, "tenant_admin", None, other)

@@ -36,7 +36,7 @@ from polyshop.api._context import (
 )
 from polyshop.api._problems import forbidden, not_found
 from polyshop.bootstrap import Container
-from polyshop.domain.access import manages_product, product_visible
+from polyshop.domain.access import manages_product, product_visible, vendor_of_new_product
 from polyshop.domain.catalog import ProductStatus
 from polyshop.domain.errors import ValidationError
 from polyshop.services.catalog import (
@@ -385,13 +385,7 @@ async def list_products(
 async def create_product(
     body: ProductIn, container: Services, tenant_id: Tenant, who: ProductWriter
 ) -> Any:
-    vendor_id = body.vendor_id
-    if who.role == "vendor_staff":
-        if vendor_id is not None and vendor_id != who.vendor_id:
-            raise forbidden("vendor staff create products for their own vendor only")
-        vendor_id = who.vendor_id
-    if vendor_id is None:
-        raise ValidationError("vendor_id is required", field="vendor_id")
+    vendor_id = vendor_of_new_product(who.role, who.vendor_id, body.vendor_id)
     fields = body.model_dump(exclude={"variants", "attributes", "images", "vendor_id"})
     draft = ProductDraft(
         **fields,

@@ -91,6 +91,7 @@ _TITLES = {
 _STATUS_BY_ERROR: tuple[tuple[type[errors.PolyshopError], int], ...] = (
     (errors.ValidationError, 422),
     (errors.NotFoundError, 404),
+    (errors.ForbiddenError, 403),
     (errors.ConflictError, 409),
     (errors.PaymentDeclinedError, 402),
     (errors.PaymentFailedError, 502),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from polyshop.domain.errors import ForbiddenError, ValidationError
+
 PUBLIC_PRODUCT_STATUSES = frozenset({"active"})
 
 
@@ -25,3 +27,15 @@ def product_visible(
     if status in PUBLIC_PRODUCT_STATUSES:
         return True
     return role is not None and manages_product(role, staff_vendor, product_vendor)
+
+
+def vendor_of_new_product(role: str, staff_vendor: UUID | None, requested: UUID | None) -> UUID:
+    """Whose a new product is: vendor staff create for their own vendor (saying so or not);
+    shop admins name the vendor."""
+    if role == "vendor_staff":
+        if staff_vendor is None or (requested is not None and requested != staff_vendor):
+            raise ForbiddenError("vendor staff create products for their own vendor only")
+        return staff_vendor
+    if requested is None:
+        raise ValidationError("vendor_id is required", field="vendor_id")
+    return requested

@@ -39,6 +39,12 @@ class NotFoundError(PolyshopError):
     code = "not_found"
 
 
+class ForbiddenError(PolyshopError):
+    """The caller may not do this (their role or ownership does not allow it)."""
+
+    code = "forbidden"
+
+
 class ConflictError(PolyshopError):
     code = "conflict"
 
