@@ -358,3 +358,43 @@ async def test_a_host_only_deployment_ignores_the_header(
         assert (await client.get("/categories", headers={"Host": host})).status_code == 200
         # The header names a real shop, but this deployment takes shops from host names only.
         _problem(await client.get("/categories", headers={"X-Tenant": slug}), 404, "not_found")
+
+
+async def test_listing_filters_and_their_refusals(http: httpx.AsyncClient) -> None:
+    slug, admin = await new_shop(http)
+    category = ok(await admin.call("POST", "/categories", json={"name": "All"}), 201)
+    vendor = ok(await admin.call("POST", "/vendors", json={"name": "V"}), 201)
+    for name, price, color in (
+        ("Red Mug", "8.00", "red"),
+        ("Blue Mug", "12.00", "blue"),
+        ("Red Pot", "30.00", "red"),
+    ):
+        ok(await admin.call("POST", "/products", json={
+            "name": name, "sku": name.upper().replace(" ", "-"), "price": price,
+            "category_id": category["id"], "vendor_id": vendor["id"], "status": "active",
+            "attributes": [{"name": "color", "value": color}]}), 201)  # fmt: skip
+    visitor = Actor(http, slug)
+
+    async def names(**params: Any) -> list[str]:
+        return [
+            p["name"] for p in ok(await visitor.call("GET", "/products", params=params))["items"]
+        ]
+
+    assert await names(attribute="color:red", sort="price_asc") == ["Red Mug", "Red Pot"]
+    assert await names(min_price="10.00", max_price="20.00") == ["Blue Mug"]
+    assert await names(q="mug", sort="name") == ["Blue Mug", "Red Mug"]
+    body = _problem(
+        await visitor.call("GET", "/products", params={"attribute": "color"}), 422, "validation"
+    )
+    assert body["errors"][0]["field"] == "attribute"
+    body = _problem(
+        await visitor.call("GET", "/products", params={"sort": "relevance"}), 422, "validation"
+    )
+    assert body["errors"][0]["field"] == "sort"
+    _problem(
+        await visitor.call("GET", "/products", params={"min_price": "1.5e3"}), 422, "validation"
+    )
+    _problem(await visitor.call("GET", "/products", params={"status": "draft"}), 403, "forbidden")
+    customer = await new_customer(http, slug)
+    _problem(await customer.call("GET", "/products", params={"status": "draft"}), 403, "forbidden")
+    assert ok(await admin.call("GET", "/products", params={"status": "draft"}))["items"] == []
