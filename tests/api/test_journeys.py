@@ -94,7 +94,9 @@ async def test_admin_builds_a_catalog_customer_buys_reviews_admin_ships_and_refu
     # Checkout is idempotent: a retry with the same key returns the same order.
     payment = {"shipping_address": ADDRESS, "shipping_method": "standard"}
     key = {"Idempotency-Key": f"checkout-{uuid.uuid4()}"}
-    placed = ok(await customer.call("POST", "/cart/checkout", json=payment, headers=key), 201)
+    checkout = await customer.call("POST", "/cart/checkout", json=payment, headers=key)
+    placed = ok(checkout, 201)
+    assert checkout.headers["Location"] == f"/orders/{placed['id']}"
     assert placed["total"] == str(Decimal("95.00") + Decimal("9.50") + Decimal("5.00"))
     retried = await customer.call("POST", "/cart/checkout", json=payment, headers=key)
     assert retried.status_code == 201 and retried.json()["id"] == placed["id"]

@@ -383,8 +383,9 @@ async def list_products(
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=Created)
 async def create_product(
-    body: ProductIn, container: Services, tenant_id: Tenant, who: ProductWriter
-) -> Any:
+    body: ProductIn, response: Response, container: Services, tenant_id: Tenant,
+    who: ProductWriter,
+) -> Any:  # fmt: skip
     vendor_id = vendor_of_new_product(who.role, who.vendor_id, body.vendor_id)
     fields = body.model_dump(exclude={"variants", "attributes", "images", "vendor_id"})
     draft = ProductDraft(
@@ -394,7 +395,9 @@ async def create_product(
         attributes=tuple((a.name, a.value, a.type) for a in body.attributes),
         images=tuple((i.url, i.alt_text) for i in body.images),
     )
-    return {"id": await container.catalog.create_product(tenant_id, draft)}
+    product_id = await container.catalog.create_product(tenant_id, draft)
+    response.headers["Location"] = f"/products/{product_id}"
+    return {"id": product_id}
 
 
 @router.patch("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -181,6 +181,7 @@ CartOwner = Annotated[str, Depends(_cart_owner)]
 
 
 def _placed(order: PlacedOrder, response: Response) -> PlacedOrder:
+    response.headers["Location"] = f"/orders/{order.id}"
     if order.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return order

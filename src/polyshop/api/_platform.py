@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field
 
 from polyshop.api._accounts import Registration
@@ -30,10 +30,12 @@ class TenantIn(Model):
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=Tenant)
-async def create_tenant(body: TenantIn, container: Services) -> Any:
-    return await container.tenants.create(
+async def create_tenant(body: TenantIn, response: Response, container: Services) -> Any:
+    tenant = await container.tenants.create(
         body.slug, body.name, currency=body.currency, domains=tuple(body.domains)
     )
+    response.headers["Location"] = f"/platform/tenants/{tenant.slug}"
+    return tenant
 
 
 @router.get("/tenants", response_model=list[Tenant])
