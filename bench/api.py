@@ -29,18 +29,17 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
-import platformdirs
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from tests.support.api_server import ApiServer
+from tests.support.ferretdb import CACHE  # the project's cache of Go-built tools
 
 from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, percentile, prepare
 from polyshop import bootstrap
 from polyshop.settings import Settings
 
 HEY = "github.com/rakyll/hey@v0.1.4"
-CACHE = Path(os.environ.get("POLYSHOP_CACHE_DIR") or platformdirs.user_cache_dir("polyshop"))
 TARGET = 0.70
 console = Console()
 

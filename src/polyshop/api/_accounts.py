@@ -14,10 +14,9 @@ from polyshop.api._common import (
     PROBLEMS,
     Model,
     Name,
+    cursor_after,
     decode_position,
-    encode_position,
-    link_header,
-    next_link,
+    page,
 )
 from polyshop.api._context import (
     SESSION_COOKIE,
@@ -248,10 +247,7 @@ async def list_customers(
     users = await container.customers.accounts(
         tenant_id, role=role, limit=limit, after=decode_position(cursor)
     )
-    token = encode_position(users[-1].created_at, users[-1].id) if len(users) == limit else None
-    link = next_link(request, token)
-    link_header(response, link)
-    return {"items": users, "next": link}
+    return page(request, response, users, cursor_after(users, limit, "created_at"))
 
 
 @router.get("/customers/{user_id}", response_model=ProfileOut)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,15 +89,10 @@ class _BodyLimit:
         detail = f"the body is larger than {self._max} bytes"
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > self._max:
-            body = json.dumps({
-                "type": _problems.TYPE_BASE + "content-too-large", "title": "Content too large",
-                "status": 413, "detail": detail, "instance": scope["path"],
-                "code": "content_too_large",
-            }).encode()  # fmt: skip
-            headers = [(b"content-type", _problems.PROBLEM_JSON.encode()),
-                       (b"content-length", str(len(body)).encode()), (b"connection", b"close")]  # fmt: skip
-            await send({"type": "http.response.start", "status": 413, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            refusal = _problems.problem_response(
+                Request(scope), 413, "content_too_large", detail, headers={"Connection": "close"}
+            )
+            await refusal(scope, receive, send)
             return
         received = 0
 

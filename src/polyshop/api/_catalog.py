@@ -21,8 +21,7 @@ from polyshop.api._common import (
     Name,
     Slug,
     Text,
-    link_header,
-    next_link,
+    page,
 )
 from polyshop.api._context import (
     Allowed,
@@ -34,11 +33,10 @@ from polyshop.api._context import (
     optional_principal,
     rate_limit,
 )
-from polyshop.api._problems import forbidden, not_found
 from polyshop.bootstrap import Container
 from polyshop.domain.access import manages_product, product_visible, vendor_of_new_product
 from polyshop.domain.catalog import ProductStatus
-from polyshop.domain.errors import ValidationError
+from polyshop.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from polyshop.services.catalog import (
     Brand,
     Category,
@@ -238,14 +236,14 @@ async def product_page(product_id: UUID, request: Request) -> Response:
     tenant_id = await current_tenant(request)
     principal = await optional_principal(request, tenant_id)
     container: Container = request.app.state.container
-    page = await container.catalog_reads.product_page_entry(tenant_id, product_id)
+    entry = await container.catalog_reads.product_page_entry(tenant_id, product_id)
     role, vendor = (principal.role, principal.vendor_id) if principal else (None, None)
-    if not product_visible(page.status, role, vendor, page.vendor_id):
-        raise not_found("product not found")
-    headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
-    if page.etag in request.headers.get("if-none-match", ""):
+    if not product_visible(entry.status, role, vendor, entry.vendor_id):
+        raise NotFoundError("product not found")
+    headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
+    if entry.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(page.body, media_type="application/json", headers=headers)
+    return Response(entry.body, media_type="application/json", headers=headers)
 
 
 @storefront.get("/storefront/products/{slug}", response_model=dict[str, Any])
@@ -280,7 +278,7 @@ async def _manage(container: Services, tenant_id: UUID, who: Principal, **ids: U
         return
     owner = await container.catalog.owner_vendor(tenant_id, **ids)
     if not manages_product(who.role, who.vendor_id, owner):
-        raise not_found(f"{next(iter(ids)).removesuffix('_id')} not found")
+        raise NotFoundError(f"{next(iter(ids)).removesuffix('_id')} not found")
 
 
 # -- categories, brands, vendors --------------------------------------------------------------
@@ -358,7 +356,7 @@ async def list_products(
     wanted_status: ProductStatus | None = ProductStatus.ACTIVE
     if status_filter is not None and status_filter != "active":
         if principal is None or "read:products" not in principal.permissions:
-            raise forbidden("only staff can list products that are not for sale")
+            raise ForbiddenError("only staff can list products that are not for sale")
         wanted_status = ProductStatus(status_filter)
     if principal is not None and principal.role == "vendor_staff":
         vendor_id = principal.vendor_id  # vendor staff see their own vendor's products
@@ -375,10 +373,8 @@ async def list_products(
         attributes=tuple(pairs), status=wanted_status, text=q, sort=sort, limit=limit,
         cursor=cursor,
     )  # fmt: skip
-    page = await container.catalog_reads.search(tenant_id, query)
-    link = next_link(request, page["next_cursor"])
-    link_header(response, link)
-    return {"items": page["items"], "next": link}
+    found = await container.catalog_reads.search(tenant_id, query)
+    return page(request, response, found["items"], found["next_cursor"])
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=Created)

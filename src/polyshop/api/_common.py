@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -41,19 +42,23 @@ class Created(BaseModel):
     id: UUID
 
 
-def next_link(request: Request, cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    return str(request.url.include_query_params(cursor=cursor).replace(scheme="", netloc=""))
-
-
-def link_header(response: Response, link: str | None) -> None:
-    if link is not None:
+def page(request: Request, response: Response, items: Any, next_cursor: str | None) -> Any:
+    """A page body whose `next` is this URL with the next cursor (null on the last page),
+    also sent as a `Link: <...>; rel="next"` header."""
+    link = None
+    if next_cursor is not None:
+        link = str(
+            request.url.include_query_params(cursor=next_cursor).replace(scheme="", netloc="")
+        )
         response.headers["Link"] = f'<{link}>; rel="next"'
+    return {"items": items, "next": link}
 
 
-def encode_position(created_at: datetime, row_id: UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+def cursor_after(items: Sequence[Any], limit: int, moment: str) -> str | None:
+    """The next page's cursor when this page is full: the last item's (`moment`, id)."""
+    if len(items) < limit:
+        return None
+    raw = json.dumps([getattr(items[-1], moment).isoformat(), str(items[-1].id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

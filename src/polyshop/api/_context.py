@@ -17,9 +17,9 @@ from uuid import UUID
 
 from fastapi import Depends, Request, Response
 
-from polyshop.api._problems import forbidden, not_found, unauthorized
+from polyshop.api._problems import unauthorized
 from polyshop.bootstrap import Container
-from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from polyshop.settings import Settings
 
 SESSION_COOKIE = "polyshop_session"
@@ -78,7 +78,7 @@ class TenantDirectory:
             return hit[0]
         tenant_id = await self._lookup(key)
         if tenant_id is None:
-            raise not_found("no such shop")
+            raise NotFoundError("no such shop")
         self._known[key] = (tenant_id, now + self._ttl)
         self._known.move_to_end(key)
         while len(self._known) > self._capacity:
@@ -98,15 +98,11 @@ class TenantDirectory:
 
 
 async def current_tenant(request: Request) -> UUID:
-    """The shop this request is for (404 when there is no such shop), resolved once."""
-    known: UUID | None = getattr(request.state, "tenant_id", None)
-    if known is not None:
-        return known
+    """The shop this request is for (404 when there is no such shop). As a dependency it is
+    resolved once per request (FastAPI caches dependencies within a request)."""
     directory: TenantDirectory = request.app.state.tenant_directory
     headers = request.headers
-    tenant_id = await directory.resolve(headers.get("host"), headers.get(TENANT_HEADER))
-    request.state.tenant_id = tenant_id
-    return tenant_id
+    return await directory.resolve(headers.get("host"), headers.get(TENANT_HEADER))
 
 
 Tenant = Annotated[UUID, Depends(current_tenant)]
@@ -146,12 +142,10 @@ async def optional_principal(request: Request, tenant_id: Tenant) -> Principal |
         if bearer is None:
             return None
         raise unauthorized("the session has expired or was signed out; sign in again")
-    principal = Principal(
+    return Principal(
         session.user_id, session.email, session.role, session.permissions, session.vendor_id,
         token,
     )  # fmt: skip
-    request.state.principal = principal
-    return principal
 
 
 def _refuse_cross_site(request: Request) -> None:
@@ -162,7 +156,9 @@ def _refuse_cross_site(request: Request) -> None:
         return
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
-        raise forbidden("a change with the session cookie must come from this shop's own pages")
+        raise ForbiddenError(
+            "a change with the session cookie must come from this shop's own pages"
+        )
 
 
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
@@ -172,7 +168,7 @@ async def signed_in(principal: MaybePrincipal) -> Principal:
     if principal is None:
         raise unauthorized()
     if principal.role == PLATFORM_ADMIN:
-        raise forbidden("the platform token manages shops; it does not act inside one")
+        raise ForbiddenError("the platform token manages shops; it does not act inside one")
     return principal
 
 
@@ -187,7 +183,7 @@ class Allowed:
 
     async def __call__(self, principal: SignedIn) -> Principal:
         if self.permission not in principal.permissions:
-            raise forbidden(f"this needs the {self.permission} permission")
+            raise ForbiddenError(f"this needs the {self.permission} permission")
         return principal
 
 

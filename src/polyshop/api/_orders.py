@@ -20,10 +20,9 @@ from polyshop.api._common import (
     Model,
     Money,
     MoneyIn,
+    cursor_after,
     decode_position,
-    encode_position,
-    link_header,
-    next_link,
+    page,
 )
 from polyshop.api._context import (
     Allowed,
@@ -33,7 +32,8 @@ from polyshop.api._context import (
     Tenant,
     rate_limit,
 )
-from polyshop.api._problems import forbidden, unauthorized
+from polyshop.api._problems import unauthorized
+from polyshop.domain.errors import ForbiddenError
 from polyshop.services.carts import CartLine, anonymous_cart, user_cart
 from polyshop.services.checkout import CheckoutRequest, OrderLine, PlacedOrder
 from polyshop.services.orders import OrderSummary, VendorLine
@@ -170,7 +170,7 @@ async def _cart_owner(principal: MaybePrincipal, cart_token: CartToken = None) -
     """Whose cart: the signed-in customer's, or the anonymous visitor's named by its token."""
     if principal is not None:
         if "write:cart" not in principal.permissions:
-            raise forbidden("only customers have carts")
+            raise ForbiddenError("only customers have carts")
         return user_cart(principal.user_id)
     if cart_token is None:
         raise unauthorized("sign in, or send an X-Cart-Token for an anonymous cart")
@@ -275,10 +275,7 @@ async def list_orders(
     orders = await container.orders.history(
         tenant_id, _own_scope(who), limit=limit, before=decode_position(cursor)
     )
-    token = encode_position(orders[-1].created_at, orders[-1].id) if len(orders) == limit else None
-    link = next_link(request, token)
-    link_header(response, link)
-    return {"items": orders, "next": link}
+    return page(request, response, orders, cursor_after(orders, limit, "created_at"))
 
 
 @router.get("/me/order-history", response_model=list[dict[str, Any]], tags=["orders"])
@@ -301,8 +298,7 @@ async def get_order(
 async def order_payments(
     order_id: UUID, container: Services, tenant_id: Tenant, who: OrderReader
 ) -> Any:
-    order = await container.orders.get(tenant_id, order_id, customer_id=_own_scope(who))
-    return order["payments"]
+    return await container.orders.payments(tenant_id, order_id, customer_id=_own_scope(who))
 
 
 @router.post("/orders/{order_id}/cancel", status_code=status.HTTP_204_NO_CONTENT, tags=["orders"])
@@ -311,8 +307,9 @@ async def cancel_order(
 ) -> None:
     """Cancel before shipping: stock goes back and the payment is refunded. A customer may
     cancel only their own order."""
-    await container.orders.get(tenant_id, order_id, customer_id=_own_scope(who))
-    await container.orders.cancel(tenant_id, order_id, actor=who.user_id, reason=body.reason)
+    await container.orders.cancel(
+        tenant_id, order_id, actor=who.user_id, reason=body.reason, customer_id=_own_scope(who)
+    )
 
 
 @router.post(
@@ -363,7 +360,4 @@ async def vendor_order_lines(
     lines = await container.orders.vendor_lines(
         tenant_id, who.vendor_id, limit=limit, before=decode_position(cursor)
     )
-    token = encode_position(lines[-1].ordered_at, lines[-1].id) if len(lines) == limit else None
-    link = next_link(request, token)
-    link_header(response, link)
-    return {"items": lines, "next": link}
+    return page(request, response, lines, cursor_after(lines, limit, "ordered_at"))

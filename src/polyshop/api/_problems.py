@@ -22,7 +22,7 @@ from polyshop.services.ratelimit import RateLimitedError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://polyshop.dev/problems/"
+_TYPE_BASE = "https://polyshop.dev/problems/"
 
 
 class FieldError(BaseModel):
@@ -43,7 +43,8 @@ class Problem(BaseModel):
 
 
 class ApiError(Exception):
-    """An HTTP-level refusal raised by the API layer itself (authentication, permissions)."""
+    """An HTTP-level refusal with headers of its own (the 401's `WWW-Authenticate`); refusals
+    that are domain errors (forbidden, not found) are raised as such."""
 
     def __init__(
         self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None
@@ -57,14 +58,6 @@ class ApiError(Exception):
 
 def unauthorized(detail: str = "sign in first") -> ApiError:
     return ApiError(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
-
-
-def forbidden(detail: str = "your role does not allow this") -> ApiError:
-    return ApiError(403, "forbidden", detail)
-
-
-def not_found(detail: str) -> ApiError:
-    return ApiError(404, "not_found", detail)
 
 
 _TITLES = {
@@ -117,7 +110,7 @@ def problem_response(
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:  # fmt: skip
     body: dict[str, Any] = {
-        "type": TYPE_BASE + code.replace("_", "-"),
+        "type": _TYPE_BASE + code.replace("_", "-"),
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,

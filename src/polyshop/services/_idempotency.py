@@ -1,6 +1,6 @@
-"""Idempotency keys for state changes other than checkout (which claims its key in the same
-pipeline as its stock locks): claimed inside the change's own transaction, so a retry either
-waits for the first attempt's commit and replays its result, or finds nothing and runs."""
+"""Idempotency keys, claimed inside the change's own transaction, so a retry either waits for
+the first attempt's commit and replays its result, or finds nothing and runs. Checkout sends
+`CLAIM_KEY` itself, in the same pipeline as its stock locks; other changes call `claim`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from polyshop.adapters.postgres import Database, UnitOfWork
 from polyshop.adapters.postgres._json import dumps
 from polyshop.domain.errors import ConflictError, ValidationError
 
-_CLAIM = """
+CLAIM_KEY = """
     INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash)
     VALUES (%s, %s, %s, %s)
     ON CONFLICT (tenant_id, scope, key) DO UPDATE
@@ -44,7 +44,7 @@ async def claim(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> boo
     """True when this call owns the key; False when an earlier call already used it."""
     if not 1 <= len(key.strip()) <= 255:
         raise ValidationError("idempotency key must be 1-255 characters", field="idempotency_key")
-    cursor = await uow.connection.execute(_CLAIM, (uow.tenant_id, scope, key, request_hash))
+    cursor = await uow.connection.execute(CLAIM_KEY, (uow.tenant_id, scope, key, request_hash))
     return await cursor.fetchone() is not None
 
 

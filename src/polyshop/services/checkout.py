@@ -42,7 +42,7 @@ from polyshop.domain.errors import (
 )
 from polyshop.domain.pricing import PricedLine, PricingRules, Quote, quote
 from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
-from polyshop.services._idempotency import KeyTaken
+from polyshop.services._idempotency import CLAIM_KEY, KeyTaken
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -166,7 +166,7 @@ class CheckoutService:
                 async with connection.pipeline():
                     claim = (
                         await connection.execute(
-                            _CLAIM_KEY, (tenant_id, idempotency_key, fingerprint)
+                            CLAIM_KEY, (tenant_id, "checkout", idempotency_key, fingerprint)
                         )
                         if idempotency_key is not None
                         else None
@@ -415,16 +415,6 @@ _PLACED_COLUMNS = (
     " o.shipping_amount AS shipping, o.discount_amount AS discount, o.total_amount AS total,"
     " o.currency"
 )
-
-_CLAIM_KEY = """
-    INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash)
-    VALUES (%s, 'checkout', %s, %s)
-    ON CONFLICT (tenant_id, scope, key) DO UPDATE
-        SET request_hash = EXCLUDED.request_hash, resource_id = NULL, response = NULL,
-            created_at = now(), expires_at = now() + interval '24 hours'
-        WHERE idempotency_keys.expires_at < now()
-    RETURNING 1
-"""
 
 _LOCK_PRODUCTS = """
     SELECT p.id, p.name, p.sku, p.price, p.status, p.inventory_tracking, p.inventory_policy,

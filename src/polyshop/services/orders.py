@@ -64,6 +64,11 @@ class VendorLine:
     ordered_at: datetime
 
 
+_PAYMENTS = (
+    "SELECT id, payment_method, payment_gateway, gateway_transaction_id, amount,"
+    " refunded_amount, currency, status, processed_at FROM payments"
+    " WHERE order_id = %s ORDER BY created_at"
+)
 _SUMMARY = (
     "id, order_number, status, payment_status, shipping_status, total_amount, currency, created_at"
 )
@@ -94,12 +99,7 @@ class OrderService:
                     (order_id,),
                 )
                 order["items"] = await cursor.fetchall()
-                await cursor.execute(
-                    "SELECT id, payment_method, payment_gateway, gateway_transaction_id, amount,"
-                    " refunded_amount, currency, status, processed_at FROM payments"
-                    " WHERE order_id = %s ORDER BY created_at",
-                    (order_id,),
-                )
+                await cursor.execute(_PAYMENTS, (order_id,))
                 order["payments"] = await cursor.fetchall()
                 await cursor.execute(
                     "SELECT from_status, to_status, note, actor_user_id, created_at"
@@ -108,6 +108,19 @@ class OrderService:
                 )
                 order["events"] = await cursor.fetchall()
         return order
+
+    async def payments(
+        self, tenant_id: UUID, order_id: UUID, *, customer_id: UUID | None = None
+    ) -> list[dict[str, Any]]:
+        """An order's payments, oldest first; a customer only sees their own order's."""
+        async with self._database.unit_of_work(tenant_id) as uow:
+            async with uow.connection.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute("SELECT user_id FROM orders WHERE id = %s", (order_id,))
+                order = await cursor.fetchone()
+                if order is None or (customer_id is not None and order["user_id"] != customer_id):
+                    raise NotFoundError("order not found")
+                await cursor.execute(_PAYMENTS, (order_id,))
+                return await cursor.fetchall()
 
     async def history(
         self, tenant_id: UUID, customer_id: UUID | None, *, limit: int = 20,
@@ -192,11 +205,12 @@ class OrderService:
 
     async def cancel(
         self, tenant_id: UUID, order_id: UUID, *, actor: UUID | None = None,
-        reason: str = "cancelled",
+        reason: str = "cancelled", customer_id: UUID | None = None,
     ) -> None:  # fmt: skip
-        """Cancel before shipping: the goods go back into stock and any payment is refunded."""
+        """Cancel before shipping: the goods go back into stock and any payment is refunded.
+        With `customer_id`, only that customer's order (another's is not found)."""
         async with self._database.unit_of_work(tenant_id) as uow:
-            order = await _lock_order(uow, order_id)
+            order = await _lock_order(uow, order_id, customer_id)
             current = OrderStatus(order["status"])
             check_transition(current, OrderStatus.CANCELLED)
             changes: dict[str, Any] = {}
@@ -322,14 +336,16 @@ class _Now:
 _NOW = _Now()
 
 
-async def _lock_order(uow: UnitOfWork, order_id: UUID) -> dict[str, Any]:
+async def _lock_order(
+    uow: UnitOfWork, order_id: UUID, customer_id: UUID | None = None
+) -> dict[str, Any]:
     async with uow.connection.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(
-            "SELECT status, payment_status, currency FROM orders WHERE id = %s FOR UPDATE",
+            "SELECT status, payment_status, currency, user_id FROM orders WHERE id = %s FOR UPDATE",
             (order_id,),
         )
         order = await cursor.fetchone()
-    if order is None:
+    if order is None or (customer_id is not None and order["user_id"] != customer_id):
         raise NotFoundError("order not found")
     return order
 
