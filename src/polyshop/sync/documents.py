@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE
+from polyshop.domain.events import Aggregate
 from polyshop.ports import (
     COLLECTIONS,
     Checkpoint,
@@ -310,24 +311,24 @@ class DocumentProjector:
 
     async def _targets(self, reader: Reader, event: OutboxEvent) -> set[Target]:
         kind, key = event.aggregate_type, event.aggregate_id
-        if kind == "product":
+        if kind == Aggregate.PRODUCT:
             return {("products", str(UUID(key)))}
-        if kind == "user":
+        if kind == Aggregate.USER:
             return {("users", str(UUID(key)))}
-        if kind == "order":
+        if kind == Aggregate.ORDER:
             # The order, and the products whose stock it moved.
             cursor = await reader.connection.execute(
                 "SELECT DISTINCT product_id FROM order_items WHERE order_id = %s", (UUID(key),)
             )
             products = {("products", str(row[0])) for row in await cursor.fetchall()}
             return {("orders", str(UUID(key))), *products}
-        if kind == "category":
+        if kind == Aggregate.CATEGORY:
             cursor = await reader.connection.execute(
                 f"SELECT p.id FROM products p WHERE p.category_id IN ({CATEGORY_SUBTREE})",
                 (UUID(key),),
             )
             return {("products", str(row[0])) for row in await cursor.fetchall()}
-        if kind == "inventory":
+        if kind == Aggregate.INVENTORY:
             return {("products", str(UUID(side["product_id"])))
                     for side in (event.payload["from"], event.payload["to"])}  # fmt: skip
         return set()
