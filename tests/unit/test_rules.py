@@ -54,7 +54,10 @@ def test_the_purchase_cost_is_hidden_in_both_shapes() -> None:
     row = {"name": "Cable", "price": Decimal("4.99"), "cost_price": Decimal("1.00")}
     document = {"name": "Cable", "pricing": {"price": Decimal("4.99"), "costPrice": Decimal("1")}}
     assert without_purchase_cost(row) == {"name": "Cable", "price": Decimal("4.99")}
-    assert without_purchase_cost(document) == {"name": "Cable", "pricing": {"price": Decimal("4.99")}}
+    assert without_purchase_cost(document) == {
+        "name": "Cable",
+        "pricing": {"price": Decimal("4.99")},
+    }
     assert "costPrice" in document["pricing"]  # the input is left as it was
 
 
@@ -64,7 +67,10 @@ def test_listing_scope() -> None:
     with pytest.raises(ForbiddenError):
         listing_scope("customer", permissions_for("customer"), None, "draft", None)
     admin = permissions_for("tenant_admin")
-    assert listing_scope("tenant_admin", admin, None, "draft", other) == (ProductStatus.DRAFT, other)
+    assert listing_scope("tenant_admin", admin, None, "draft", other) == (
+        ProductStatus.DRAFT,
+        other,
+    )
     staff = permissions_for("vendor_staff")
     assert listing_scope("vendor_staff", staff, mine, "draft", other) == (ProductStatus.DRAFT, mine)
 

@@ -13,7 +13,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import ConfigDict, Field
 
-from polyshop.adapters.postgres._json import dumps
 from polyshop.api._common import (
     PROBLEMS,
     Limit,
@@ -33,6 +32,7 @@ from polyshop.api._context import (
     rate_limit,
 )
 from polyshop.api._problems import unauthorized
+from polyshop.codec import dumps
 from polyshop.domain.access import has_cart, orders_scope
 from polyshop.domain.errors import ForbiddenError
 from polyshop.domain.identity import Permission

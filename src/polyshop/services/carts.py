@@ -12,8 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from polyshop.adapters.postgres import Database
-from polyshop.adapters.redis import Keys, RedisClient, digest, redis_unavailable
-from polyshop.adapters.redis import _scripts as scripts
+from polyshop.adapters.redis import Keys, RedisClient, digest, redis_unavailable, scripts
 from polyshop.domain.catalog import is_for_sale, line_name
 from polyshop.domain.errors import NotFoundError, ValidationError
 from polyshop.domain.money import ZERO

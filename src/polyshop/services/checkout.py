@@ -29,9 +29,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres._errors import domain_errors
-from polyshop.adapters.postgres._json import dumps
+from polyshop.adapters.postgres import Database, domain_errors
+from polyshop.codec import dumps
 from polyshop.domain.catalog import is_for_sale, line_name
 from polyshop.domain.errors import (
     ConflictError,

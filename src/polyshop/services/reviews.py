@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.adapters.postgres import Database, domain_errors
 from polyshop.domain.errors import NotFoundError, ValidationError
 from polyshop.domain.events import Aggregate, Event
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres import _tenants as tenants_sql
+from polyshop.adapters.postgres import tenant_sql as tenants_sql
 from polyshop.domain.errors import NotFoundError, ValidationError
 from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricingRules
