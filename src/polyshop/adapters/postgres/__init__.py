@@ -1,5 +1,6 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
+from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
@@ -16,6 +17,7 @@ __all__ = [
     "OWNER_ROLE",
     "Database",
     "MaintenanceReport",
+    "PostgresAnalyticsStore",
     "UnitOfWork",
     "current_revision",
     "downgrade",
