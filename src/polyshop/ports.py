@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -110,6 +110,8 @@ class AnalyticsStore(Protocol):
     """
 
     name: str
+    # Events are kept this long after they happened (older ones are neither written nor read).
+    retention: timedelta
 
     async def record(self, events: Sequence[AnalyticsEvent]) -> None: ...
 
