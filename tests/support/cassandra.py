@@ -10,6 +10,8 @@ for the cluster test. The recipe this follows is ../shared/design/cassandra.md.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -64,6 +66,12 @@ def ensure_jars() -> Path:
     )  # fmt: skip
     partial.rename(LIB)  # only a complete download counts as the cache
     return LIB
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the test process dies without stopping it."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _port_open(address: str, port: int) -> bool:
@@ -127,7 +135,7 @@ class CassandraNode:
         log = (self.directory / "logs" / "stdout.log").open("ab")
         self.process = subprocess.Popen(
             command, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()
 
@@ -193,3 +201,61 @@ if __name__ == "__main__":
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         finally:
             server.stop()
+
+
+class LoopbackCluster:
+    """Nodes on 127.0.0.1, 127.0.0.2, ... sharing the CQL and storage ports (as on real hosts);
+    the first is the seed. The others join without bootstrapping (an empty cluster has nothing
+    to stream), which takes them from minutes to seconds."""
+
+    def __init__(self, size: int = 3, heap: str = "512m") -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="polyshop-cassandra-cluster-"))
+        native, storage = free_port(), free_port()
+        seed = f"127.0.0.1:{storage}"
+        self.nodes = [
+            CassandraNode(self.root, address=f"127.0.0.{n}", native_port=native,
+                          storage_port=storage, seeds=seed, heap=heap, name=f"node{n}")
+            for n in range(1, size + 1)
+        ]  # fmt: skip
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(f"{node.address}:{node.native_port}" for node in self.nodes)
+
+    def start(self) -> None:
+        first, *others = self.nodes
+        first.start()
+        first.wait_ready()
+        for node in others:
+            node.start(bootstrap=False)
+        for node in others:
+            node.wait_ready()
+        self.wait_all_up()
+
+    def wait_all_up(self, timeout: float = 120) -> None:
+        """Until every node sees every other one as a normal, up member of the ring (a keyspace
+        created before that would be created on fewer replicas than asked for)."""
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import RoundRobinPolicy
+
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+            client = Cluster([node.address], port=node.native_port, protocol_version=5,
+                             execution_profiles={EXEC_PROFILE_DEFAULT: profile})  # fmt: skip
+            try:
+                session = client.connect()
+                while True:
+                    peers = session.execute("SELECT peer FROM system.peers_v2").all()
+                    if len(peers) == len(self.nodes) - 1:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{node.name} sees {len(peers)} peers")
+                    time.sleep(0.5)
+            finally:
+                client.shutdown()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop(timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -148,6 +148,9 @@ class CassandraAnalyticsStore:
             session = cluster.connect(self._keyspace)
             inserts = {k: session.prepare(q) for k, q in _INSERTS.items()}
             selects = {k: session.prepare(q) for k, q in _SELECTS.items()}
+            # Every write is keyed by its event, so the driver may retry it on another node.
+            for statement in (*inserts.values(), *selects.values()):
+                statement.is_idempotent = True
         except BaseException:
             cluster.shutdown()
             raise
@@ -246,6 +249,7 @@ class CassandraAnalyticsStore:
                     statements.append(self._inserts[table].bind(values))
                     continue
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                batch.is_idempotent = True
                 for table, values in chunk:
                     batch.add(self._inserts[table], values)
                 statements.append(batch)
