@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
 from polyshop.adapters.mongo import MongoDocumentStore
@@ -18,14 +19,14 @@ from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
     PostgresAnalyticsStore,
+    PostgresDocumentStore,
     current_revision,
     provision,
     upgrade,
 )
-from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import AnalyticsStore, DocumentStore, PaymentGateway
+from polyshop.ports import AnalyticsStore, DocumentStore, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import (
     StoreStatus,
@@ -50,7 +51,7 @@ from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import DocumentProjector, Relay
+from polyshop.sync import AnalyticsProjector, DocumentProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,14 @@ def migrate(urls: StoreUrls) -> str | None:
     return current_revision(urls.postgres_admin)
 
 
+def projectors(
+    database: Database, documents: DocumentStore, analytics: AnalyticsStore
+) -> list[Projector[Any]]:
+    """Every derived store the outbox relay keeps in step, each with its own checkpoint:
+    a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
+    return [DocumentProjector(documents), AnalyticsProjector(database, analytics)]
+
+
 @dataclass(slots=True)
 class Container:
     settings: Settings
@@ -163,7 +172,12 @@ class Container:
     documents: DocumentStore
     document_reads: DocumentReads
     analytics: AnalyticsService
-    relay: Relay
+    relays: Relays
+
+    @property
+    def relay(self) -> Relay:
+        """The documents projector's relay (the one most callers mean)."""
+        return self.relays["documents"]
 
 
 @asynccontextmanager
@@ -173,8 +187,9 @@ async def application(
 ) -> AsyncIterator[Container]:  # fmt: skip
     """Everything a process needs to serve use cases, opened and closed together.
 
-    A long-running service passes `run_relay=True`: the outbox relay then works in the
-    background of the same process (in both profiles) until the application closes.
+    A long-running service passes `run_relay=True`: the outbox relay of every projector then
+    works in the background of the same process (in both profiles) until the application
+    closes.
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
@@ -207,7 +222,6 @@ async def application(
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
-    projector = DocumentProjector(database, documents)
     analytics = analytics_store(s, database)
     container = Container(
         settings=settings,
@@ -237,11 +251,11 @@ async def application(
         documents=documents,
         document_reads=DocumentReads(documents),
         analytics=AnalyticsService(database, analytics, max_batch=s.analytics_max_batch),
-        relay=Relay(database, projector),
+        relays=Relays([Relay(database, p) for p in projectors(database, documents, analytics)]),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
-        asyncio.create_task(container.relay.run(urls.postgres, stop), name="outbox-relay")
+        asyncio.create_task(container.relays.run(urls.postgres, stop), name="outbox-relay")
         if run_relay
         else None
     )
@@ -254,8 +268,7 @@ async def application(
                 await asyncio.wait_for(relay, timeout=10)
             except TimeoutError:
                 relay.cancel()
-        if isinstance(documents, MongoDocumentStore):
-            await documents.close()
+        await documents.close()
         await analytics.close()
         await redis.aclose()
         await database.close()

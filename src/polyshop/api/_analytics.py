@@ -22,10 +22,11 @@ from polyshop.api._context import (
 )
 from polyshop.domain.analytics import AnalyticsEvent, EventType
 from polyshop.domain.errors import ForbiddenError, ValidationError
+from polyshop.domain.identity import Permission, Role
 
 router = APIRouter(tags=["analytics"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-Analyst = Annotated[Principal, Depends(Allowed("read:analytics"))]
+Analyst = Annotated[Principal, Depends(Allowed(Permission.READ_ANALYTICS))]
 Day = Annotated[date | None, Query(description="The UTC day, e.g. 2026-11-25 (default: today)")]
 Token = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -120,7 +121,7 @@ async def record_events(
             raise ForbiddenError(
                 f"events[{index}].customer_id: only that customer's own session may send it"
             )
-        if customer is None and who is not None and who.role == "customer":
+        if customer is None and who is not None and who.role == Role.CUSTOMER:
             customer = who.user_id
         try:
             kind = EventType(raw.type)

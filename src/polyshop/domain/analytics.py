@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from polyshop.domain.errors import ValidationError
+from polyshop.domain.events import Event
 
 
 class EventType(StrEnum):
@@ -32,7 +33,7 @@ STOREFRONT_TYPES = frozenset(
      EventType.CHECKOUT_STARTED}
 )  # fmt: skip
 # The outbox event a POST /events batch becomes (the shared contract with the graph projector).
-EVENTS_RECORDED = "storefront.events_recorded"
+EVENTS_RECORDED = Event.STOREFRONT_EVENTS_RECORDED
 
 # Hot partitions (a popular product's day, a category's day, a shop's day) are split into this
 # many buckets by a hash of the event id; readers ask every bucket. Changing it needs a rebuild.

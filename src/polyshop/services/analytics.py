@@ -24,6 +24,7 @@ from polyshop.domain.analytics import (
     validate_batch,
 )
 from polyshop.domain.errors import ValidationError
+from polyshop.domain.events import Aggregate
 from polyshop.ports import AnalyticsStore
 
 
@@ -43,7 +44,7 @@ class AnalyticsService:
         )
         batch_id = uuid4()
         async with self._database.unit_of_work(tenant_id) as uow:
-            await uow.append_event("storefront", batch_id, EVENTS_RECORDED, batch.payload())
+            await uow.append_event(Aggregate.STOREFRONT, batch_id, EVENTS_RECORDED, batch.payload())
             await uow.commit()
         return batch_id
 

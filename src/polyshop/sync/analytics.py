@@ -18,8 +18,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from polyshop.adapters.postgres import Database, UnitOfWork
-from polyshop.adapters.postgres._shared_sql import save_checkpoint
+from polyshop.adapters.postgres import Database, save_checkpoint
 from polyshop.domain.analytics import (
     EVENTS_RECORDED,
     AnalyticsEvent,
@@ -27,21 +26,17 @@ from polyshop.domain.analytics import (
     derived_event_id,
     storefront_event,
 )
-from polyshop.ports import AnalyticsStore, Checkpoint
-from polyshop.sync.maintenance import Drift
-from polyshop.sync.relay import OutboxEvent
+from polyshop.domain.events import Aggregate, Event
+from polyshop.ports import AnalyticsStore, Checkpoint, Drift, OutboxEvent, Reader, Target
 
-Target = tuple[str, str]
-Reader = UnitOfWork
-
-_PLACED = "order.placed"
-_PARTIAL_REFUND = "order.partially_refunded"
-_FULL_REFUND = "order.refunded"
+_PLACED = Event.ORDER_PLACED
+_PARTIAL_REFUND = Event.ORDER_PARTIALLY_REFUNDED
+_FULL_REFUND = Event.ORDER_REFUNDED
 
 
 def _wanted(event_type: str, aggregate_type: str) -> bool:
     return event_type == EVENTS_RECORDED or (
-        aggregate_type == "order" and event_type.startswith("order.")
+        aggregate_type == Aggregate.ORDER and event_type.startswith("order.")
     )
 
 
@@ -71,7 +66,7 @@ class AnalyticsProjector:
         )
         rows = await cursor.fetchall()
         tenant = reader.tenant_id
-        orders = {UUID(r[2]) for r in rows if r[1] == "order"}
+        orders = {UUID(r[2]) for r in rows if r[1] == Aggregate.ORDER}
         owners = await _order_owners(reader, orders)
         lines = await _order_lines(reader, {UUID(r[2]) for r in rows if r[3] == _PLACED})
         events: list[AnalyticsEvent] = []

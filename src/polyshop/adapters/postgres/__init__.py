@@ -2,6 +2,7 @@
 
 from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
@@ -10,6 +11,7 @@ from polyshop.adapters.postgres._migrations import (
     upgrade,
 )
 from polyshop.adapters.postgres._provision import APP_ROLE, OWNER_ROLE, drop_database, provision
+from polyshop.adapters.postgres._shared_sql import save_checkpoint
 from polyshop.adapters.postgres._uow import UnitOfWork
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "Database",
     "MaintenanceReport",
     "PostgresAnalyticsStore",
+    "PostgresDocumentStore",
     "UnitOfWork",
     "current_revision",
     "downgrade",
@@ -25,5 +28,6 @@ __all__ = [
     "head_revision",
     "maintain",
     "provision",
+    "save_checkpoint",
     "upgrade",
 ]
