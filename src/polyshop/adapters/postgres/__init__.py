@@ -1,6 +1,7 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
 from polyshop.adapters.postgres import _tenants as tenant_sql
+from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import domain_errors
@@ -22,6 +23,7 @@ __all__ = [
     "OWNER_ROLE",
     "Database",
     "MaintenanceReport",
+    "PostgresAnalyticsStore",
     "PostgresDocumentStore",
     "UnitOfWork",
     "current_revision",
