@@ -1,6 +1,7 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._errors import translate as translate_error
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
@@ -23,5 +24,6 @@ __all__ = [
     "head_revision",
     "maintain",
     "provision",
+    "translate_error",
     "upgrade",
 ]
