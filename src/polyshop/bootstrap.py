@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import DocumentStore, PaymentGateway
+from polyshop.ports import DocumentStore, Mailer, PaymentGateway
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
 from polyshop.services.auth import AuthService
@@ -103,6 +104,7 @@ class Container:
     database: Database
     redis: RedisClient
     gateway: PaymentGateway
+    mailer: Mailer
     tenants: TenantService
     catalog: CatalogService
     customers: CustomerService
@@ -149,7 +151,10 @@ async def application(
         local_seconds=s.product_page_local_seconds,
     )
     catalog.listener = reads
-    customers = CustomerService(database)
+    # Registration outcomes go out by email; no mail server is configured yet in either
+    # profile, so they are logged (docs/security.md).
+    mailer: Mailer = LoggingMailer()
+    customers = CustomerService(database, mailer=mailer)
     sessions = SessionService(
         redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
     )
@@ -170,6 +175,7 @@ async def application(
         database=database,
         redis=redis,
         gateway=gateway,
+        mailer=mailer,
         tenants=TenantService(database),
         catalog=catalog,
         customers=customers,
