@@ -10,15 +10,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import TestPaymentGateway
-from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
-from polyshop.adapters.postgres._documents import PostgresDocumentStore
+from polyshop.adapters.postgres import (
+    Database,
+    PostgresDocumentStore,
+    current_revision,
+    provision,
+    upgrade,
+)
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import DocumentStore, Mailer, PaymentGateway
+from polyshop.ports import DocumentStore, Mailer, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
 from polyshop.services.auth import AuthService
@@ -36,7 +42,7 @@ from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import DocumentProjector, Relay
+from polyshop.sync import DocumentProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,12 @@ def migrate(urls: StoreUrls) -> str | None:
     return current_revision(urls.postgres_admin)
 
 
+def projectors(documents: DocumentStore) -> list[Projector[Any]]:
+    """Every derived store the outbox relay keeps in step, each with its own checkpoint:
+    a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
+    return [DocumentProjector(documents)]
+
+
 @dataclass(slots=True)
 class Container:
     settings: Settings
@@ -121,7 +133,12 @@ class Container:
     rate_limiter: RateLimiter
     documents: DocumentStore
     document_reads: DocumentReads
-    relay: Relay
+    relays: Relays
+
+    @property
+    def relay(self) -> Relay:
+        """The documents projector's relay (the one most callers mean)."""
+        return self.relays["documents"]
 
 
 @asynccontextmanager
@@ -131,8 +148,9 @@ async def application(
 ) -> AsyncIterator[Container]:  # fmt: skip
     """Everything a process needs to serve use cases, opened and closed together.
 
-    A long-running service passes `run_relay=True`: the outbox relay then works in the
-    background of the same process (in both profiles) until the application closes.
+    A long-running service passes `run_relay=True`: the outbox relay of every projector then
+    works in the background of the same process (in both profiles) until the application
+    closes.
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
@@ -168,7 +186,6 @@ async def application(
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
-    projector = DocumentProjector(database, documents)
     container = Container(
         settings=settings,
         urls=urls,
@@ -197,11 +214,11 @@ async def application(
         ),
         documents=documents,
         document_reads=DocumentReads(documents),
-        relay=Relay(database, projector),
+        relays=Relays([Relay(database, p) for p in projectors(documents)]),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
-        asyncio.create_task(container.relay.run(urls.postgres, stop), name="outbox-relay")
+        asyncio.create_task(container.relays.run(urls.postgres, stop), name="outbox-relay")
         if run_relay
         else None
     )
@@ -214,7 +231,6 @@ async def application(
                 await asyncio.wait_for(relay, timeout=10)
             except TimeoutError:
                 relay.cancel()
-        if isinstance(documents, MongoDocumentStore):
-            await documents.close()
+        await documents.close()
         await redis.aclose()
         await database.close()

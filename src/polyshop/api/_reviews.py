@@ -20,12 +20,13 @@ from polyshop.api._context import (
     Tenant,
     rate_limit,
 )
+from polyshop.domain.identity import Permission
 from polyshop.services.reviews import PUBLIC, Review, Viewer
 
 router = APIRouter(tags=["reviews"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-Reviewer = Annotated[Principal, Depends(Allowed("write:reviews"))]
-Moderator = Annotated[Principal, Depends(Allowed("moderate:reviews"))]
+Reviewer = Annotated[Principal, Depends(Allowed(Permission.WRITE_REVIEWS))]
+Moderator = Annotated[Principal, Depends(Allowed(Permission.MODERATE_REVIEWS))]
 
 
 class ReviewIn(Model):

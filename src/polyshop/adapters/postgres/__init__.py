@@ -1,6 +1,7 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import translate as translate_error
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
@@ -10,6 +11,7 @@ from polyshop.adapters.postgres._migrations import (
     upgrade,
 )
 from polyshop.adapters.postgres._provision import APP_ROLE, OWNER_ROLE, drop_database, provision
+from polyshop.adapters.postgres._shared_sql import save_checkpoint
 from polyshop.adapters.postgres._uow import UnitOfWork
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "OWNER_ROLE",
     "Database",
     "MaintenanceReport",
+    "PostgresDocumentStore",
     "UnitOfWork",
     "current_revision",
     "downgrade",
@@ -24,6 +27,7 @@ __all__ = [
     "head_revision",
     "maintain",
     "provision",
+    "save_checkpoint",
     "translate_error",
     "upgrade",
 ]
