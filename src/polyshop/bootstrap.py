@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
+from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import (
@@ -26,7 +27,7 @@ from polyshop.adapters.postgres import (
 )
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import AnalyticsStore, DocumentStore, PaymentGateway, Projector
+from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import (
     StoreStatus,
@@ -155,6 +156,7 @@ class Container:
     database: Database
     redis: RedisClient
     gateway: PaymentGateway
+    mailer: Mailer
     tenants: TenantService
     catalog: CatalogService
     customers: CustomerService
@@ -208,7 +210,10 @@ async def application(
         local_seconds=s.product_page_local_seconds,
     )
     catalog.listener = reads
-    customers = CustomerService(database)
+    # Registration outcomes go out by email; no mail server is configured yet in either
+    # profile, so they are logged (docs/security.md).
+    mailer: Mailer = LoggingMailer()
+    customers = CustomerService(database, mailer=mailer)
     sessions = SessionService(
         redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
     )
@@ -229,6 +234,7 @@ async def application(
         database=database,
         redis=redis,
         gateway=gateway,
+        mailer=mailer,
         tenants=TenantService(database),
         catalog=catalog,
         customers=customers,

@@ -44,6 +44,23 @@ class PaymentGateway(Protocol):
     async def void(self, *, reference: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An email to one person of one shop."""
+
+    tenant_id: UUID
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer(Protocol):
+    """Sends email out of band (registration outcomes). Delivery is best effort: a failure is
+    the adapter's to log, never the caller's to report (it would tell who has an account)."""
+
+    async def send(self, message: Message) -> None: ...
+
+
 class ProductChangeListener(Protocol):
     """Told after a commit that changed products: their page, and with `listings` also what
     listings and searches show (stock alone changes only the page)."""

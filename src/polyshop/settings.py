@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     api_run_relay: bool = True
     api_tenant_cache_seconds: float = Field(default=30.0, ge=0)
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Strict-Transport-Security max-age, sent on answers over HTTPS only; 0 sends none.
+    api_hsts_seconds: int = Field(default=0, ge=0, le=63_072_000)
     platform_admin_token: SecretStr | None = None
 
     pool_min_size: int = Field(default=1, ge=0, le=100)

@@ -5,6 +5,7 @@ from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.adapters.postgres._errors import translate as translate_error
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
@@ -35,5 +36,6 @@ __all__ = [
     "provision",
     "save_checkpoint",
     "tenant_sql",
+    "translate_error",
     "upgrade",
 ]
