@@ -155,7 +155,8 @@ def create_app(
     gateway: PaymentGateway | None = None,
 ) -> FastAPI:  # fmt: skip
     """The API. Given a `container`, it serves from it (tests); otherwise it opens one for its
-    lifetime (with the outbox relay running when `api_run_relay`)."""
+    lifetime (with the outbox relay running when `api_run_relay`, and the payment reconciler
+    when `api_run_reconciler`)."""
 
     resolved = settings or (container.settings if container is not None else load_settings())
 
@@ -166,8 +167,9 @@ def create_app(
             yield
             return
         async with application(
-            resolved, gateway=gateway, run_relay=resolved.api_run_relay
-        ) as opened:
+            resolved, gateway=gateway, run_relay=resolved.api_run_relay,
+            run_reconciler=resolved.api_run_reconciler,
+        ) as opened:  # fmt: skip
             _attach(app, opened)
             yield
 
