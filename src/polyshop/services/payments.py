@@ -29,7 +29,7 @@ from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres._json import dumps
-from polyshop.domain.errors import PaymentFailedError
+from polyshop.domain.errors import NotFoundError, PaymentFailedError
 from polyshop.ports import PaymentGateway, PaymentOutcome, PaymentResult
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,69 @@ async def _row(cursor: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
     if row is None:
         raise PaymentFailedError("the payment is not recorded")
     return tuple(row)
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+
+async def handle_webhook(
+    database: Database, gateways: Gateways, tenant_id: UUID, gateway_name: str, payload: bytes,
+    signature: str | None,
+) -> str:  # fmt: skip
+    """Verify a gateway's event and apply it to our pending payment: `applied`, `duplicate`
+    (this event id was handled before) or `ignored` (not about a payment of ours). Applying
+    is idempotent (confirm and release only act on a pending payment), so an event handled
+    twice by a race changes nothing more."""
+    try:
+        gateway = gateways.get(gateway_name)
+    except PaymentFailedError:
+        raise NotFoundError(f"no payment gateway {gateway_name!r}") from None
+    parse = getattr(gateway, "parse_webhook", None)
+    if parse is None:
+        raise NotFoundError(f"the {gateway_name} gateway sends no webhooks")
+    event = parse(payload, signature)
+    async with database.unit_of_work(tenant_id) as uow:
+        cursor = await uow.connection.execute(
+            "SELECT 1 FROM payment_webhook_events WHERE gateway = %s AND event_id = %s",
+            (gateway_name, event.id),
+        )
+        if await cursor.fetchone() is not None:
+            return "duplicate"
+    outcome = "ignored"
+    payment_id = _uuid_or_none(event.reference)
+    if payment_id is not None and event.result is not None:
+        async with database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT 1 FROM payments WHERE id = %s AND payment_gateway = %s",
+                (payment_id, gateway_name),
+            )
+            ours = await cursor.fetchone() is not None
+        if ours and event.result.outcome is PaymentOutcome.APPROVED:
+            await confirm_payment(database, tenant_id, payment_id, event.result,
+                                  note="paid (gateway webhook)")  # fmt: skip
+            outcome = "applied"
+        elif ours:
+            await gateway.void(reference=str(payment_id))
+            await release_payment(
+                database, tenant_id, payment_id, event.result.outcome, event.result.response,
+                reason="payment declined",
+            )  # fmt: skip
+            outcome = "applied"
+    async with database.unit_of_work(tenant_id) as uow:
+        await uow.connection.execute(
+            "INSERT INTO payment_webhook_events (tenant_id, gateway, event_id, event_type)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (tenant_id, gateway_name, event.id[:255], event.type[:100]),
+        )
+        await uow.commit()
+    return outcome
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 # -- the reconciler ------------------------------------------------------------------------

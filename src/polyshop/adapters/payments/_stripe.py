@@ -15,7 +15,7 @@ from typing import Any
 
 import stripe
 
-from polyshop.domain.errors import ValidationError
+from polyshop.domain.errors import ValidationError, WebhookSignatureError
 from polyshop.ports import PaymentOutcome, PaymentResult
 
 # Currencies Stripe counts in whole units (https://docs.stripe.com/currencies#zero-decimal).
@@ -128,14 +128,14 @@ class StripeGateway:
         """Verify Stripe's signature (`Stripe-Signature`, HMAC-SHA256 over the timestamp and the
         raw body, within the tolerance) and read the event; a bad one is a ValidationError."""
         if not self._webhook_secret:
-            raise ValidationError("webhooks are not configured for this gateway")
+            raise WebhookSignatureError("webhooks are not configured for this gateway")
         try:
             stripe.WebhookSignature.verify_header(
                 payload.decode(), signature or "", self._webhook_secret
             )
             event = json.loads(payload)
         except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
-            raise ValidationError("the webhook signature is not valid", field="signature") from None
+            raise WebhookSignatureError("the webhook signature is not valid") from None
         intent = (event.get("data") or {}).get("object") or {}
         reference = (intent.get("metadata") or {}).get("reference")
         result = None
