@@ -258,5 +258,6 @@ async def application(
                 task.cancel()
         if isinstance(documents, MongoDocumentStore):
             await documents.close()
+        await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()

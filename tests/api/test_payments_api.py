@@ -4,14 +4,25 @@ counts are strict integers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
+from uuid import UUID
 
 import httpx
+import psycopg
 import pytest
 
 from polyshop import bootstrap
 from polyshop.adapters.payments import TestPaymentGateway
+from polyshop.api import create_app
 from tests.api.conftest import ADDRESS, Actor, new_customer, new_shop, ok
+from tests.conftest import test_settings
+from tests.integration.commerce.conftest import RULES, Shop, make_shop, stock_and_ledger
 
 
 async def _kettle(admin: Actor, stock: int = 10) -> dict[str, Any]:
@@ -75,3 +86,111 @@ async def test_quantities_are_strict_integers(http: httpx.AsyncClient, quantity:
         assert any(e["field"].endswith("quantity") for e in problem["errors"]), problem
     assert ok(await customer.call("GET", "/orders"))["items"] == []
     assert ok(await admin.call("GET", f"/products/{product['id']}/stock"))["level"] == 10
+
+
+WEBHOOK_SECRET = "whsec_polyshop_test"
+
+
+@pytest.fixture
+async def stripe_shop(
+    urls: bootstrap.StoreUrls, stripe_mock: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, bootstrap.Container, Shop]]:
+    """A shop that pays with Stripe (stripe-mock), served by an app with webhooks configured."""
+    settings = test_settings(
+        stripe_api_key="sk_test_polyshop", stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_api_base=stripe_mock.url,
+    )  # fmt: skip
+    async with bootstrap.application(settings, urls) as container:
+        shop = await make_shop(container)
+        await container.tenants.configure(
+            shop.tenant_id, {**RULES, "payments": {"gateway": "stripe"}}
+        )
+        transport = httpx.ASGITransport(app=create_app(container=container))
+        async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as client:
+            yield client, container, shop
+
+
+def _signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    """Stripe's scheme: t=<unix time>,v1=<hex HMAC-SHA256 of "t.payload" with the secret>."""
+    timestamp = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def _event(kind: str, reference: UUID, event_id: str | None = None) -> bytes:
+    return json.dumps({
+        "id": event_id or f"evt_{uuid.uuid4().hex}", "object": "event", "type": kind,
+        "data": {"object": {"id": f"pi_{uuid.uuid4().hex[:16]}", "object": "payment_intent",
+                            "metadata": {"reference": str(reference)}}},
+    }).encode()  # fmt: skip
+
+
+async def _pending_order(container: bootstrap.Container, shop: Shop) -> tuple[UUID, UUID]:
+    reservation = await container.checkout._reserve(
+        shop.tenant_id, shop.request(shop.line("speaker")), None
+    )
+    return reservation.order.id, reservation.payment_id
+
+
+async def _status(container: bootstrap.Container, shop: Shop, order_id: UUID) -> tuple[str, str]:
+    order = await container.orders.get(shop.tenant_id, order_id)
+    return order["status"], order["payments"][0]["status"]
+
+
+async def test_a_signed_webhook_confirms_the_pending_payment_once(
+    stripe_shop: tuple[httpx.AsyncClient, bootstrap.Container, Shop], admin_url: str
+) -> None:
+    client, container, shop = stripe_shop
+    with psycopg.connect(admin_url) as db:
+        (slug,) = db.execute("SELECT slug FROM tenants WHERE id = %s", (shop.tenant_id,)).fetchone()  # type: ignore[misc]
+    order_id, payment_id = await _pending_order(container, shop)
+    assert await _status(container, shop, order_id) == ("pending", "pending")
+    payload = _event("payment_intent.succeeded", payment_id, "evt_once")
+    url, tenant = "/payments/webhooks/stripe", {"X-Tenant": slug}
+
+    async def send(body: bytes, signature: str | None) -> httpx.Response:
+        headers = {**tenant, "content-type": "application/json"}
+        if signature is not None:
+            headers["Stripe-Signature"] = signature
+        return await client.post(url, content=body, headers=headers)
+
+    # Tampered, unsigned, signed with another secret, or an old signature replayed: 400s.
+    tampered = payload.replace(b"succeeded", b"succeedes")
+    stale = _signed(payload, at=int(time.time()) - 3600)
+    for body, signature in ((tampered, _signed(payload)), (payload, None),
+                            (payload, _signed(payload, "whsec_other")), (payload, stale)):  # fmt: skip
+        refused = await send(body, signature)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == "invalid_signature"
+    assert await _status(container, shop, order_id) == ("pending", "pending")
+
+    accepted = ok(await send(payload, _signed(payload)))
+    assert accepted == {"received": True, "outcome": "applied"}
+    assert await _status(container, shop, order_id) == ("confirmed", "completed")
+    # The same event again (Stripe retries): nothing more happens.
+    assert ok(await send(payload, _signed(payload)))["outcome"] == "duplicate"
+    # A failure event for a payment that is already paid changes nothing either.
+    failed = _event("payment_intent.payment_failed", payment_id)
+    ok(await send(failed, _signed(failed)))
+    assert await _status(container, shop, order_id) == ("confirmed", "completed")
+
+
+async def test_a_payment_failed_webhook_releases_the_reservation(
+    stripe_shop: tuple[httpx.AsyncClient, bootstrap.Container, Shop], admin_url: str
+) -> None:
+    client, container, shop = stripe_shop
+    with psycopg.connect(admin_url) as db:
+        (slug,) = db.execute("SELECT slug FROM tenants WHERE id = %s", (shop.tenant_id,)).fetchone()  # type: ignore[misc]
+    order_id, payment_id = await _pending_order(container, shop)
+    payload = _event("payment_intent.payment_failed", payment_id)
+    headers = {"X-Tenant": slug, "Stripe-Signature": _signed(payload),
+               "content-type": "application/json"}  # fmt: skip
+    assert (
+        ok(await client.post("/payments/webhooks/stripe", content=payload, headers=headers))[
+            "outcome"
+        ]
+        == "applied"
+    )
+    assert await _status(container, shop, order_id) == ("cancelled", "declined")
+    stock = {sku: q for sku, q, _ in await stock_and_ledger(container, shop.tenant_id)}
+    assert stock["SPEAKER"] == 10

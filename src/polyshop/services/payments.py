@@ -29,12 +29,28 @@ from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres._json import dumps
-from polyshop.domain.errors import NotFoundError, PaymentFailedError
+from polyshop.domain.errors import NotFoundError, PaymentFailedError, ValidationError
 from polyshop.ports import PaymentGateway, PaymentOutcome, PaymentResult
 
 log = logging.getLogger(__name__)
 
 RECONCILE_LOCK = "polyshop.payments.reconcile"
+
+
+GATEWAY_NAMES = ("test", "stripe")
+
+
+def check_payment_settings(shop_settings: Mapping[str, Any]) -> None:
+    """A shop's `payments` settings: `{"gateway": "test" | "stripe"}` (optional)."""
+    payments = shop_settings.get("payments")
+    if payments is None:
+        return
+    if not isinstance(payments, Mapping) or set(payments) - {"gateway"}:
+        raise ValidationError('payments must be {"gateway": ...}', field="payments")
+    if payments.get("gateway") not in GATEWAY_NAMES:
+        raise ValidationError(
+            f"payments.gateway must be one of {', '.join(GATEWAY_NAMES)}", field="payments.gateway"
+        )
 
 
 class Gateways:
@@ -53,6 +69,13 @@ class Gateways:
         if gateway is None:
             raise PaymentFailedError(f"the payment gateway {name!r} is not configured")
         return gateway
+
+    async def aclose(self, *, keep: PaymentGateway | None = None) -> None:
+        """Close the gateways' connections (not `keep`'s: its owner closes it)."""
+        for gateway in self._by_name.values():
+            close = getattr(gateway, "aclose", None) if gateway is not keep else None
+            if close is not None:
+                await close()
 
     def name_for(self, shop_settings: Mapping[str, Any]) -> str:
         payments = shop_settings.get("payments")

@@ -55,14 +55,18 @@ class StripeGateway:
         timeout_seconds: float = 30,
     ) -> None:  # fmt: skip
         addresses: dict[str, str] = {"api": api_base} if api_base else {}
+        self._http = stripe.HTTPXClient(timeout=timeout_seconds)
         self._client = stripe.StripeClient(
             api_key,
             base_addresses=addresses,  # type: ignore[arg-type]
             # Retries reuse the idempotency key, so they cannot charge twice.
             max_network_retries=2,
-            http_client=stripe.HTTPXClient(timeout=timeout_seconds),
+            http_client=self._http,
         )
         self._webhook_secret = webhook_secret
+
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def charge(
         self, *, reference: str, amount: Decimal, currency: str, method: str
@@ -130,9 +134,11 @@ class StripeGateway:
         if not self._webhook_secret:
             raise WebhookSignatureError("webhooks are not configured for this gateway")
         try:
+            # The tolerance must be passed: without it an old signature is never refused.
             stripe.WebhookSignature.verify_header(
-                payload.decode(), signature or "", self._webhook_secret
-            )
+                payload.decode(), signature or "", self._webhook_secret,
+                tolerance=stripe.Webhook.DEFAULT_TOLERANCE,
+            )  # fmt: skip
             event = json.loads(payload)
         except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
             raise WebhookSignatureError("the webhook signature is not valid") from None

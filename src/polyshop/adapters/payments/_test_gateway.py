@@ -75,6 +75,9 @@ class TestPaymentGateway:
     def close(self) -> None:
         self._db.close()
 
+    async def aclose(self) -> None:
+        self.close()
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front: charge and void of one reference, from two
