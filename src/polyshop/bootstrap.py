@@ -10,14 +10,20 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import StripeGateway, TestPaymentGateway
-from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
-from polyshop.adapters.postgres._documents import PostgresDocumentStore
+from polyshop.adapters.postgres import (
+    Database,
+    PostgresDocumentStore,
+    current_revision,
+    provision,
+    upgrade,
+)
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import DocumentStore, PaymentGateway
+from polyshop.ports import DocumentStore, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
 from polyshop.services.auth import AuthService
@@ -36,7 +42,7 @@ from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import DocumentProjector, Relay
+from polyshop.sync import DocumentProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,12 @@ def payment_gateways(settings: Settings, gateway: PaymentGateway | None = None) 
     return Gateways(available.values(), default=default)
 
 
+def projectors(documents: DocumentStore) -> list[Projector[Any]]:
+    """Every derived store the outbox relay keeps in step, each with its own checkpoint:
+    a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
+    return [DocumentProjector(documents)]
+
+
 @dataclass(slots=True)
 class Container:
     settings: Settings
@@ -147,7 +159,12 @@ class Container:
     rate_limiter: RateLimiter
     documents: DocumentStore
     document_reads: DocumentReads
-    relay: Relay
+    relays: Relays
+
+    @property
+    def relay(self) -> Relay:
+        """The documents projector's relay (the one most callers mean)."""
+        return self.relays["documents"]
 
 
 @asynccontextmanager
@@ -157,9 +174,10 @@ async def application(
 ) -> AsyncIterator[Container]:  # fmt: skip
     """Everything a process needs to serve use cases, opened and closed together.
 
-    A long-running service passes `run_relay=True`: the outbox relay then works in the
-    background of the same process (in both profiles) until the application closes; with
-    `run_reconciler=True` so does the payment reconciler (one pass at a time across processes).
+    A long-running service passes `run_relay=True`: the outbox relay of every projector then
+    works in the background of the same process (in both profiles) until the application
+    closes; with `run_reconciler=True` so does the payment reconciler (one pass at a time
+    across processes).
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
@@ -199,7 +217,6 @@ async def application(
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
-    projector = DocumentProjector(database, documents)
     container = Container(
         settings=settings,
         urls=urls,
@@ -229,11 +246,11 @@ async def application(
         ),
         documents=documents,
         document_reads=DocumentReads(documents),
-        relay=Relay(database, projector),
+        relays=Relays([Relay(database, p) for p in projectors(documents)]),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
-        asyncio.create_task(container.relay.run(urls.postgres, stop), name="outbox-relay")
+        asyncio.create_task(container.relays.run(urls.postgres, stop), name="outbox-relay")
         if run_relay
         else None
     )
@@ -256,8 +273,7 @@ async def application(
                 await asyncio.wait_for(task, timeout=10)
             except TimeoutError:
                 task.cancel()
-        if isinstance(documents, MongoDocumentStore):
-            await documents.close()
+        await documents.close()
         await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()

@@ -36,9 +36,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres._errors import domain_errors
-from polyshop.adapters.postgres._json import dumps
+from polyshop.adapters.postgres import Database, domain_errors
+from polyshop.codec import dumps
+from polyshop.domain.catalog import is_for_sale, line_name
 from polyshop.domain.errors import (
     ConflictError,
     InsufficientStockError,
@@ -47,6 +47,7 @@ from polyshop.domain.errors import (
     PaymentFailedError,
     ValidationError,
 )
+from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricedLine, PricingRules, Quote, quote
 from polyshop.faults import crash_point
 from polyshop.ports import (
@@ -424,8 +425,8 @@ def _price_lines(
                 raise ValidationError(
                     f"{product_name} ({title}) is not available", field="variant_id"
                 )
-            name, tracking = f"{product_name} - {title}", True
-        if status != "active":
+            name, tracking = line_name(product_name, title), True
+        if not is_for_sale(status):
             raise ValidationError(f"{name} is not for sale", field="product_id")
         if tracking and policy == "deny" and stock < quantity:
             shortages.append((sku, quantity, stock))
@@ -479,6 +480,9 @@ def _write_params(
         "method": request.payment_method,
         "gateway": gateway,
         "reservation": reservation,
+        # Plain strings: the statement is prepared, and an enum has no psycopg dumper of its own.
+        "aggregate": str(Aggregate.ORDER),
+        "event_type": str(Event.ORDER_RESERVED),
         "key": idempotency_key,
     }
 
@@ -551,7 +555,7 @@ WITH placed AS (
 ), event AS (
     -- The stock moved now: the projector refreshes the products (and the pending order).
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-    SELECT %(tenant)s, 'order', %(order)s, 'order.reserved',
+    SELECT %(tenant)s, %(aggregate)s, %(order)s, %(event_type)s,
            jsonb_build_object('order_number', placed.order_number)
       FROM placed
 ), keyed AS (

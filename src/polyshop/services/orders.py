@@ -22,13 +22,14 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database, UnitOfWork
-from polyshop.adapters.postgres._json import dumps
+from polyshop.codec import dumps
 from polyshop.domain.errors import (
     ConflictError,
     NotFoundError,
     PaymentFailedError,
     ValidationError,
 )
+from polyshop.domain.events import Aggregate, Event, order_moved_to
 from polyshop.domain.money import ZERO, parse_money
 from polyshop.domain.orders import (
     RESTOCK_ON_CANCEL,
@@ -461,7 +462,7 @@ class OrderService:
         )
         if payment_status == "partially_refunded":
             await uow.append_event(
-                "order", order_id, "order.partially_refunded",
+                Aggregate.ORDER, order_id, Event.ORDER_PARTIALLY_REFUNDED,
                 {"amount": amount, "payment_status": payment_status},
             )  # fmt: skip
 
@@ -520,7 +521,7 @@ async def _set_status(
         (uow.tenant_id, order_id, str(current), str(target), note, actor),
     )
     await uow.append_event(
-        "order", order_id, f"order.{target}", {"from": str(current), "to": str(target)}
+        Aggregate.ORDER, order_id, order_moved_to(target), {"from": str(current), "to": str(target)}
     )
 
 

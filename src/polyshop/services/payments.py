@@ -28,8 +28,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres._json import dumps
+from polyshop.codec import dumps
 from polyshop.domain.errors import NotFoundError, PaymentFailedError, ValidationError
+from polyshop.domain.events import Aggregate, Event
 from polyshop.ports import PaymentGateway, PaymentOutcome, PaymentResult
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ WITH paid AS (
     SELECT %(tenant)s, id, 'pending', 'confirmed', %(note)s, user_id FROM confirmed
 ), event AS (
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-    SELECT %(tenant)s, 'order', c.id::text, 'order.placed', jsonb_build_object(
+    SELECT %(tenant)s, %(aggregate)s, c.id::text, %(placed)s, jsonb_build_object(
                'order_id', c.id, 'order_number', c.order_number, 'customer_id', c.user_id,
                'total', c.total_amount::text, 'discount', c.discount_amount::text,
                'currency', c.currency,
@@ -163,7 +164,7 @@ WITH unpaid AS (
     SELECT %(tenant)s, id, 'pending', 'cancelled', %(reason)s, NULL FROM cancelled
 ), event AS (
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-    SELECT %(tenant)s, 'order', id::text, 'order.cancelled',
+    SELECT %(tenant)s, %(aggregate)s, id::text, %(cancelled)s,
            jsonb_build_object('from', 'pending', 'to', 'cancelled', 'reason', %(reason)s)
       FROM cancelled
 ), keyed AS (
@@ -174,6 +175,14 @@ WITH unpaid AS (
 )
 SELECT count(*) FROM cancelled
 """
+
+
+# Plain strings: the statements are prepared, and an enum has no psycopg dumper of its own.
+_EVENT_NAMES = {
+    "aggregate": str(Aggregate.ORDER),
+    "placed": str(Event.ORDER_PLACED),
+    "cancelled": str(Event.ORDER_CANCELLED),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +209,7 @@ async def confirm_payment(
         async with connection.pipeline():
             await connection.execute(
                 _CONFIRM,
-                {"tenant": tenant_id, "payment": payment_id, "note": note,
+                {"tenant": tenant_id, "payment": payment_id, "note": note, **_EVENT_NAMES,
                  "transaction": result.transaction_id,
                  "response": Jsonb(result.response, dumps)},
             )  # fmt: skip
@@ -228,6 +237,7 @@ async def release_payment(
             await connection.execute(
                 _RELEASE,
                 {"tenant": tenant_id, "payment": payment_id, "payment_status": payment_status,
+                 **_EVENT_NAMES,
                  "response": Jsonb(response, dumps), "reason": reason,
                  "key_response": Jsonb({"outcome": payment_status})},
             )  # fmt: skip
