@@ -2,6 +2,7 @@
 
 from polyshop.adapters.postgres import _tenants as tenant_sql
 from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
+from polyshop.adapters.postgres._bulk import BulkLoader, BulkTransaction
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import domain_errors
@@ -22,6 +23,8 @@ __all__ = [
     "CATEGORY_PATH",
     "CATEGORY_SUBTREE",
     "OWNER_ROLE",
+    "BulkLoader",
+    "BulkTransaction",
     "Database",
     "MaintenanceReport",
     "PostgresAnalyticsStore",
