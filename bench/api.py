@@ -35,7 +35,7 @@ from rich.table import Table
 from tests.support.api_server import ApiServer
 from tests.support.ferretdb import CACHE  # the project's cache of Go-built tools
 
-from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, percentile, prepare
+from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, percentile, prepare, sample
 from polyshop import bootstrap
 from polyshop.settings import Settings
 
@@ -223,7 +223,8 @@ def main() -> None:
         "generators": options.generators, "local_seconds": options.local_seconds,
         "workers": options.workers,
         "rounds": [{name: {"per_s": load.rate, "p50_ms": load.percentile(0.5),
-                           "p99_ms": load.percentile(0.99), "errors": load.errors}
+                           "p99_ms": load.percentile(0.99), "errors": load.errors,
+                           "latencies_ms": sample(load.latencies_ms)}
                     for name, load in measured.items()} for measured in rounds],
         "median_ratio": median,
     }, indent=2))  # fmt: skip

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.checkout import DATABASE, RESULTS, ROOT, prepare
+from bench.checkout import DATABASE, RESULTS, ROOT, percentile, prepare, sample
 from polyshop import bootstrap
 from polyshop.adapters.redis import Keys
 from polyshop.settings import Settings
@@ -33,27 +33,27 @@ console = Console()
 
 async def measure(
     clients: int, seconds: float, read: Callable[[random.Random], Awaitable[object]]
-) -> float:
-    done = 0
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def client(seed: int) -> None:
-        nonlocal done
         rng = random.Random(seed)
         while time.perf_counter() < deadline:
+            started = time.perf_counter()
             await read(rng)
-            done += 1
+            latencies.append((time.perf_counter() - started) * 1000)
 
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
-    return done / (time.perf_counter() - started)
+    return len(latencies) / (time.perf_counter() - started), latencies
 
 
 async def run(
     settings: Settings, products: int, clients: int, seconds: float, rounds: int
-) -> list[tuple[float, float]]:
+) -> list[tuple[float, float, list[float], list[float]]]:
     urls, tenant_id, _, product_ids = await prepare(settings, products)
-    results: list[tuple[float, float]] = []
+    results: list[tuple[float, float, list[float], list[float]]] = []
     async with bootstrap.application(settings, urls) as app:
         for product_id in product_ids:  # fill the cache
             await app.catalog_reads.product_page(tenant_id, product_id)
@@ -70,11 +70,11 @@ async def run(
         with Progress(console=console) as progress:
             task = progress.add_task("cache benchmark rounds", total=rounds * 2)
             for _ in range(rounds):
-                raw_rate = await measure(clients, seconds, raw)
+                raw_rate, raw_latencies = await measure(clients, seconds, raw)
                 progress.advance(task)
-                service_rate = await measure(clients, seconds, service)
+                service_rate, service_latencies = await measure(clients, seconds, service)
                 progress.advance(task)
-                results.append((raw_rate, service_rate))
+                results.append((raw_rate, service_rate, raw_latencies, service_latencies))
     return results
 
 
@@ -93,17 +93,21 @@ def main() -> None:
                         f"{options.seconds:.0f} s per side per round")  # fmt: skip
     for column in ("round", "raw GET/s", "service reads/s", "service ÷ raw"):
         table.add_column(column, justify="right")
-    for n, (raw_rate, service_rate) in enumerate(results, 1):
+    for n, (raw_rate, service_rate, _, _) in enumerate(results, 1):
         table.add_row(
             str(n), f"{raw_rate:,.0f}", f"{service_rate:,.0f}", f"{service_rate / raw_rate:.3f}"
         )
     console.print(table)
-    median = statistics.median(s / r for r, s in results)
+    median = statistics.median(s / r for r, s, _, _ in results)
     console.print(f"median ratio {median:.3f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cache.json").write_text(json.dumps({
         "clients": options.clients, "seconds": options.seconds,
-        "rounds": [{"raw_get_per_s": r, "service_per_s": s, "ratio": s / r} for r, s in results],
+        "rounds": [{"raw_get_per_s": r, "service_per_s": s, "ratio": s / r,
+                    "raw_p50_ms": percentile(rl, 0.5), "raw_p99_ms": percentile(rl, 0.99),
+                    "service_p50_ms": percentile(sl, 0.5), "service_p99_ms": percentile(sl, 0.99),
+                    "raw_latencies_ms": sample(rl), "service_latencies_ms": sample(sl)}
+                   for r, s, rl, sl in results],
         "median_ratio": median,
     }, indent=2))  # fmt: skip
 

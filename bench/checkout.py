@@ -51,6 +51,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def sample(values: list[float], size: int = 2000) -> list[float]:
+    """At most `size` values spread evenly over the sorted latencies: the distribution's shape
+    for charts, in a JSON file of bounded size."""
+    ordered = sorted(values)
+    if len(ordered) <= size:
+        return [round(v, 3) for v in ordered]
+    step = (len(ordered) - 1) / (size - 1)
+    return [round(ordered[round(i * step)], 3) for i in range(size)]
+
+
 @dataclass
 class Round:
     kind: str
@@ -243,7 +253,8 @@ def main() -> None:
         "clients": options.clients, "seconds": options.seconds, "pgbench_scale": scale,
         "products": options.products,
         "rounds": [{"pgbench_tps": b.rate, "orders_per_s": o.rate, "p50_ms": o.percentile(0.5),
-                    "p99_ms": o.percentile(0.99), "ratio": o.rate / b.rate} for b, o in rounds],
+                    "p99_ms": o.percentile(0.99), "ratio": o.rate / b.rate,
+                    "latencies_ms": sample(o.latencies_ms)} for b, o in rounds],
         "median_ratio": median,
     }, indent=2))  # fmt: skip
 

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from tests.support.ferretdb import FerretDB
 
-from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, prepare
+from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, prepare, sample
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.ports import OutboxEvent
@@ -117,6 +117,7 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                     "per_s": rate,
                     "p50_ms": pct(latencies, 0.5),
                     "p99_ms": pct(latencies, 0.99),
+                    "latencies_ms": sample(latencies),
                 }
             results["reads"] = reads
             await mongo.close()

@@ -67,3 +67,23 @@ def test_api_benchmark_loads_every_route_and_reports_its_ratio() -> None:
     for route in only.values():
         assert route["per_s"] > 0 and route["errors"] == 0
         assert 0 < route["p50_ms"] <= route["p99_ms"]
+
+
+@pytest.mark.slow
+def test_the_suite_prints_one_table_and_writes_results_and_charts(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import run
+
+    out = tmp_path / "suite"
+    result = run("bench", "--scale", "smoke", "--only", "cache,scale", "--orders", "300",
+                 "--data-dir", str(TEST_DATA_DIR), "--out", str(out), timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    for column in ("scenario", "rate /s", "p50 ms", "p99 ms", "baseline", "ratio", "target"):
+        assert column in result.stdout
+    report = json.loads((out / "bench-results.json").read_text())
+    names = [s["name"] for s in report["scenarios"]]
+    assert "cached product page" in names
+    assert "order history (documents) @ 300 orders" in names
+    for scenario in report["scenarios"]:
+        assert scenario["p50_ms"] <= scenario["p99_ms"]
+    assert sorted(report["charts"]) == ["latency-cache.png", "latency-scale.png"]
+    assert (out / "latency-scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ import redis.exceptions
 import typer
 from rich.console import Console
 
-from polyshop.cli import _analytics, _db, _payments, _seed, _stores, _sync, _tenants
+from polyshop.cli import _analytics, _bench, _db, _payments, _seed, _stores, _sync, _tenants
 from polyshop.domain.errors import PolyshopError
 from polyshop.runtime.health import first_line
 
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 _stores.register(app)
 _seed.register(app)
+_bench.register(app)
 app.add_typer(_db.app, name="db")
 app.add_typer(_tenants.app, name="tenants")
 app.add_typer(_sync.app, name="sync")

@@ -1,0 +1,55 @@
+"""The suite's reading of benchmark reports and its charts, on made-up reports (no servers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.suite import Scenario, charts, from_checkout, from_scale, generic, table
+
+
+def _scale_report() -> dict[str, Any]:
+    def read(p50: float, p99: float) -> dict[str, Any]:
+        return {"per_s": 100.0, "p50_ms": p50, "p99_ms": p99,
+                "latencies_ms": [p50 * 0.5, p50, p50, p99]}  # fmt: skip
+
+    return {"target_p99_ratio": 2.0, "scales": {
+        "10000": {"reads": {"product page": read(2, 4), "funnel": read(3, 6)}},
+        "100000": {"reads": {"product page": read(2.5, 7), "funnel": read(5, 13)}},
+    }}  # fmt: skip
+
+
+def test_scale_reads_are_measured_against_the_same_read_at_the_smallest_scale() -> None:
+    found = {s.name: s for s in from_scale(_scale_report())}
+    assert found["product page @ 10,000 orders"].ratio == 1.0
+    page = found["product page @ 100,000 orders"]
+    assert page.ratio == 7 / 4 and page.met is True
+    funnel = found["funnel @ 100,000 orders"]
+    assert funnel.ratio == 13 / 6 and funnel.met is False
+
+
+def test_checkout_meets_its_target_only_at_a_third_of_pgbench() -> None:
+    def report(orders: float) -> dict[str, Any]:
+        return {"median_ratio": orders / 900, "rounds": [
+            {"orders_per_s": orders, "pgbench_tps": 900.0, "p50_ms": 5.0, "p99_ms": 9.0,
+             "latencies_ms": [4.0, 5.0, 9.0]}]}  # fmt: skip
+
+    (low,) = from_checkout(report(200))
+    (high,) = from_checkout(report(400))
+    assert low.met is False and high.met is True
+    assert high.rate == 400 and high.baseline == "pgbench TPC-B"
+
+
+def test_an_unknown_benchmark_is_read_by_its_percentiles() -> None:
+    found = generic("recommend", {"neo4j": {"recommenders": {
+        "also bought": {"p50_ms": 1.0, "p99_ms": 2.0}, "config": {"clients": 4}}}})  # fmt: skip
+    assert [(s.name, s.p99_ms) for s in found] == [("neo4j / recommenders / also bought", 2.0)]
+
+
+def test_charts_are_written_for_distributions_and_growth(tmp_path: Path) -> None:
+    scenarios = from_scale(_scale_report())
+    written = charts(scenarios, _scale_report(), tmp_path)
+    assert sorted(p.name for p in written) == ["latency-scale.png", "p99-growth.png"]
+    assert all(p.stat().st_size > 5000 for p in written)
+    rendered = table([*scenarios, Scenario("x", "no baseline", None, 1.0, 2.0)], "t")
+    assert rendered.row_count == 5
