@@ -41,6 +41,7 @@ from faker import Faker
 
 from polyshop.adapters.postgres import BulkLoader
 from polyshop.domain.analytics import EVENTS_RECORDED
+from polyshop.domain.errors import ConflictError
 from polyshop.domain.events import Aggregate, Event, order_moved_to
 from polyshop.domain.pricing import PricedLine, PricingRules, quote
 
@@ -662,6 +663,13 @@ class Seeder:
         async with BulkLoader(self._admin_url) as loader:
             for index in range(plan.shops):
                 shop = ShopGenerator(plan, index)
+                async with loader.transaction(None) as tx:
+                    taken = await tx.execute("SELECT 1 FROM tenants WHERE slug = %s", (shop.slug,))
+                if taken:
+                    raise ConflictError(
+                        f"a shop {shop.slug!r} already exists: seed an empty database, or pass"
+                        " another --seed"
+                    )
                 # Months before today's partitions: events land in their own month, not in
                 # the default partition (fails harmlessly when that one already holds rows).
                 await loader.try_execute(

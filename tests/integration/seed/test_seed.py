@@ -15,6 +15,7 @@ import pytest
 
 from polyshop import bootstrap
 from polyshop.adapters.postgres import drop_database, provision, upgrade
+from polyshop.domain.errors import ConflictError
 from polyshop.domain.orders import OrderStatus, is_legal_history
 from polyshop.services.checkout import CheckoutRequest, OrderLine
 from polyshop.services.seeding import Seeder, SeedPlan, SeedReport
@@ -178,3 +179,19 @@ async def test_the_shop_keeps_selling_after_the_seed(seeded: Seeded) -> None:
                 "SELECT inventory_quantity FROM products WHERE id = %s", (product,)
             )
             assert await cursor.fetchone() == (stock - 1,)
+
+
+async def test_seeding_a_seeded_database_again_is_refused_and_writes_nothing(
+    seeded: Seeded,
+) -> None:
+    urls, _ = seeded
+    assert urls.postgres_admin is not None
+    before = _rows(
+        urls.postgres_admin, "SELECT count(*), (SELECT count(*) FROM orders) FROM tenants"
+    )
+    with pytest.raises(ConflictError, match="already exists"):
+        await Seeder(urls.postgres_admin).run(PLAN)
+    after = _rows(
+        urls.postgres_admin, "SELECT count(*), (SELECT count(*) FROM orders) FROM tenants"
+    )
+    assert after == before
