@@ -15,6 +15,9 @@ from polyshop.adapters.postgres._shared_sql import save_checkpoint
 from polyshop.codec import decode, encode
 from polyshop.ports import Checkpoint, DocumentChange
 
+# The field each collection's `lookup_key` column holds (0009_document_lookup.up.sql).
+_LOOKUP_KEYS = {"orders": "user.id", "products": "slug"}
+
 
 def _nested(equals: dict[str, Any]) -> dict[str, Any]:
     """{"category.id": x} -> {"category": {"id": x}}, for JSONB containment."""
@@ -84,6 +87,13 @@ class PostgresDocumentStore:
     ) -> list[dict[str, Any]]:  # fmt: skip
         order = "id"
         params: list[Any] = [collection, Jsonb(encode(_nested(equals)))]
+        # The same equality on `lookup_key` where the collection has one (migration 0009): the
+        # containment above cannot use an index under row-level security, this can.
+        lookup = ""
+        key = _LOOKUP_KEYS.get(collection)
+        if key is not None and isinstance(equals.get(key), str):
+            lookup = " AND lookup_key = %s"
+            params.append(equals[key])
         if sort is not None:
             path = sort.split(".")
             # Dates are kept as {"$date": iso}; ISO strings of one format sort in time order.
@@ -92,7 +102,7 @@ class PostgresDocumentStore:
         direction = "DESC" if descending else "ASC"
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(
-                f"SELECT body FROM documents WHERE collection = %s AND body @> %s"
+                f"SELECT body FROM documents WHERE collection = %s AND body @> %s{lookup}"
                 f" ORDER BY {order} {direction}, id {direction} LIMIT %s",
                 (*params, limit),
             )
