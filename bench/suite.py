@@ -46,6 +46,7 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "scale": ["--orders", "600", "--seconds", "0.3", "--clients", "2"],
         "recommend": ["--orders", "500", "--products", "100", "--customers", "200",
                       "--seconds", "0.5", "--clients", "2"],
+        "analytics": ["--ingest", "500", "--events", "2000", "--queries", "10"],
     },
     "short": {
         "checkout": ["--seconds", "3", "--rounds", "1"],
@@ -54,6 +55,7 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "api": ["--seconds", "3", "--rounds", "1"],
         "scale": ["--orders", "10000", "--seconds", "2"],
         "recommend": ["--orders", "5000", "--seconds", "2"],
+        "analytics": ["--ingest", "5000", "--events", "20000", "--queries", "50"],
     },
     "full": {
         "checkout": ["--clients", "8", "--seconds", "10", "--rounds", "3"],
@@ -62,9 +64,10 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "api": ["--seconds", "10", "--rounds", "3"],
         "scale": ["--orders", "10000,100000", "--seconds", "5"],
         "recommend": [],
+        "analytics": [],
     },
 }  # fmt: skip
-DEFAULT_ORDER = ("checkout", "cache", "reads", "api", "scale", "recommend")
+DEFAULT_ORDER = ("checkout", "cache", "reads", "api", "analytics", "scale", "recommend")
 
 
 @dataclass
@@ -185,6 +188,22 @@ def from_scale(report: dict[str, Any]) -> list[Scenario]:
     return found
 
 
+def from_analytics(report: dict[str, Any]) -> list[Scenario]:
+    ingest = report["ingest"]
+    found = [
+        Scenario("analytics", "analytics ingest (Cassandra)", ingest["ingest_events_per_s"], None,
+                 None, "raw single-row inserts", f"{ingest['raw_events_per_s']:,.0f}/s",
+                 ingest["ratio"], "≥ 0.8 of raw", ingest["ratio"] >= 0.8),
+        Scenario("analytics", "analytics outbox → projector", report["outbox_path_events_per_s"],
+                 None, None),
+    ]  # fmt: skip
+    for label, by_store in report["queries"].items():
+        for store, r in by_store.items():
+            found.append(Scenario("analytics", f"analytics {label} ({store})", None, r["p50_ms"],
+                                  r["p99_ms"]))  # fmt: skip
+    return found
+
+
 def generic(benchmark: str, report: Any, path: str = "") -> list[Scenario]:
     """Any dict with p50_ms and p99_ms, named by where it sits (for benchmarks without a
     dedicated reader, such as a newly added one)."""
@@ -203,7 +222,7 @@ def generic(benchmark: str, report: Any, path: str = "") -> list[Scenario]:
 
 
 READERS = {"checkout": from_checkout, "cache": from_cache, "reads": from_reads, "api": from_api,
-           "scale": from_scale}  # fmt: skip
+           "analytics": from_analytics, "scale": from_scale}  # fmt: skip
 
 
 # ---- running, the table, the charts ----------------------------------------------------------

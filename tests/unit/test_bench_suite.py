@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.suite import Scenario, charts, from_checkout, from_scale, generic, table
+from bench.suite import Scenario, charts, from_analytics, from_checkout, from_scale, generic, table
 
 
 def _scale_report() -> dict[str, Any]:
@@ -53,3 +53,15 @@ def test_charts_are_written_for_distributions_and_growth(tmp_path: Path) -> None
     assert all(p.stat().st_size > 5000 for p in written)
     rendered = table([*scenarios, Scenario("x", "no baseline", None, 1.0, 2.0)], "t")
     assert rendered.row_count == 5
+
+
+def test_analytics_ingest_is_held_to_its_target_and_queries_listed() -> None:
+    found = from_analytics({
+        "ingest": {"ingest_events_per_s": 900.0, "raw_events_per_s": 1000.0, "ratio": 0.9},
+        "outbox_path_events_per_s": 300.0,
+        "queries": {"funnel": {"Cassandra": {"p50_ms": 1.0, "p99_ms": 3.0},
+                               "PostgreSQL": {"p50_ms": 2.0, "p99_ms": 4.0}}},
+    })  # fmt: skip
+    assert found[0].met is True and found[0].ratio == 0.9
+    assert [s.name for s in found[2:]] == ["analytics funnel (Cassandra)",
+                                           "analytics funnel (PostgreSQL)"]  # fmt: skip
