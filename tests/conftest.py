@@ -91,3 +91,14 @@ async def database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
     await db.open()
     yield db
     await db.close()
+
+
+@pytest.fixture(scope="session")
+def neo4j_server() -> Iterator[Any]:
+    """A Neo4j 5 server (Bolt on loopback) for the session."""
+    from tests.support.neo4j_server import Neo4jServer
+
+    server = Neo4jServer()
+    server.start()
+    yield server
+    server.remove()
