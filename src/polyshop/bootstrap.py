@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
+from polyshop.adapters.postgres._graph import PostgresGraphStore
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import DocumentStore, PaymentGateway
+from polyshop.ports import DocumentStore, GraphStore, PaymentGateway
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
 from polyshop.services.auth import AuthService
@@ -31,11 +33,13 @@ from polyshop.services.documents import DocumentReads
 from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
 from polyshop.services.ratelimit import RateLimiter
+from polyshop.services.recommendations import RecommendationService
 from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
 from polyshop.sync import DocumentProjector, Relay
+from polyshop.sync.graph import GraphProjector, GraphRelay
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,17 @@ class Container:
     documents: DocumentStore
     document_reads: DocumentReads
     relay: Relay
+    graph: GraphStore
+    graph_relay: GraphRelay
+    recommendations: RecommendationService
+
+
+def graph_store(settings: Settings, database: Database) -> GraphStore:
+    """Neo4j when POLYSHOP_NEO4J_URL is set, else the PostgreSQL twin."""
+    if settings.neo4j_url:
+        password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
+        return Neo4jGraphStore(settings.neo4j_url, settings.neo4j_user, password)
+    return PostgresGraphStore(database)
 
 
 @asynccontextmanager
@@ -164,6 +179,11 @@ async def application(
         else PostgresDocumentStore(database)
     )
     projector = DocumentProjector(database, documents)
+    graph = graph_store(s, database)
+    recommendation_cache = ReadThroughCache(
+        redis, "recommend", s.product_cache_seconds, generational=True
+    )
+    graph_projector = GraphProjector(database, graph, on_change=recommendation_cache.invalidate_all)
     container = Container(
         settings=settings,
         urls=urls,
@@ -192,22 +212,28 @@ async def application(
         documents=documents,
         document_reads=DocumentReads(documents),
         relay=Relay(database, projector),
+        graph=graph,
+        graph_relay=GraphRelay(database, graph_projector),
+        recommendations=RecommendationService(graph, recommendation_cache),
     )  # fmt: skip
     stop = asyncio.Event()
-    relay = (
-        asyncio.create_task(container.relay.run(urls.postgres, stop), name="outbox-relay")
+    relays = (
+        [asyncio.create_task(container.relay.run(urls.postgres, stop), name="outbox-relay"),
+         asyncio.create_task(container.graph_relay.run(urls.postgres, stop), name="graph-relay")]
         if run_relay
-        else None
-    )
+        else []
+    )  # fmt: skip
     try:
         yield container
     finally:
-        if relay is not None:
-            stop.set()
+        stop.set()
+        for relay in relays:
             try:
                 await asyncio.wait_for(relay, timeout=10)
             except TimeoutError:
                 relay.cancel()
+        if isinstance(graph, Neo4jGraphStore):
+            await graph.close()
         if isinstance(documents, MongoDocumentStore):
             await documents.close()
         await redis.aclose()

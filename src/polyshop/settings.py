@@ -31,12 +31,14 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "postgres_admin_url": ("postgresql", "postgres"),
     "redis_url": ("redis", "rediss", "unix"),
     "mongo_url": ("mongodb", "mongodb+srv"),
+    "neo4j_url": ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"),
 }
 _STORE_NAMES = {
     "postgres_url": "postgres",
     "postgres_admin_url": "postgres (admin)",
     "redis_url": "redis",
     "mongo_url": "mongodb",
+    "neo4j_url": "neo4j",
 }
 
 
@@ -59,6 +61,10 @@ class Settings(BaseSettings):
     # Documents go to MongoDB when this is set; otherwise to PostgreSQL JSONB.
     mongo_url: str | None = None
     mongo_database: str = Field(default="polyshop", pattern=r"^[A-Za-z0-9_-]{1,63}$")
+    # The recommendation graph goes to Neo4j 5 when this is set; otherwise to PostgreSQL tables.
+    neo4j_url: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
 
     # Redis Cluster instead of a single server (profile full).
     redis_cluster: bool = False
@@ -102,7 +108,7 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
-    @field_validator("postgres_url", "postgres_admin_url", "redis_url", "mongo_url")
+    @field_validator("postgres_url", "postgres_admin_url", "redis_url", "mongo_url", "neo4j_url")
     @classmethod
     def _well_formed_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:

@@ -16,10 +16,11 @@ from polyshop import bootstrap
 from polyshop.cli._common import console, settings
 from polyshop.domain.errors import NotFoundError
 from polyshop.sync import DocumentProjector
-from polyshop.sync.maintenance import Drift, rebuild, verify
+from polyshop.sync.graph import GraphProjector, graph_head, rebuild_tenant, verify_tenant
+from polyshop.sync.maintenance import Drift, rebuild, tenant_ids, verify
 
 app = typer.Typer(help="Keep derived stores in step with PostgreSQL.", no_args_is_help=True)
-PROJECTORS = ("documents",)
+PROJECTORS = ("documents", "graph")
 
 
 def _projector(name: str) -> None:
@@ -35,16 +36,18 @@ def run_command(
 
     async def work() -> None:
         async with bootstrap.application(settings()) as container:
+            relays = (container.relay, container.graph_relay)
             if until_idle:
-                applied = await container.relay.run_until_idle()
-                console.print(f"applied {applied} events; caught up")
+                for relay in relays:
+                    applied = await relay.run_until_idle()
+                    console.print(f"{relay.name}: applied {applied} events; caught up")
                 return
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            console.print("relay running; Ctrl-C stops it")
-            await container.relay.run(container.urls.postgres, stop)
+            console.print("relays running; Ctrl-C stops them")
+            await asyncio.gather(*(r.run(container.urls.postgres, stop) for r in relays))
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(work())
@@ -56,17 +59,19 @@ def status_command() -> None:
 
     async def read() -> list[tuple[str, ...]]:
         async with bootstrap.application(settings()) as container:
-            relay = container.relay
-            position = await relay.checkpoint()
-            pending, oldest = await relay.pending()
             async with container.database.unit_of_work() as uow:
                 cursor = await uow.connection.execute(
                     "SELECT projector, parked FROM sync_parked_counts()"
                 )
                 parked = dict(await cursor.fetchall())
-            age = f"{(datetime.now(UTC) - oldest).total_seconds():.1f} s" if oldest else "-"
-            return [(relay.name, f"{position.transaction_id}/{position.event_id}", str(pending), age,
-                     str(parked.get(relay.name, 0)))]  # fmt: skip
+            rows: list[tuple[str, ...]] = []
+            for relay in (container.relay, container.graph_relay):
+                position = await relay.checkpoint()
+                pending, oldest = await relay.pending()
+                age = f"{(datetime.now(UTC) - oldest).total_seconds():.1f} s" if oldest else "-"
+                rows.append((relay.name, f"{position.transaction_id}/{position.event_id}",
+                             str(pending), age, str(parked.get(relay.name, 0))))  # fmt: skip
+            return rows
 
     table = Table(
         "projector", "position (transaction/event)", "waiting", "oldest waiting", "parked"
@@ -77,9 +82,12 @@ def status_command() -> None:
 
 
 @app.command("rebuild")
-def rebuild_command(projector: Annotated[str, typer.Argument(help="documents")]) -> None:
+def rebuild_command(projector: Annotated[str, typer.Argument(help="documents or graph")]) -> None:
     """Empty the projector's store and project everything again from PostgreSQL."""
     _projector(projector)
+    if projector == "graph":
+        console.print(f"rebuilt graph: {asyncio.run(_rebuild_graph())} tenants")
+        return
 
     async def work() -> int:
         async with bootstrap.application(settings()) as container:
@@ -95,8 +103,14 @@ def rebuild_command(projector: Annotated[str, typer.Argument(help="documents")])
 
 
 @app.command("verify")
-def verify_command() -> None:
-    """Report every document that differs from what PostgreSQL says (exit 1 on drift)."""
+def verify_command(
+    projector: Annotated[str, typer.Argument(help="documents or graph")] = "documents",
+) -> None:
+    """Report what differs from what PostgreSQL says (exit 1 on drift)."""
+    _projector(projector)
+    if projector == "graph":
+        _verify_graph()
+        return
 
     async def work() -> Drift:
         async with bootstrap.application(settings()) as container:
@@ -119,3 +133,44 @@ def verify_command() -> None:
 
 def _documents(container: bootstrap.Container) -> DocumentProjector:
     return DocumentProjector(container.database, container.documents)
+
+
+def _graph(container: bootstrap.Container) -> GraphProjector:
+    return GraphProjector(container.database, container.graph)
+
+
+async def _rebuild_graph() -> int:
+    async with bootstrap.application(settings()) as container:
+        relay = container.graph_relay
+        head = await graph_head(container.database)
+        tenants = await tenant_ids(container.database)
+        with Progress(console=console) as progress:
+            task = progress.add_task("rebuilding graph", total=len(tenants))
+            for tenant_id in tenants:
+                await rebuild_tenant(_graph(container), tenant_id)
+                progress.advance(task)
+        # Events after the head are applied again: harmless, every application is idempotent.
+        await relay.save(head)
+        return len(tenants)
+
+
+def _verify_graph() -> None:
+    async def work() -> tuple[int, list[str]]:
+        async with bootstrap.application(settings()) as container:
+            tenants = await tenant_ids(container.database)
+            problems: list[str] = []
+            with Progress(console=console) as progress:
+                task = progress.add_task("comparing the graph with PostgreSQL", total=len(tenants))
+                for tenant_id in tenants:
+                    problems += [f"{tenant_id} {p}"
+                                 for p in await verify_tenant(_graph(container), tenant_id)]  # fmt: skip
+                    progress.advance(task)
+            return len(tenants), problems
+
+    checked, problems = asyncio.run(work())
+    for problem in problems[:20]:
+        console.print(problem)
+    console.print(f"checked the graph of {checked} tenants: "
+                  + (f"DRIFT ({len(problems)} differences)" if problems else "no drift"))  # fmt: skip
+    if problems:
+        raise typer.Exit(1)

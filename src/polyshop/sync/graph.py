@@ -11,16 +11,19 @@ twice therefore changes nothing, and a cancellation or a refund takes its weight
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
+import redis
+from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
 from polyshop.adapters.postgres import Database, UnitOfWork
 from polyshop.adapters.postgres._shared_sql import save_checkpoint
@@ -42,6 +45,7 @@ from polyshop.domain.recommendations import (
 )
 from polyshop.ports import Checkpoint, GraphSnapshot, GraphStore, GraphWriter
 from polyshop.sync._graph_reference import ReferenceGraph
+from polyshop.sync.maintenance import _head
 from polyshop.sync.relay import OutboxEvent, Relay
 
 log = logging.getLogger(__name__)
@@ -222,9 +226,14 @@ class GraphProjector:
 
     name = "graph"
 
-    def __init__(self, database: Database, store: GraphStore) -> None:
+    def __init__(
+        self, database: Database, store: GraphStore, *,
+        on_change: Callable[[UUID], Awaitable[None]] | None = None,
+    ) -> None:  # fmt: skip
         self.database = database
         self.store = store
+        # Told after the tenant's graph changed (the recommendation cache's generation).
+        self._on_change = on_change
 
     async def project(self, tenant_id: UUID, events: list[OutboxEvent]) -> GraphChanges:
         async with self.database.unit_of_work(tenant_id) as uow:
@@ -232,12 +241,17 @@ class GraphProjector:
         if not changes.empty():
             async with self.store.writer(tenant_id) as writer:
                 await apply_changes(writer, changes)
+            if self._on_change is not None:
+                try:
+                    await self._on_change(tenant_id)
+                except (redis.RedisError, OSError):  # the cache's TTL bounds staleness
+                    log.warning("could not invalidate recommendations of %s", tenant_id)
         return changes
 
 
 # Failures of the graph store: the batch is retried from the checkpoint (nothing is parked:
 # the facts are fine, the store is not).
-STORE_ERRORS = (ServiceUnavailable, SessionExpired, OSError, psycopg.OperationalError)
+STORE_ERRORS = (DriverError, TransientError, OSError, psycopg.OperationalError)
 
 
 class GraphRelay(Relay):
@@ -272,12 +286,26 @@ class GraphRelay(Relay):
                     {e.id: f"{type(exc).__name__}: {exc}" for e in tenant_events},
                 )  # fmt: skip
         last = events[-1]
+        await self.save(Checkpoint(self.name, last.transaction_id, last.id))
+        return len(events)
+
+    async def run(self, listen_url: str, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
+        """Like the document relay, and it outlives an unreachable graph store: the failed batch
+        is retried from the checkpoint once the store is back."""
+        while not stop.is_set():
+            try:
+                await super().run(listen_url, stop, poll_seconds=poll_seconds)
+            except STORE_ERRORS as exc:
+                log.warning("sync %s: graph store unavailable (%s); retrying", self.name, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_seconds)
+
+    async def save(self, position: Checkpoint) -> None:
         async with self._database.unit_of_work() as uow:
             await save_checkpoint(
-                uow.connection, Checkpoint(self.name, last.transaction_id, last.id)
+                uow.connection, Checkpoint(self.name, position.transaction_id, position.event_id)
             )
             await uow.commit()
-        return len(events)
 
 
 # ---------------------------------------------------------------- rebuild and verify
@@ -309,6 +337,11 @@ async def expected_changes(database: Database, tenant_id: UUID) -> GraphChanges:
         )
         changes.batches = {row[0]: interactions(row[1]) for row in await cursor.fetchall()}
     return changes
+
+
+async def graph_head(database: Database) -> Checkpoint:
+    """Where a rebuild starts: the last event no running transaction can still precede."""
+    return await _head(database)
 
 
 async def rebuild_tenant(projector: GraphProjector, tenant_id: UUID, *, chunk: int = 500) -> None:
@@ -355,6 +388,7 @@ __all__ = [
     "apply_changes",
     "changes_for",
     "expected_changes",
+    "graph_head",
     "rebuild_tenant",
     "verify_tenant",
 ]

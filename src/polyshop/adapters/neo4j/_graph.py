@@ -273,7 +273,11 @@ class Neo4jGraphStore:
 
     def __init__(self, url: str, user: str, password: str) -> None:
         auth = (user, password) if password else None
-        self._driver: AsyncDriver = AsyncGraphDatabase.driver(url, auth=auth)
+        # Notifications off: "unknown label" hints on an empty graph are not worth a log line.
+        self._driver: AsyncDriver = AsyncGraphDatabase.driver(
+            url, auth=auth, notifications_min_severity="OFF"
+        )
+        self._ready = False
 
     async def close(self) -> None:
         await self._driver.close()
@@ -282,9 +286,12 @@ class Neo4jGraphStore:
         async with self._driver.session() as session:
             for statement in _SCHEMA:
                 await session.run(statement)
+        self._ready = True
 
     @asynccontextmanager
     async def writer(self, tenant_id: UUID) -> AsyncIterator[Neo4jGraphWriter]:
+        if not self._ready:  # constraints before the first write (IF NOT EXISTS: cheap)
+            await self.setup()
         async with self._driver.session() as session:
             tx = await session.begin_transaction()
             try:
