@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
+import psycopg
+
+from polyshop.domain.analytics import AnalyticsEvent, Funnel, HourlyCount, ProductRank
 from polyshop.domain.recommendations import (
     CategoryFact,
     Interaction,
@@ -39,7 +42,12 @@ class PaymentResult:
 
 
 class PaymentGateway(Protocol):
-    """Charges and refunds. `reference` is our payment id: the same reference never charges twice."""
+    """Charges and refunds, idempotent by our references.
+
+    `reference` is our payment id for a charge and our refund id for a refund: the same
+    reference never charges or refunds twice, and `retrieve` answers "what happened to
+    reference R?" from the gateway's own record, from any process, after any crash.
+    """
 
     name: str
 
@@ -47,11 +55,35 @@ class PaymentGateway(Protocol):
         self, *, reference: str, amount: Decimal, currency: str, method: str
     ) -> PaymentResult: ...
 
+    async def retrieve(self, *, reference: str) -> PaymentResult | None:
+        """The outcome recorded for a charge reference; None when the gateway never saw it."""
+        ...
+
+    async def void(self, *, reference: str) -> None:
+        """Make sure the charge `reference` takes no money: cancel or reverse it if it was
+        made, and refuse it if it arrives later (where the gateway allows)."""
+        ...
+
     async def refund(
-        self, *, transaction_id: str, amount: Decimal, currency: str
+        self, *, reference: str, transaction_id: str, amount: Decimal, currency: str
     ) -> PaymentResult: ...
 
-    async def void(self, *, reference: str) -> None: ...
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An email to one person of one shop."""
+
+    tenant_id: UUID
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer(Protocol):
+    """Sends email out of band (registration outcomes). Delivery is best effort: a failure is
+    the adapter's to log, never the caller's to report (it would tell who has an account)."""
+
+    async def send(self, message: Message) -> None: ...
 
 
 class ProductChangeListener(Protocol):
@@ -68,6 +100,10 @@ class NoListener:
         self, tenant_id: UUID, product_ids: Collection[UUID], *, listings: bool = True
     ) -> None:
         return None
+
+
+# The collections of the spec's document model, kept by every DocumentStore.
+COLLECTIONS = ("products", "users", "orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +148,147 @@ class DocumentStore(Protocol):
     async def all(self, tenant_id: UUID, collection: str) -> dict[str, dict[str, Any]]: ...
 
     async def clear(self, tenant_id: UUID, collection: str) -> None: ...
+
+    async def close(self) -> None:
+        """Release what the store holds (its client); the PostgreSQL pool is closed by its owner."""
+        ...
+
+
+class AnalyticsStore(Protocol):
+    """The spec's column families (user, product, order analytics), derived from the outbox.
+
+    `record` is idempotent by event id: the same event written twice (a replayed outbox, a
+    retried batch) is counted once. Every read is per tenant and per the partitions it names.
+    """
+
+    name: str
+    # Events are kept this long after they happened (older ones are neither written nor read).
+    retention: timedelta
+
+    async def record(self, events: Sequence[AnalyticsEvent]) -> None: ...
+
+    async def user_timeline(
+        self, tenant_id: UUID, user_key: str, day: date
+    ) -> list[AnalyticsEvent]: ...
+
+    async def product_hourly(
+        self, tenant_id: UUID, product_id: UUID, day: date
+    ) -> list[HourlyCount]: ...
+
+    async def funnel(
+        self, tenant_id: UUID, day: date, *, product_id: UUID | None = None,
+        category_id: UUID | None = None,
+    ) -> Funnel: ...  # fmt: skip
+
+    async def top_products(
+        self, tenant_id: UUID, day: date, *, by: str = "views", limit: int = 10
+    ) -> list[ProductRank]: ...
+
+    async def order_history(self, tenant_id: UUID, order_id: UUID) -> list[AnalyticsEvent]: ...
+
+    async def close(self) -> None: ...
+
+
+# --- Projectors: derived stores kept in step with the outbox --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One committed outbox row, as the relay hands it to projectors (the envelope)."""
+
+    id: int
+    transaction_id: int
+    tenant_id: UUID
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+# What a projector keeps up to date, as (kind, key): ("products", "<uuid>"), ("orders", ...).
+Target = tuple[str, str]
+
+
+class Reader(Protocol):
+    """A transaction on the system of record, scoped to one tenant (row-level security applies).
+    The unit of work is one."""
+
+    @property
+    def tenant_id(self) -> UUID: ...
+
+    @property
+    def connection(self) -> psycopg.AsyncConnection[Any]: ...
+
+
+ChangeT = TypeVar("ChangeT")
+
+
+class Projector(Protocol[ChangeT]):
+    """Keeps one derived store in step with the outbox, after eventsourcing's
+    `process_event(envelope, tracking)`: the relay reads a batch of events, asks the projector
+    what they touch, has it build those targets from the current PostgreSQL state and hands it
+    the changes together with the checkpoint (the tracking record) to write.
+
+    Delivery is at least once: building from current state makes applying twice harmless.
+    Each projector has its own checkpoint (by `name`), lag and parked events.
+    """
+
+    name: str
+
+    async def targets(
+        self, reader: Reader, events: Sequence[OutboxEvent]
+    ) -> Mapping[int, Collection[Target]]:
+        """What each event touches, by event id (an event that touches nothing may be left out).
+        All events are of the reader's tenant. Raising here makes the relay ask again one event
+        at a time, so one bad event cannot spoil its batch."""
+        ...
+
+    async def build(
+        self, reader: Reader, targets: Collection[Target], version: int
+    ) -> list[ChangeT]:
+        """The new state of these targets (of the reader's tenant), read through `reader`, whose
+        snapshot is `version` (newer snapshots have greater versions). Called once per batch
+        and tenant with every target coalesced; on a data error the relay retries per target
+        and parks what still fails."""
+        ...
+
+    async def apply(self, changes: Sequence[ChangeT], checkpoint: Checkpoint | None) -> int:
+        """Write the changes of a batch and the checkpoint (atomically where the store allows);
+        returns how many changed. Errors here are not the data's fault: the batch is retried."""
+        ...
+
+
+@dataclass
+class Drift:
+    """How a derived store differs from what PostgreSQL says it should hold now."""
+
+    missing: list[tuple[UUID, str, str]] = field(default_factory=list)
+    extra: list[tuple[UUID, str, str]] = field(default_factory=list)
+    different: list[tuple[UUID, str, str]] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.extra or self.different)
+
+
+@runtime_checkable
+class RebuildableProjector(Projector[ChangeT], Protocol):
+    """A projector whose store holds state that can be thrown away and built again from
+    PostgreSQL (`polyshop sync rebuild|verify <name>`)."""
+
+    async def everything(self, reader: Reader) -> Collection[Target]:
+        """Every target the reader's tenant has now."""
+        ...
+
+    async def reset(self, tenant_id: UUID) -> None:
+        """Forget everything projected for this tenant."""
+        ...
+
+    async def compare(self, tenant_id: UUID, expected: Sequence[ChangeT]) -> Drift:
+        """How the stored state of the tenant differs from `expected` (builds of everything)."""
+        ...
 
 
 # ---------------------------------------------------------------- the graph (recommendations)
@@ -211,3 +388,5 @@ class GraphStore(Protocol):
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot: ...
 
     async def clear(self, tenant_id: UUID) -> None: ...
+
+    async def close(self) -> None: ...

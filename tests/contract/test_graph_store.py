@@ -12,7 +12,7 @@ import pytest
 
 from polyshop import bootstrap
 from polyshop.adapters.neo4j import Neo4jGraphStore
-from polyshop.adapters.postgres._graph import PostgresGraphStore
+from polyshop.adapters.postgres import PostgresGraphStore
 from polyshop.domain.recommendations import (
     CategoryFact,
     Interaction,
@@ -24,8 +24,7 @@ from polyshop.domain.recommendations import (
 )
 from polyshop.ports import GraphStore
 from polyshop.services.recommendations import RecommendationService
-from polyshop.sync._graph_reference import ReferenceGraph
-from polyshop.sync.graph import GraphChanges, apply_changes
+from polyshop.sync.graph import GraphChanges, ReferenceGraph, apply_changes
 
 ADAPTERS = ["postgres", "neo4j"]
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)

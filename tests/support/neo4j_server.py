@@ -7,8 +7,11 @@ started once per test session. No tarball, no Docker.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
-from polyshop.runtime._files import free_port
+from polyshop.runtime import free_port
 
 VERSION = "5.26.16"
 SOURCES = Path(__file__).resolve().parent / "neo4j"
@@ -30,16 +33,29 @@ def ensure_built() -> Path:
     """The jars (mvn copy-dependencies, ~75 s cold) and the compiled main, once."""
     lib = HOME / "lib"
     if not (lib / f"neo4j-{VERSION}.jar").exists():
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise RuntimeError("Maven (mvn) is needed once to fetch Neo4j's jars")
+        partial = lib.with_name("lib.partial")
+        shutil.rmtree(partial, ignore_errors=True)
         subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(SOURCES / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={lib}", f"-Dmaven.repo.local={CACHE / 'm2'}"],
+            [mvn, "-q", "-B", "-f", str(SOURCES / "pom.xml"), "dependency:copy-dependencies",
+             f"-DoutputDirectory={partial}", f"-Dmaven.repo.local={CACHE / 'm2'}"],
             check=True,
         )  # fmt: skip
+        shutil.rmtree(lib, ignore_errors=True)
+        partial.rename(lib)  # only a complete download counts as the cache
     source = SOURCES / "Server.java"
     compiled = HOME / "Server.class"
     if not compiled.exists() or compiled.stat().st_mtime < source.stat().st_mtime:
         subprocess.run(["javac", "-cp", f"{lib}/*", "-d", str(HOME), str(source)], check=True)
     return HOME
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the test process dies without stopping it."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Neo4jServer:
@@ -67,6 +83,7 @@ class Neo4jServer:
             ["java", "-Xms128m", "-Xmx768m", "-XX:+UseSerialGC", "-cp", f"{home}/lib/*:{home}",
              "Server", str(self.directory / "home"), str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NEO4J_PASSWORD": PASSWORD},
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout

@@ -27,13 +27,14 @@ from polyshop.api._context import (
     Tenant,
     rate_limit,
 )
+from polyshop.domain.identity import Permission, Role
 from polyshop.services.customers import Address, User
 
 router = APIRouter(tags=["accounts"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-StaffAdmin = Annotated[Principal, Depends(Allowed("manage:staff"))]
-CustomerReader = Annotated[Principal, Depends(Allowed("read:customers"))]
-ProfileWriter = Annotated[Principal, Depends(Allowed("write:profile"))]
+StaffAdmin = Annotated[Principal, Depends(Allowed(Permission.MANAGE_STAFF))]
+CustomerReader = Annotated[Principal, Depends(Allowed(Permission.READ_CUSTOMERS))]
+ProfileWriter = Annotated[Principal, Depends(Allowed(Permission.WRITE_PROFILE))]
 Email = Annotated[str, Field(min_length=3, max_length=255)]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 Phone = Annotated[str, Field(max_length=50)]
@@ -112,9 +113,19 @@ class AddressIn(Model):
     is_default: bool = False
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=User)
+class RegistrationAccepted(Model):
+    detail: str
+
+
+@router.post(
+    "/auth/register", status_code=status.HTTP_202_ACCEPTED, response_model=RegistrationAccepted
+)
 async def register(body: Registration, container: Services, tenant_id: Tenant) -> Any:
-    return await container.customers.register(tenant_id, **body.model_dump())
+    """Open a customer account. The answer is the same whether or not the address already
+    has an account here (202); the outcome goes to the address by email. Invalid input (a
+    weak password, a malformed address) is still a 422."""
+    await container.customers.sign_up(tenant_id, **body.model_dump())
+    return {"detail": "check your email to finish opening your account"}
 
 
 @router.post("/auth/login", response_model=SignedInOut)
@@ -184,7 +195,7 @@ async def _profile(container: Services, tenant_id: UUID, user_id: UUID) -> dict[
 async def my_profile(
     container: Services,
     tenant_id: Tenant,
-    who: Annotated[Principal, Depends(Allowed("read:profile"))],
+    who: Annotated[Principal, Depends(Allowed(Permission.READ_PROFILE))],
 ) -> Any:
     return await _profile(container, tenant_id, who.user_id)
 
@@ -239,7 +250,7 @@ class UserList(Model):
 @router.get("/customers", response_model=UserList)
 async def list_customers(
     request: Request, response: Response, container: Services, tenant_id: Tenant,
-    _: CustomerReader, role: Literal["customer", "vendor_staff", "tenant_admin"] | None = None,
+    _: CustomerReader, role: Role | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Any:  # fmt: skip

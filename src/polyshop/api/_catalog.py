@@ -11,7 +11,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import ConfigDict, Field
 
-from polyshop.adapters.postgres._json import dumps
 from polyshop.api._common import (
     PROBLEMS,
     Created,
@@ -34,9 +33,17 @@ from polyshop.api._context import (
     rate_limit,
 )
 from polyshop.bootstrap import Container
-from polyshop.domain.access import manages_product, product_visible, vendor_of_new_product
+from polyshop.codec import dumps
+from polyshop.domain.access import (
+    listing_scope,
+    manages_every_product,
+    manages_product,
+    product_visible,
+    vendor_of_new_product,
+)
 from polyshop.domain.catalog import ProductStatus
-from polyshop.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.identity import Permission
 from polyshop.services.catalog import (
     Brand,
     Category,
@@ -51,8 +58,10 @@ from polyshop.services.inventory import StockItem
 
 router = APIRouter(tags=["catalog"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-CatalogAdmin = Annotated[Principal, Depends(Allowed("write:catalog"))]
-ProductWriter = Annotated[Principal, Depends(Allowed("write:products"))]
+# numeric(8, 2): six digits before the point (a larger one would be the database's refusal).
+Weight = Annotated[str, Field(pattern=r"^\d{1,6}(\.\d{1,2})?$", examples=["1.25"])]
+CatalogAdmin = Annotated[Principal, Depends(Allowed(Permission.WRITE_CATALOG))]
+ProductWriter = Annotated[Principal, Depends(Allowed(Permission.WRITE_PRODUCTS))]
 Policy = Literal["deny", "continue"]
 StatusName = Literal["draft", "active", "inactive", "archived"]
 
@@ -121,7 +130,7 @@ class ProductIn(Model):
     short_description: Annotated[str, Field(max_length=500)] | None = None
     compare_price: MoneyIn | None = None
     cost_price: MoneyIn | None = None
-    weight: MoneyIn | None = None
+    weight: Weight | None = None
     status: StatusName = "draft"
     inventory_tracking: bool = True
     inventory_policy: Policy = "deny"
@@ -274,7 +283,7 @@ def _changes(patch: Model) -> dict[str, Any]:
 
 async def _manage(container: Services, tenant_id: UUID, who: Principal, **ids: UUID) -> None:
     """Vendor staff may touch only their vendor's things; another vendor's look absent."""
-    if who.role == "tenant_admin":
+    if manages_every_product(who.role):
         return
     owner = await container.catalog.owner_vendor(tenant_id, **ids)
     if not manages_product(who.role, who.vendor_id, owner):
@@ -312,7 +321,7 @@ async def list_brands(container: Services, tenant_id: Tenant) -> Any:
 async def list_vendors(
     container: Services,
     tenant_id: Tenant,
-    _: Annotated[Principal, Depends(Allowed("read:products"))],
+    _: Annotated[Principal, Depends(Allowed(Permission.READ_PRODUCTS))],
 ) -> Any:
     """Vendors with their contact addresses: for staff."""
     return await container.catalog.vendors(tenant_id)
@@ -353,13 +362,10 @@ async def list_products(
     sort: Sort = "newest", limit: Limit = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Any:  # fmt: skip
-    wanted_status: ProductStatus | None = ProductStatus.ACTIVE
-    if status_filter is not None and status_filter != "active":
-        if principal is None or "read:products" not in principal.permissions:
-            raise ForbiddenError("only staff can list products that are not for sale")
-        wanted_status = ProductStatus(status_filter)
-    if principal is not None and principal.role == "vendor_staff":
-        vendor_id = principal.vendor_id  # vendor staff see their own vendor's products
+    wanted_status, vendor_id = listing_scope(
+        principal.role if principal else None, principal.permissions if principal else (),
+        principal.vendor_id if principal else None, status_filter, vendor_id,
+    )  # fmt: skip
     pairs = []
     for item in attribute or []:
         name, sep, value = item.partition(":")

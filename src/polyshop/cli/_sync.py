@@ -15,17 +15,18 @@ from rich.table import Table
 from polyshop import bootstrap
 from polyshop.cli._common import console, settings
 from polyshop.domain.errors import NotFoundError
-from polyshop.sync import DocumentProjector
-from polyshop.sync.graph import GraphProjector, graph_head, rebuild_tenant, verify_tenant
-from polyshop.sync.maintenance import Drift, rebuild, tenant_ids, verify
+from polyshop.ports import Drift
+from polyshop.sync import Relay
+from polyshop.sync.maintenance import rebuild, verify
 
 app = typer.Typer(help="Keep derived stores in step with PostgreSQL.", no_args_is_help=True)
-PROJECTORS = ("documents", "graph")
 
 
-def _projector(name: str) -> None:
-    if name not in PROJECTORS:
-        raise NotFoundError(f"no projector {name!r} (known: {', '.join(PROJECTORS)})")
+def _relay(container: bootstrap.Container, name: str) -> Relay:
+    if name not in container.relays:
+        known = ", ".join(container.relays.names)
+        raise NotFoundError(f"no projector {name!r} (known: {known})")
+    return container.relays[name]
 
 
 @app.command("run")
@@ -36,18 +37,17 @@ def run_command(
 
     async def work() -> None:
         async with bootstrap.application(settings()) as container:
-            relays = (container.relay, container.graph_relay)
             if until_idle:
-                for relay in relays:
-                    applied = await relay.run_until_idle()
-                    console.print(f"{relay.name}: applied {applied} events; caught up")
+                applied = await container.relays.run_until_idle()
+                for name, count in applied.items():
+                    console.print(f"{name}: applied {count} events; caught up")
                 return
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            console.print("relays running; Ctrl-C stops them")
-            await asyncio.gather(*(r.run(container.urls.postgres, stop) for r in relays))
+            console.print("relay running; Ctrl-C stops it")
+            await container.relays.run(container.urls.postgres, stop)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(work())
@@ -65,7 +65,7 @@ def status_command() -> None:
                 )
                 parked = dict(await cursor.fetchall())
             rows: list[tuple[str, ...]] = []
-            for relay in (container.relay, container.graph_relay):
+            for relay in container.relays:
                 position = await relay.checkpoint()
                 pending, oldest = await relay.pending()
                 age = f"{(datetime.now(UTC) - oldest).total_seconds():.1f} s" if oldest else "-"
@@ -82,95 +82,45 @@ def status_command() -> None:
 
 
 @app.command("rebuild")
-def rebuild_command(projector: Annotated[str, typer.Argument(help="documents or graph")]) -> None:
+def rebuild_command(
+    projector: Annotated[str, typer.Argument(help="the projector's name, e.g. documents")],
+) -> None:
     """Empty the projector's store and project everything again from PostgreSQL."""
-    _projector(projector)
-    if projector == "graph":
-        console.print(f"rebuilt graph: {asyncio.run(_rebuild_graph())} tenants")
-        return
 
     async def work() -> int:
         async with bootstrap.application(settings()) as container:
+            relay = _relay(container, projector)
             with Progress(console=console) as progress:
                 task = progress.add_task(f"rebuilding {projector}", total=None)
 
                 def advance(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                return await rebuild(container.relay, _documents(container), advance)
+                return await rebuild(relay, advance)
 
-    console.print(f"rebuilt {projector}: {asyncio.run(work())} documents written")
+    console.print(f"rebuilt {projector}: {asyncio.run(work())} written")
 
 
 @app.command("verify")
 def verify_command(
-    projector: Annotated[str, typer.Argument(help="documents or graph")] = "documents",
+    projector: Annotated[str, typer.Argument(help="the projector's name")] = "documents",
 ) -> None:
-    """Report what differs from what PostgreSQL says (exit 1 on drift)."""
-    _projector(projector)
-    if projector == "graph":
-        _verify_graph()
-        return
+    """Report everything in the projector's store that differs from what PostgreSQL says
+    (exit 1 on drift)."""
 
     async def work() -> Drift:
         async with bootstrap.application(settings()) as container:
+            relay = _relay(container, projector)
             with Progress(console=console) as progress:
-                task = progress.add_task("comparing documents with PostgreSQL", total=None)
-                return await verify(
-                    _documents(container), lambda d, t: progress.update(task, completed=d, total=t)
-                )
+                task = progress.add_task(f"comparing {projector} with PostgreSQL", total=None)
+                return await verify(relay, lambda d, t: progress.update(task, completed=d, total=t))
 
     drift = asyncio.run(work())
-    table = Table("kind", "count", "examples (tenant / collection / id)")
+    table = Table("kind", "count", "examples (tenant / kind / id)")
     for kind in ("missing", "extra", "different"):
         found = getattr(drift, kind)
         table.add_row(kind, str(len(found)), ", ".join(f"{t}/{c}/{i}" for t, c, i in found[:3]))
     console.print(table)
-    console.print(f"checked {drift.checked} documents: " + ("no drift" if drift.clean else "DRIFT"))
+    console.print(f"checked {drift.checked}: " + ("no drift" if drift.clean else "DRIFT"))
     if not drift.clean:
-        raise typer.Exit(1)
-
-
-def _documents(container: bootstrap.Container) -> DocumentProjector:
-    return DocumentProjector(container.database, container.documents)
-
-
-def _graph(container: bootstrap.Container) -> GraphProjector:
-    return GraphProjector(container.database, container.graph)
-
-
-async def _rebuild_graph() -> int:
-    async with bootstrap.application(settings()) as container:
-        relay = container.graph_relay
-        head = await graph_head(container.database)
-        tenants = await tenant_ids(container.database)
-        with Progress(console=console) as progress:
-            task = progress.add_task("rebuilding graph", total=len(tenants))
-            for tenant_id in tenants:
-                await rebuild_tenant(_graph(container), tenant_id)
-                progress.advance(task)
-        # Events after the head are applied again: harmless, every application is idempotent.
-        await relay.save(head)
-        return len(tenants)
-
-
-def _verify_graph() -> None:
-    async def work() -> tuple[int, list[str]]:
-        async with bootstrap.application(settings()) as container:
-            tenants = await tenant_ids(container.database)
-            problems: list[str] = []
-            with Progress(console=console) as progress:
-                task = progress.add_task("comparing the graph with PostgreSQL", total=len(tenants))
-                for tenant_id in tenants:
-                    problems += [f"{tenant_id} {p}"
-                                 for p in await verify_tenant(_graph(container), tenant_id)]  # fmt: skip
-                    progress.advance(task)
-            return len(tenants), problems
-
-    checked, problems = asyncio.run(work())
-    for problem in problems[:20]:
-        console.print(problem)
-    console.print(f"checked the graph of {checked} tenants: "
-                  + (f"DRIFT ({len(problems)} differences)" if problems else "no drift"))  # fmt: skip
-    if problems:
         raise typer.Exit(1)

@@ -100,10 +100,13 @@ class Interaction:
 
 
 COUNTED_STATUSES_EXCLUDED = frozenset({"cancelled", "refunded"})
+UNPAID = frozenset({"pending", "failed"})
 
 
-def order_counts(status: str) -> bool:
-    return status not in COUNTED_STATUSES_EXCLUDED
+def order_counts(status: str, payment_status: str) -> bool:
+    """An order counts once it is paid (a reservation waiting for its payment does not) and
+    until it is cancelled or refunded in full."""
+    return status not in COUNTED_STATUSES_EXCLUDED and payment_status not in UNPAID
 
 
 # ---------------------------------------------------------------- weights (how facts change)
@@ -322,23 +325,34 @@ def tally(rows: Iterable[Interaction]) -> Tally:
     return dict(sorted(found.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))))
 
 
-def snapshot_differences(
-    expected: dict[str, dict[str, tuple[object, ...]]],
-    actual: dict[str, dict[str, tuple[object, ...]]],
-    *, float_scale: float = 1.0,
-) -> list[str]:  # fmt: skip
-    """What differs between two graph snapshots, node by node and relationship by relationship.
-    Floats (trend sums) compare within 1e-9 of `float_scale`: sums of the same contributions
-    added in another order may differ in their last bits."""
-    problems = []
+Snapshot = dict[str, dict[str, tuple[object, ...]]]
+
+
+def snapshot_drift(
+    expected: Snapshot, actual: Snapshot, *, float_scale: float = 1.0
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(missing, extra, different) as (label or relationship type, key), comparing two graph
+    snapshots node by node and relationship by relationship. Floats (trend sums) compare within
+    1e-9 of `float_scale`: the same contributions added in another order differ in last bits."""
+    missing, extra, different = [], [], []
     for label in sorted(expected.keys() | actual.keys()):
         want, got = expected.get(label, {}), actual.get(label, {})
-        problems += [f"{label} {k}: missing" for k in sorted(want.keys() - got.keys())]
-        problems += [f"{label} {k}: extra" for k in sorted(got.keys() - want.keys())]
-        for key in sorted(want.keys() & got.keys()):
-            if not _same(want[key], got[key], float_scale):
-                problems.append(f"{label} {key}: {want[key]!r} != {got[key]!r}")
-    return problems
+        missing += [(label, k) for k in sorted(want.keys() - got.keys())]
+        extra += [(label, k) for k in sorted(got.keys() - want.keys())]
+        different += [(label, k) for k in sorted(want.keys() & got.keys())
+                      if not _same(want[k], got[k], float_scale)]  # fmt: skip
+    return missing, extra, different
+
+
+def snapshot_differences(
+    expected: Snapshot, actual: Snapshot, *, float_scale: float = 1.0
+) -> list[str]:
+    """The same comparison in words, with both sides of every difference (for tests and logs)."""
+    missing, extra, different = snapshot_drift(expected, actual, float_scale=float_scale)
+    return ([f"{label} {k}: missing" for label, k in missing]
+            + [f"{label} {k}: extra" for label, k in extra]
+            + [f"{label} {k}: {expected[label][k]!r} != {actual[label][k]!r}"
+               for label, k in different])  # fmt: skip
 
 
 def _same(a: tuple[object, ...], b: tuple[object, ...], scale: float) -> bool:

@@ -8,10 +8,12 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres import _tenants as tenants_sql
+from polyshop.adapters.postgres import tenant_sql as tenants_sql
 from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricingRules
 from polyshop.domain.tenancy import Tenant, normalise_currency, normalise_slug
+from polyshop.services.payments import check_payment_settings
 
 
 class TenantService:
@@ -33,24 +35,26 @@ class TenantService:
             for hostname in domains:
                 await tenants_sql.insert_domain(uow.connection, tenant.id, hostname)
             await uow.append_event(
-                "tenant",
+                Aggregate.TENANT,
                 tenant.id,
-                "tenant.created",
+                Event.TENANT_CREATED,
                 {"slug": tenant.slug, "name": tenant.name, "currency": tenant.currency},
             )
             await uow.commit()
         return tenant
 
     async def configure(self, tenant_id: UUID, settings: dict[str, Any]) -> None:
-        """Replace the shop's checkout rules (tax, shipping, discounts), validated first."""
+        """Replace the shop's checkout rules (tax, shipping, discounts) and its payment gateway
+        (`{"payments": {"gateway": "stripe"}}`), validated first."""
         PricingRules.from_settings(settings)
+        check_payment_settings(settings)
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(
                 "UPDATE tenants SET settings = %s WHERE id = %s", (Jsonb(settings), tenant_id)
             )
             if cursor.rowcount == 0:
                 raise NotFoundError("tenant not found")
-            await uow.append_event("tenant", tenant_id, "tenant.configured", {})
+            await uow.append_event(Aggregate.TENANT, tenant_id, Event.TENANT_CONFIGURED, {})
             await uow.commit()
 
     async def list(self) -> list[Tenant]:

@@ -1,7 +1,7 @@
 """The graph projector: keeps a GraphStore (Neo4j or its PostgreSQL twin) in step with the
-outbox. Orders, products, categories and reviews are read back from PostgreSQL as facts (the
-current state, so a repeat or a late event writes the same thing); storefront batches are
-counted once each (the graph remembers the batches it applied).
+outbox, on the `Projector` port. Orders, products, categories and reviews are read back from
+PostgreSQL as facts (the current state, so a repeat or a late event writes the same thing);
+storefront batches are counted once each (the graph remembers the batches it applied).
 
 Weights are maintained incrementally and exactly: the graph keeps each order's contribution
 (its Order node: counted or not, which products), and a changed order moves the weights by the
@@ -11,22 +11,18 @@ twice therefore changes nothing, and a cancellation or a refund takes its weight
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import redis
-from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
-from polyshop.adapters.postgres import Database, UnitOfWork
-from polyshop.adapters.postgres._shared_sql import save_checkpoint
+from polyshop.adapters.postgres import Database, save_checkpoint
+from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.recommendations import (
     TREND_WEIGHTS,
     CategoryFact,
@@ -40,17 +36,23 @@ from polyshop.domain.recommendations import (
     order_counts,
     order_delta,
     similarity,
-    snapshot_differences,
+    snapshot_drift,
     trend_contribution,
 )
-from polyshop.ports import Checkpoint, GraphSnapshot, GraphStore, GraphWriter
+from polyshop.ports import (
+    Checkpoint,
+    Drift,
+    GraphStore,
+    GraphWriter,
+    OutboxEvent,
+    Reader,
+    Target,
+)
 from polyshop.sync._graph_reference import ReferenceGraph
-from polyshop.sync.maintenance import _head
-from polyshop.sync.relay import OutboxEvent, Relay
 
 log = logging.getLogger(__name__)
 
-STOREFRONT_EVENT = "storefront.events_recorded"
+STOREFRONT_EVENT = str(Event.STOREFRONT_EVENTS_RECORDED)
 _INTERACTIONS = {"view": "viewed", "add_to_cart": "added_to_cart"}
 
 
@@ -69,6 +71,22 @@ class GraphChanges:
         return not (self.categories or self.products or self.orders or self.reviewed_products
                     or self.batches)  # fmt: skip
 
+    def merge(self, other: GraphChanges) -> None:
+        self.categories.update(other.categories)
+        self.products.update(other.products)
+        self.orders.update(other.orders)
+        self.reviewed_products |= other.reviewed_products
+        self.reviews += other.reviews
+        self.batches.update(other.batches)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantGraphChanges:
+    """The projector's change: one tenant's facts, built from one snapshot."""
+
+    tenant_id: UUID
+    changes: GraphChanges
+
 
 # ---------------------------------------------------------------- facts from PostgreSQL
 
@@ -79,7 +97,7 @@ _PRODUCTS = (
     " FROM products p WHERE p.id = ANY(%s)"
 )
 _ORDERS = (
-    "SELECT o.id, o.user_id, o.created_at, o.status,"
+    "SELECT o.id, o.user_id, o.created_at, o.status, o.payment_status,"
     " (SELECT array_agg(DISTINCT i.product_id) FROM order_items i"
     "   WHERE i.tenant_id = o.tenant_id AND i.order_id = o.id),"
     " coalesce((SELECT y.payment_method FROM payments y WHERE y.tenant_id = o.tenant_id"
@@ -88,34 +106,36 @@ _ORDERS = (
 )
 
 
-async def _fetch(uow: UnitOfWork, sql: str, ids: Iterable[Any]) -> list[Any]:
-    cursor = await uow.connection.execute(sql, (list(ids),))
+async def _fetch(reader: Reader, sql: str, ids: Iterable[Any]) -> list[Any]:
+    cursor = await reader.connection.execute(sql, (list(ids),))
     return await cursor.fetchall()
 
 
-async def product_facts(uow: UnitOfWork, ids: Iterable[UUID]) -> list[ProductFact]:
-    rows = await _fetch(uow, _PRODUCTS, ids)
+async def product_facts(reader: Reader, ids: Iterable[UUID]) -> list[ProductFact]:
+    rows = await _fetch(reader, _PRODUCTS, ids)
     return [ProductFact(r[0], r[1], r[2], r[3], r[4], tuple(r[5])) for r in rows]
 
 
-async def order_facts(uow: UnitOfWork, ids: Iterable[UUID]) -> list[OrderFact]:
-    rows = await _fetch(uow, _ORDERS, ids)
+async def order_facts(reader: Reader, ids: Iterable[UUID]) -> list[OrderFact]:
+    rows = await _fetch(reader, _ORDERS, ids)
     return [
-        OrderFact(r[0], r[1], r[2].astimezone(UTC), order_counts(r[3]),
-                  tuple(sorted(r[4] or [], key=str)), r[5])
+        OrderFact(r[0], r[1], r[2].astimezone(UTC), order_counts(r[3], r[4]),
+                  tuple(sorted(r[5] or [], key=str)), r[6])
         for r in rows
     ]  # fmt: skip
 
 
-async def category_facts(uow: UnitOfWork, ids: Iterable[UUID]) -> list[CategoryFact]:
-    rows = await _fetch(uow, "SELECT id, name, parent_id FROM categories WHERE id = ANY(%s)", ids)
+async def category_facts(reader: Reader, ids: Iterable[UUID]) -> list[CategoryFact]:
+    rows = await _fetch(
+        reader, "SELECT id, name, parent_id FROM categories WHERE id = ANY(%s)", ids
+    )
     return [CategoryFact(*r) for r in rows]
 
 
-async def review_facts(uow: UnitOfWork, product_ids: Iterable[UUID]) -> list[ReviewFact]:
+async def review_facts(reader: Reader, product_ids: Iterable[UUID]) -> list[ReviewFact]:
     """A customer's latest review of each product (a customer may review per order)."""
     rows = await _fetch(
-        uow,
+        reader,
         "SELECT DISTINCT ON (product_id, user_id) user_id, product_id, rating, created_at"
         " FROM reviews WHERE product_id = ANY(%s) ORDER BY product_id, user_id, created_at DESC, id",
         product_ids,
@@ -137,24 +157,32 @@ def interactions(payload: dict[str, Any]) -> list[Interaction]:
     return found
 
 
-async def changes_for(uow: UnitOfWork, events: Iterable[OutboxEvent]) -> GraphChanges:
-    """Read the current facts behind these events (one tenant's)."""
-    wanted: dict[str, set[UUID]] = defaultdict(set)
+def targets_of(event: OutboxEvent) -> set[Target]:
+    kind, key = event.aggregate_type, event.aggregate_id
+    if event.event_type == STOREFRONT_EVENT:
+        return {("storefront", str(event.id))}
+    if kind in (Aggregate.ORDER, Aggregate.PRODUCT, Aggregate.CATEGORY):
+        return {(str(kind), str(UUID(key)))}
+    if kind == Aggregate.REVIEW:
+        return {("reviews", str(UUID(str(event.payload["product_id"]))))}
+    return set()
+
+
+async def build_changes(reader: Reader, targets: Collection[Target]) -> GraphChanges:
+    """Read the current facts behind these targets (of the reader's tenant)."""
+    wanted: dict[str, set[Any]] = defaultdict(set)
+    for kind, key in targets:
+        wanted[kind].add(int(key) if kind == "storefront" else UUID(key))
     changes = GraphChanges()
-    for event in events:
-        kind = event.aggregate_type
-        if event.event_type == STOREFRONT_EVENT:
-            changes.batches[event.id] = interactions(event.payload)
-        elif kind in ("order", "product", "category"):
-            wanted[kind].add(UUID(event.aggregate_id))
-        elif kind == "review":
-            wanted["review"].add(UUID(str(event.payload["product_id"])))
-    # A category's products are built with it, so its facts come first.
-    changes.categories = {f.id: f for f in await category_facts(uow, wanted["category"])}
-    changes.products = {f.id: f for f in await product_facts(uow, wanted["product"])}
-    changes.orders = {f.id: f for f in await order_facts(uow, wanted["order"])}
-    changes.reviewed_products = wanted["review"]
-    changes.reviews = await review_facts(uow, wanted["review"])
+    changes.categories = {f.id: f for f in await category_facts(reader, wanted["category"])}
+    changes.products = {f.id: f for f in await product_facts(reader, wanted["product"])}
+    changes.orders = {f.id: f for f in await order_facts(reader, wanted["order"])}
+    changes.reviewed_products = set(wanted["reviews"])
+    changes.reviews = await review_facts(reader, wanted["reviews"])
+    if wanted["storefront"]:
+        rows = await _fetch(reader, "SELECT id, payload FROM outbox WHERE id = ANY(%s)"
+                            " ORDER BY id", wanted["storefront"])  # fmt: skip
+        changes.batches = {row[0]: interactions(row[1]) for row in rows}
     return changes
 
 
@@ -222,173 +250,92 @@ async def _orders(writer: GraphWriter, facts: list[OrderFact]) -> None:
 
 
 class GraphProjector:
-    """Projects one tenant's events into a GraphStore."""
-
-    name = "graph"
+    """Projects the outbox into a GraphStore (one transaction per tenant and batch); the
+    checkpoint is saved in PostgreSQL after the graph has the batch, so a crash in between
+    repeats the batch, which changes nothing."""
 
     def __init__(
-        self, database: Database, store: GraphStore, *,
+        self, database: Database, store: GraphStore, *, name: str = "graph",
         on_change: Callable[[UUID], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
         self.database = database
         self.store = store
-        # Told after the tenant's graph changed (the recommendation cache's generation).
+        self.name = name
+        # Told after a tenant's graph changed (the recommendation cache's generation).
         self._on_change = on_change
 
-    async def project(self, tenant_id: UUID, events: list[OutboxEvent]) -> GraphChanges:
-        async with self.database.unit_of_work(tenant_id) as uow:
-            changes = await changes_for(uow, events)
-        if not changes.empty():
-            async with self.store.writer(tenant_id) as writer:
-                await apply_changes(writer, changes)
-            if self._on_change is not None:
-                try:
-                    await self._on_change(tenant_id)
-                except (redis.RedisError, OSError):  # the cache's TTL bounds staleness
-                    log.warning("could not invalidate recommendations of %s", tenant_id)
-        return changes
+    async def targets(
+        self, reader: Reader, events: Sequence[OutboxEvent]
+    ) -> Mapping[int, Collection[Target]]:
+        return {event.id: found for event in events if (found := targets_of(event))}
 
+    async def build(
+        self, reader: Reader, targets: Collection[Target], version: int
+    ) -> list[TenantGraphChanges]:
+        return [TenantGraphChanges(reader.tenant_id, await build_changes(reader, targets))]
 
-# Failures of the graph store: the batch is retried from the checkpoint (nothing is parked:
-# the facts are fine, the store is not).
-STORE_ERRORS = (DriverError, TransientError, OSError, psycopg.OperationalError)
+    async def apply(
+        self, changes: Sequence[TenantGraphChanges], checkpoint: Checkpoint | None
+    ) -> int:
+        applied = 0
+        for change in changes:
+            if change.changes.empty():
+                continue
+            async with self.store.writer(change.tenant_id) as writer:
+                await apply_changes(writer, change.changes)
+            applied += 1
+            await self._changed(change.tenant_id)
+        if checkpoint is not None:
+            async with self.database.unit_of_work() as uow:
+                await save_checkpoint(uow.connection, checkpoint)
+                await uow.commit()
+        return applied
 
+    async def _changed(self, tenant_id: UUID) -> None:
+        if self._on_change is None:
+            return
+        try:
+            await self._on_change(tenant_id)
+        except (redis.RedisError, OSError):  # the cache's TTL bounds the staleness
+            log.warning("could not retire cached recommendations of tenant %s", tenant_id)
 
-class GraphRelay(Relay):
-    """The outbox relay for the graph: the same ordering, checkpoints and wake-up as the
-    document relay; each batch is applied per tenant, then the checkpoint is saved (every
-    application is idempotent, so a crash in between only repeats harmless work)."""
+    # ---- rebuild and verify -----------------------------------------------------------------
 
-    def __init__(
-        self, database: Database, projector: GraphProjector, *, batch_size: int = 200
-    ) -> None:
-        self._database = database
-        self._graph = projector
-        self._batch_size = batch_size
-        self._max_attempts = 3
-        self.name = projector.name
-
-    async def step(self) -> int:
-        events = await self._fetch(await self.checkpoint())
-        if not events:
-            return 0
-        by_tenant: dict[UUID, list[OutboxEvent]] = defaultdict(list)
-        for event in events:
-            by_tenant[event.tenant_id].append(event)
-        for tenant_id, tenant_events in by_tenant.items():
-            try:
-                await self._graph.project(tenant_id, tenant_events)
-            except (psycopg.DataError, ValueError, KeyError, TypeError, Neo4jError) as exc:
-                if isinstance(exc, STORE_ERRORS):
-                    raise
-                await self._park(
-                    tenant_id, tenant_events,
-                    {e.id: f"{type(exc).__name__}: {exc}" for e in tenant_events},
-                )  # fmt: skip
-        last = events[-1]
-        await self.save(Checkpoint(self.name, last.transaction_id, last.id))
-        return len(events)
-
-    async def run(self, listen_url: str, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
-        """Like the document relay, and it outlives an unreachable graph store: the failed batch
-        is retried from the checkpoint once the store is back."""
-        while not stop.is_set():
-            try:
-                await super().run(listen_url, stop, poll_seconds=poll_seconds)
-            except STORE_ERRORS as exc:
-                log.warning("sync %s: graph store unavailable (%s); retrying", self.name, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_seconds)
-
-    async def save(self, position: Checkpoint) -> None:
-        async with self._database.unit_of_work() as uow:
-            await save_checkpoint(
-                uow.connection, Checkpoint(self.name, position.transaction_id, position.event_id)
-            )
-            await uow.commit()
-
-
-# ---------------------------------------------------------------- rebuild and verify
-
-Progress = Callable[[int, int], None]
-
-
-async def _all_ids(uow: UnitOfWork, table: str) -> list[UUID]:
-    cursor = await uow.connection.execute(f"SELECT id FROM {table} ORDER BY id")
-    return [row[0] for row in await cursor.fetchall()]
-
-
-async def expected_changes(database: Database, tenant_id: UUID) -> GraphChanges:
-    """Everything PostgreSQL says the tenant's graph holds: every category, product, order and
-    review, and every storefront batch in the outbox."""
-    async with database.unit_of_work(tenant_id) as uow:
-        changes = GraphChanges()
-        changes.categories = {
-            f.id: f for f in await category_facts(uow, await _all_ids(uow, "categories"))
-        }
-        changes.products = {
-            f.id: f for f in await product_facts(uow, await _all_ids(uow, "products"))
-        }
-        changes.orders = {f.id: f for f in await order_facts(uow, await _all_ids(uow, "orders"))}
-        changes.reviewed_products = set(changes.products)
-        changes.reviews = await review_facts(uow, changes.reviewed_products)
-        cursor = await uow.connection.execute(
-            "SELECT id, payload FROM outbox WHERE event_type = %s ORDER BY id", (STOREFRONT_EVENT,)
+    async def everything(self, reader: Reader) -> Collection[Target]:
+        found: set[Target] = set()
+        for kind, table in (("category", "categories"), ("product", "products"),
+                            ("order", "orders"), ("reviews", "products")):  # fmt: skip
+            cursor = await reader.connection.execute(f"SELECT id FROM {table}")
+            found |= {(kind, str(row[0])) for row in await cursor.fetchall()}
+        cursor = await reader.connection.execute(
+            "SELECT id FROM outbox WHERE event_type = %s", (STOREFRONT_EVENT,)
         )
-        changes.batches = {row[0]: interactions(row[1]) for row in await cursor.fetchall()}
-    return changes
+        found |= {("storefront", str(row[0])) for row in await cursor.fetchall()}
+        return found
 
+    async def reset(self, tenant_id: UUID) -> None:
+        await self.store.clear(tenant_id)
 
-async def graph_head(database: Database) -> Checkpoint:
-    """Where a rebuild starts: the last event no running transaction can still precede."""
-    return await _head(database)
-
-
-async def rebuild_tenant(projector: GraphProjector, tenant_id: UUID, *, chunk: int = 500) -> None:
-    """Empty the tenant's graph and project all of PostgreSQL's facts again, in chunks."""
-    changes = await expected_changes(projector.database, tenant_id)
-    await projector.store.clear(tenant_id)
-    async with projector.store.writer(tenant_id) as writer:
-        await apply_changes(writer, GraphChanges(categories=changes.categories))
-    products = list(changes.products.values())
-    for start in range(0, len(products), chunk):
-        async with projector.store.writer(tenant_id) as writer:
-            await apply_changes(writer, GraphChanges(
-                products={p.id: p for p in products[start:start + chunk]}))  # fmt: skip
-    orders = list(changes.orders.values())
-    for start in range(0, len(orders), chunk):
-        async with projector.store.writer(tenant_id) as writer:
-            await apply_changes(writer, GraphChanges(
-                orders={o.id: o for o in orders[start:start + chunk]}))  # fmt: skip
-    async with projector.store.writer(tenant_id) as writer:
-        await apply_changes(writer, GraphChanges(
-            reviewed_products=changes.reviewed_products, reviews=changes.reviews,
-            batches=changes.batches))  # fmt: skip
-
-
-async def verify_tenant(projector: GraphProjector, tenant_id: UUID) -> list[str]:
-    """Compare the tenant's graph, node by node and relationship by relationship, with the graph
-    PostgreSQL's facts make when projected from scratch (in memory)."""
-    reference = ReferenceGraph()
-    await apply_changes(reference, await expected_changes(projector.database, tenant_id))
-    actual = await projector.store.snapshot(tenant_id)
-    return snapshot_differences(reference.snapshot(), actual, float_scale=trend_scale())
+    async def compare(self, tenant_id: UUID, expected: Sequence[TenantGraphChanges]) -> Drift:
+        """The stored graph against the graph these facts make from scratch (built in memory),
+        node by node and relationship by relationship."""
+        everything = GraphChanges()
+        for change in expected:
+            everything.merge(change.changes)
+        reference = ReferenceGraph()
+        await apply_changes(reference, everything)
+        wanted = reference.snapshot()
+        missing, extra, different = snapshot_drift(
+            wanted, await self.store.snapshot(tenant_id), float_scale=trend_scale()
+        )
+        return Drift(
+            missing=[(tenant_id, label, key) for label, key in missing],
+            extra=[(tenant_id, label, key) for label, key in extra],
+            different=[(tenant_id, label, key) for label, key in different],
+            checked=sum(len(items) for items in wanted.values()),
+        )
 
 
 def trend_scale() -> float:
+    """Trend sums compare within 1e-9 of a contribution made now (forward decay grows)."""
     return trend_contribution(1.0, datetime.now(UTC))
-
-
-__all__ = [
-    "STOREFRONT_EVENT",
-    "GraphChanges",
-    "GraphProjector",
-    "GraphRelay",
-    "GraphSnapshot",
-    "apply_changes",
-    "changes_for",
-    "expected_changes",
-    "graph_head",
-    "rebuild_tenant",
-    "verify_tenant",
-]

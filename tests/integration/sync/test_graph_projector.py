@@ -17,25 +17,29 @@ from polyshop import bootstrap
 from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.domain.catalog import ProductStatus
 from polyshop.domain.recommendations import RecommendationKind
-from polyshop.ports import Checkpoint
-from polyshop.sync.graph import (
-    STOREFRONT_EVENT,
-    GraphProjector,
-    GraphRelay,
-    graph_head,
-    verify_tenant,
-)
+from polyshop.ports import Checkpoint, Drift
+from polyshop.sync import GraphProjector, Relay
+from polyshop.sync.graph import STOREFRONT_EVENT
+from polyshop.sync.maintenance import start_at_head, verify
 from tests.integration.commerce.conftest import Shop, make_shop
 
 BT = RecommendationKind.BOUGHT_TOGETHER
 
 
+@pytest.fixture
+def relay(app: bootstrap.Container) -> Relay:
+    return app.relays["graph"]
+
+
 @pytest.fixture(autouse=True)
-async def graph_from_the_head(app: bootstrap.Container) -> Checkpoint:
+async def graph_from_the_head(relay: Relay) -> Checkpoint:
     """The graph relay starts at the head of the outbox (not behind the rest of the suite)."""
-    head = await graph_head(app.database)
-    await app.graph_relay.save(head)
-    return head
+    return await start_at_head(relay)
+
+
+async def drift(relay: Relay, tenant_id: UUID) -> Drift:
+    """`polyshop sync verify graph`, for one tenant."""
+    return await verify(relay, tenants=[tenant_id])
 
 
 async def customer(app: bootstrap.Container, shop: Shop, name: str) -> UUID:
@@ -72,7 +76,7 @@ async def weights(app: bootstrap.Container, shop: Shop, name: str) -> dict[str, 
 
 
 async def test_events_reach_the_graph_and_cancellations_take_their_weight_back(
-    app: bootstrap.Container,
+    app: bootstrap.Container, relay: Relay
 ) -> None:
     shop = await make_shop(app, stock=1000)
     bob = await customer(app, shop, "bob")
@@ -83,7 +87,7 @@ async def test_events_reach_the_graph_and_cancellations_take_their_weight_back(
         {"type": "add_to_cart", "customer_id": str(bob), "product_id": str(shop.products["ebook"])},
         {"type": "search", "query": "cable"},
     ])  # fmt: skip
-    await app.graph_relay.run_until_idle()
+    await relay.run_until_idle()
     assert await weights(app, shop, "headphones") == {"Cable": 2, "Speaker": 1}
     found = await app.recommendations.for_product(shop.tenant_id, shop.products["headphones"], BT)
     assert [(r.name, r.reason) for r in found] == [
@@ -94,20 +98,20 @@ async def test_events_reach_the_graph_and_cancellations_take_their_weight_back(
     assert mine and {"Headphones", "Cable", "Speaker"}.isdisjoint({r.name for r in mine})
 
     await app.orders.cancel(shop.tenant_id, first)
-    await app.graph_relay.run_until_idle()
+    await relay.run_until_idle()
     assert await weights(app, shop, "headphones") == {"Cable": 1, "Speaker": 1}
     # Not for sale any more: gone from every answer.
     await app.catalog.change_status(
         shop.tenant_id, shop.products["speaker"], ProductStatus.INACTIVE
     )
-    await app.graph_relay.run_until_idle()
+    await relay.run_until_idle()
     assert await weights(app, shop, "headphones") == {"Cable": 1}
-    projector = GraphProjector(app.database, app.graph)
-    assert await verify_tenant(projector, shop.tenant_id) == []
+    found = await drift(relay, shop.tenant_id)
+    assert found.clean and found.checked > 20, found
 
 
 async def test_projecting_every_event_again_leaves_the_graph_identical(
-    app: bootstrap.Container, graph_from_the_head: Checkpoint
+    app: bootstrap.Container, relay: Relay, graph_from_the_head: Checkpoint
 ) -> None:
     shop = await make_shop(app, stock=1000)
     bob = await customer(app, shop, "bob")
@@ -118,24 +122,24 @@ async def test_projecting_every_event_again_leaves_the_graph_identical(
     await app.reviews.write(shop.tenant_id, bob, shop.products["cable"], 5, title="Good")
     await storefront(app, shop.tenant_id, [
         {"type": "view", "customer_id": str(bob), "product_id": str(shop.products["preorder"])}])  # fmt: skip
-    await app.graph_relay.run_until_idle()
+    await relay.run_until_idle()
     once = await app.graph.snapshot(shop.tenant_id)
     assert len(once["Order"]) == 3 and once["VIEWED"] and once["REVIEWED"]
     assert [o[2] for o in once["Order"].values()].count(False) == 1  # the refunded order
     # The relay delivers at least once: replay every event of this test from the start.
-    await app.graph_relay.save(graph_from_the_head)
-    assert await app.graph_relay.run_until_idle() > 0
+    await relay.projector.apply([], graph_from_the_head)
+    assert await relay.run_until_idle() > 0
     assert await app.graph.snapshot(shop.tenant_id) == once
-    assert await verify_tenant(GraphProjector(app.database, app.graph), shop.tenant_id) == []
+    assert (await drift(relay, shop.tenant_id)).clean
 
 
 async def test_shops_with_the_same_names_never_share_recommendations(
-    app: bootstrap.Container,
+    app: bootstrap.Container, relay: Relay
 ) -> None:
     alpha, beta = await make_shop(app, stock=1000), await make_shop(app, stock=1000)
     await order(alpha, alpha.customer_id, "headphones", "cable")
     await order(beta, beta.customer_id, "headphones", "speaker")
-    await app.graph_relay.run_until_idle()
+    await relay.run_until_idle()
     mine = await app.recommendations.for_product(alpha.tenant_id, alpha.products["headphones"], BT)
     assert [r.product_id for r in mine] == [alpha.products["cable"]]
     theirs = set(beta.products.values())
@@ -164,13 +168,12 @@ async def test_a_crash_of_the_projector_and_of_neo4j_leaves_no_drift(
 ) -> None:
     """Thousands of orders; the projector is killed mid-run, then Neo4j is killed (SIGKILL)
     while the projector works; after a restart the graph matches PostgreSQL exactly."""
-    origin = await graph_head(app.database)
+    store = Neo4jGraphStore(neo4j_server.url, neo4j_server.user, neo4j_server.password)
+    relay = Relay(app.database, GraphProjector(app.database, store, name="graph-fault"))
+    origin = await start_at_head(relay)
     shop = await make_shop(app, stock=100_000)
     people = [shop.customer_id] + [await customer(app, shop, f"c{i}") for i in range(19)]
     names = ["headphones", "speaker", "cable", "ebook", "preorder"]
-    store = Neo4jGraphStore(neo4j_server.url, neo4j_server.user, neo4j_server.password)
-    relay = GraphRelay(app.database, _named(GraphProjector(app.database, store), "graph-fault"))
-    await relay.save(origin)
 
     async def place(n: int) -> None:
         basket = [names[n % 5], names[(n * 7 + 1) % 5]]
@@ -199,8 +202,8 @@ async def test_a_crash_of_the_projector_and_of_neo4j_leaves_no_drift(
     async with asyncio.timeout(30):
         await worker
     try:
-        problems = await verify_tenant(GraphProjector(app.database, store), shop.tenant_id)
-        assert problems == []
+        found = await drift(relay, shop.tenant_id)
+        assert found.clean and found.checked > 2000, found
         snapshot = await store.snapshot(shop.tenant_id)
         assert len(snapshot["Order"]) == 2000
         assert sum(1 for o in snapshot["Order"].values() if not o[2]) == 40
@@ -209,22 +212,17 @@ async def test_a_crash_of_the_projector_and_of_neo4j_leaves_no_drift(
         await store.close()
 
 
-def _named(projector: GraphProjector, name: str) -> GraphProjector:
-    projector.name = name
-    return projector
-
-
 async def _some_orders(app: bootstrap.Container, shop: Shop, n: int) -> list[UUID]:
     async with app.database.unit_of_work(shop.tenant_id) as uow:
         cursor = await uow.connection.execute("SELECT id FROM orders ORDER BY id LIMIT %s", (n,))
         return [row[0] for row in await cursor.fetchall()]
 
 
-async def _moved(relay: GraphRelay, start: Checkpoint) -> bool:
+async def _moved(relay: Relay, start: Checkpoint) -> bool:
     return (await relay.checkpoint()).event_id != start.event_id
 
 
-async def _caught_up(relay: GraphRelay) -> bool:
+async def _caught_up(relay: Relay) -> bool:
     return (await relay.pending())[0] == 0
 
 

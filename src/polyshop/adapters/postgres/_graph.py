@@ -264,6 +264,9 @@ class PostgresGraphStore:
     async def setup(self) -> None:
         """The tables come with migration 0005."""
 
+    async def close(self) -> None:
+        """The pool belongs to the application."""
+
     @asynccontextmanager
     async def writer(self, tenant_id: UUID) -> AsyncIterator[PostgresGraphWriter]:
         async with self._database.unit_of_work(tenant_id) as uow:

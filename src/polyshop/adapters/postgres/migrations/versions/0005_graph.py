@@ -1,7 +1,7 @@
 """Graph: the recommendation graph's PostgreSQL twin, maintained by the graph projector.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from polyshop.adapters.postgres._migrations import sql_file_migration
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
