@@ -4,12 +4,14 @@ retired by the graph projector, personal recommendations for the signed-in custo
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 
 from polyshop import bootstrap
+from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.domain.recommendations import RecommendationKind
+from polyshop.services.recommendations import RecommendationService
 from polyshop.sync import GraphProjector, Relay
 from polyshop.sync.maintenance import start_at_head
 from tests.api.conftest import ADDRESS, Actor, new_customer, new_shop, ok
@@ -101,3 +103,20 @@ async def test_bad_requests_are_problems(http: httpx.AsyncClient) -> None:
     assert ok(await admin.call("GET", f"/products/{theirs}/recommendations",
                                params={"kind": "similar"})) == []  # fmt: skip
     assert other_slug != slug
+
+
+async def test_an_unreachable_graph_is_a_503_problem(
+    http: httpx.AsyncClient, app: bootstrap.Container
+) -> None:
+    _, admin = await new_shop(http)
+    working = app.recommendations
+    down = Neo4jGraphStore("bolt://127.0.0.1:1", "neo4j", "x")
+    app.recommendations = RecommendationService(down, None)
+    try:
+        for path in (f"/products/{uuid4()}/recommendations", "/me/recommendations"):
+            response = await admin.call("GET", path)
+            assert response.status_code == 503, (path, response.text)
+            assert response.json()["detail"].startswith("neo4j:")
+    finally:
+        app.recommendations = working
+        await down.close()

@@ -16,8 +16,10 @@ from datetime import datetime
 from typing import Any, LiteralString
 from uuid import UUID
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, AsyncTransaction
+from neo4j import READ_ACCESS, AsyncDriver, AsyncGraphDatabase, AsyncTransaction
+from neo4j.exceptions import DriverError
 
+from polyshop.domain.errors import StoreUnavailableError
 from polyshop.domain.recommendations import (
     CategoryFact,
     Interaction,
@@ -304,12 +306,17 @@ class Neo4jGraphStore:
                     await tx.rollback()
 
     async def _read(self, query: LiteralString, **params: Any) -> list[Any]:
-        async def work(tx: AsyncManagedTransaction) -> list[Any]:
-            result = await tx.run(query, **params)
-            return [record async for record in result]
-
-        async with self._driver.session(database=self._database) as session:
-            return await session.execute_read(work)
+        """One read statement, auto-committed: no managed retries, so an unreachable server is
+        an error at once (a page or a command does not wait 30 s of retries)."""
+        try:
+            async with self._driver.session(
+                database=self._database, default_access_mode=READ_ACCESS
+            ) as session:
+                result = await session.run(query, **params)
+                return [record async for record in result]
+        except (DriverError, OSError) as exc:
+            # An unreachable graph is the store's state, not a bug: a 503 at the API.
+            raise StoreUnavailableError("neo4j", str(exc).splitlines()[0]) from exc
 
     async def related(
         self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
