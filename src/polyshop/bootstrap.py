@@ -13,10 +13,16 @@ from dataclasses import dataclass
 
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import TestPaymentGateway
-from polyshop.adapters.postgres import Database, current_revision, provision, upgrade
+from polyshop.adapters.postgres import (
+    Database,
+    admin_url_for,
+    current_revision,
+    provision,
+    upgrade,
+)
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.redis import RedisClient, connect
-from polyshop.domain.errors import StoreUnavailableError
+from polyshop.domain.errors import ConfigurationError, StoreUnavailableError
 from polyshop.ports import DocumentStore, PaymentGateway
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
@@ -43,6 +49,9 @@ class StoreUrls:
     postgres: str
     postgres_admin: str | None
     redis: str
+    # The relay's and the platform operator's own logins (None: not configured).
+    postgres_relay: str | None = None
+    postgres_platform: str | None = None
 
 
 def embedded_runtime(settings: Settings) -> EmbeddedRuntime:
@@ -53,11 +62,30 @@ def store_urls(settings: Settings) -> StoreUrls:
     """Where the stores are; in `embedded` this starts the servers that are not running."""
     if settings.profile == "embedded":
         urls = embedded_runtime(settings).up()
-        provision(urls.postgres_admin, app_password=urls.app_password)
-        return StoreUrls(urls.postgres_app, urls.postgres_admin, urls.redis)
+        provision(
+            urls.postgres_admin, urls.postgres_app, relay_url=urls.postgres_relay,
+            platform_url=urls.postgres_platform,
+        )  # fmt: skip
+        return StoreUrls(
+            urls.postgres_app, urls.postgres_admin, urls.redis, urls.postgres_relay,
+            urls.postgres_platform,
+        )  # fmt: skip
     assert settings.postgres_url is not None
     assert settings.redis_url is not None
-    return StoreUrls(settings.postgres_url, settings.admin_url, settings.redis_url)
+    app = settings.postgres_url
+    # The admin URL may name the maintenance database; everything is done in the app's.
+    admin = admin_url_for(settings.admin_url, app) if settings.admin_url else None
+    platform = settings.postgres_platform_url or (admin if settings.postgres_admin_url else None)
+    return StoreUrls(app, admin, settings.redis_url, settings.postgres_relay_url, platform)
+
+
+def relay_url(urls: StoreUrls) -> str:
+    """The relay's login; the relay refuses to start without its own role."""
+    if urls.postgres_relay is None:
+        raise ConfigurationError(
+            "POLYSHOP_POSTGRES_RELAY_URL: the outbox relay needs its own login (polyshop_relay)"
+        )
+    return urls.postgres_relay
 
 
 async def check_stores(urls: StoreUrls, mongo_url: str | None = None) -> list[StoreStatus]:
@@ -101,6 +129,9 @@ class Container:
     settings: Settings
     urls: StoreUrls
     database: Database
+    # The relay's pool (its own role) and the platform operator's (None: not configured).
+    relay_database: Database
+    platform_database: Database | None
     redis: RedisClient
     gateway: PaymentGateway
     tenants: TenantService
@@ -134,10 +165,21 @@ async def application(
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
+    listen_url = relay_url(urls) if run_relay else None
     database = Database(
         urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )
+    # Small pools that connect on first use: most processes never act as relay or platform.
+    # Without a relay URL the relay's pool logs in as the application, which the database
+    # refuses everything the relay does; the commands that run it check `relay_url` first.
+    relay_database = Database(urls.postgres_relay or urls.postgres, min_size=0, max_size=4)
+    platform_database = (
+        Database(urls.postgres_platform, min_size=0, max_size=2) if urls.postgres_platform else None
+    )
     await database.open()
+    await relay_database.open()
+    if platform_database is not None:
+        await platform_database.open()
     gateway = gateway or TestPaymentGateway()
     s = settings
     redis = connect(urls.redis, cluster=s.redis_cluster, timeout=s.redis_timeout_seconds)
@@ -158,19 +200,28 @@ async def application(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
     )  # fmt: skip
+    # Two handles on the document store: the relay's writes it (and its checkpoint), the
+    # application's only reads it.
     documents: DocumentStore = (
+        MongoDocumentStore(s.mongo_url, relay_database, database_name=s.mongo_database)
+        if s.mongo_url
+        else PostgresDocumentStore(relay_database)
+    )
+    readable: DocumentStore = (
         MongoDocumentStore(s.mongo_url, database, database_name=s.mongo_database)
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
-    projector = DocumentProjector(database, documents)
+    projector = DocumentProjector(relay_database, documents)
     container = Container(
         settings=settings,
         urls=urls,
         database=database,
+        relay_database=relay_database,
+        platform_database=platform_database,
         redis=redis,
         gateway=gateway,
-        tenants=TenantService(database),
+        tenants=TenantService(database, platform_database),
         catalog=catalog,
         customers=customers,
         inventory=InventoryService(database, reads),
@@ -190,13 +241,13 @@ async def application(
             redis, limit=s.rate_limit_requests, window_seconds=s.rate_limit_window_seconds
         ),
         documents=documents,
-        document_reads=DocumentReads(documents),
-        relay=Relay(database, projector),
+        document_reads=DocumentReads(readable),
+        relay=Relay(relay_database, projector),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
-        asyncio.create_task(container.relay.run(urls.postgres, stop), name="outbox-relay")
-        if run_relay
+        asyncio.create_task(container.relay.run(listen_url, stop), name="outbox-relay")
+        if listen_url is not None
         else None
     )
     try:
@@ -208,7 +259,11 @@ async def application(
                 await asyncio.wait_for(relay, timeout=10)
             except TimeoutError:
                 relay.cancel()
-        if isinstance(documents, MongoDocumentStore):
-            await documents.close()
+        for store in (documents, readable):
+            if isinstance(store, MongoDocumentStore):
+                await store.close()
         await redis.aclose()
         await database.close()
+        await relay_database.close()
+        if platform_database is not None:
+            await platform_database.close()

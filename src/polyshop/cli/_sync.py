@@ -35,6 +35,7 @@ def run_command(
 
     async def work() -> None:
         async with bootstrap.application(settings()) as container:
+            bootstrap.relay_url(container.urls)  # the relay's own login, or one line
             if until_idle:
                 applied = await container.relay.run_until_idle()
                 console.print(f"applied {applied} events; caught up")
@@ -44,7 +45,7 @@ def run_command(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             console.print("relay running; Ctrl-C stops it")
-            await container.relay.run(container.urls.postgres, stop)
+            await container.relay.run(bootstrap.relay_url(container.urls), stop)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(work())
@@ -56,10 +57,11 @@ def status_command() -> None:
 
     async def read() -> list[tuple[str, ...]]:
         async with bootstrap.application(settings()) as container:
+            bootstrap.relay_url(container.urls)
             relay = container.relay
             position = await relay.checkpoint()
             pending, oldest = await relay.pending()
-            async with container.database.unit_of_work() as uow:
+            async with container.relay_database.unit_of_work() as uow:
                 cursor = await uow.connection.execute(
                     "SELECT projector, parked FROM sync_parked_counts()"
                 )
@@ -118,4 +120,5 @@ def verify_command() -> None:
 
 
 def _documents(container: bootstrap.Container) -> DocumentProjector:
-    return DocumentProjector(container.database, container.documents)
+    bootstrap.relay_url(container.urls)  # rebuild and verify act as the relay
+    return DocumentProjector(container.relay_database, container.documents)

@@ -11,4 +11,4 @@ from polyshop.sync.maintenance import rebuild
 async def relay_from_the_head(app: bootstrap.Container) -> None:
     """Start where a fresh deployment starts after its rebuild: at the head of the outbox, not
     behind the thousands of events the rest of the suite wrote for its own tenants."""
-    await rebuild(app.relay, DocumentProjector(app.database, app.documents), tenants=[])
+    await rebuild(app.relay, DocumentProjector(app.relay_database, app.documents), tenants=[])

@@ -8,16 +8,29 @@ from polyshop.adapters.postgres._migrations import (
     head_revision,
     upgrade,
 )
-from polyshop.adapters.postgres._provision import APP_ROLE, OWNER_ROLE, drop_database, provision
+from polyshop.adapters.postgres._provision import (
+    APP_ROLE,
+    OWNER_ROLE,
+    PLATFORM_ROLE,
+    RELAY_ROLE,
+    admin_url_for,
+    database_name,
+    drop_database,
+    provision,
+)
 from polyshop.adapters.postgres._uow import UnitOfWork
 
 __all__ = [
     "APP_ROLE",
     "OWNER_ROLE",
+    "PLATFORM_ROLE",
+    "RELAY_ROLE",
     "Database",
     "MaintenanceReport",
     "UnitOfWork",
+    "admin_url_for",
     "current_revision",
+    "database_name",
     "downgrade",
     "drop_database",
     "head_revision",
