@@ -29,6 +29,7 @@ from tests.support.ferretdb import FerretDB
 from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, prepare
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.ports import OutboxEvent
 from polyshop.services.checkout import CheckoutRequest, OrderLine
 from polyshop.settings import Settings
 from polyshop.sync import DocumentProjector, Relay
@@ -65,13 +66,11 @@ class TimedRelay(Relay):
 
     lags_ms: list[float]
 
-    async def step(self) -> int:
-        position = await self.checkpoint()
-        events = await self._fetch(position)
-        applied = await super().step()
+    async def step_events(self) -> list[OutboxEvent]:
+        events = await super().step_events()
         now = datetime.now(UTC)
-        self.lags_ms += [(now - e.created_at).total_seconds() * 1000 for e in events[:applied]]
-        return applied
+        self.lags_ms += [(now - e.created_at).total_seconds() * 1000 for e in events]
+        return events
 
 
 async def run(options: argparse.Namespace) -> dict[str, Any]:
@@ -91,8 +90,7 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             mongo = MongoDocumentStore(ferretdb.url, app.database, database_name="polyshop_bench")
             await mongo.prepare()
             await rebuild(
-                Relay(app.database, DocumentProjector(app.database, mongo, name="bench-mongo")),
-                DocumentProjector(app.database, mongo, name="bench-mongo"),
+                Relay(app.database, DocumentProjector(mongo, name="bench-mongo")),
                 tenants=[tenant_id],
             )
             for product_id in products:
@@ -123,7 +121,7 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             results["reads"] = reads
             await mongo.close()
 
-            relay = TimedRelay(app.database, DocumentProjector(app.database, app.documents))
+            relay = TimedRelay(app.database, DocumentProjector(app.documents))
             relay.lags_ms = []
             stop = asyncio.Event()
             worker = asyncio.create_task(relay.run(urls.postgres, stop, poll_seconds=0.5))

@@ -10,20 +10,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
+    PostgresDocumentStore,
     admin_url_for,
     current_revision,
     provision,
     upgrade,
 )
-from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import ConfigurationError, StoreUnavailableError
-from polyshop.ports import DocumentStore, PaymentGateway
+from polyshop.ports import DocumentStore, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
 from polyshop.services.auth import AuthService
@@ -41,7 +42,7 @@ from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import DocumentProjector, Relay
+from polyshop.sync import DocumentProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,12 @@ def migrate(urls: StoreUrls) -> str | None:
     return current_revision(urls.postgres_admin)
 
 
+def projectors(documents: DocumentStore) -> list[Projector[Any]]:
+    """Every derived store the outbox relay keeps in step, each with its own checkpoint:
+    a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
+    return [DocumentProjector(documents)]
+
+
 @dataclass(slots=True)
 class Container:
     settings: Settings
@@ -150,7 +157,12 @@ class Container:
     rate_limiter: RateLimiter
     documents: DocumentStore
     document_reads: DocumentReads
-    relay: Relay
+    relays: Relays
+
+    @property
+    def relay(self) -> Relay:
+        """The documents projector's relay (the one most callers mean)."""
+        return self.relays["documents"]
 
 
 @asynccontextmanager
@@ -160,8 +172,9 @@ async def application(
 ) -> AsyncIterator[Container]:  # fmt: skip
     """Everything a process needs to serve use cases, opened and closed together.
 
-    A long-running service passes `run_relay=True`: the outbox relay then works in the
-    background of the same process (in both profiles) until the application closes.
+    A long-running service passes `run_relay=True`: the outbox relay of every projector then
+    works in the background of the same process (in both profiles) until the application
+    closes.
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
@@ -170,8 +183,8 @@ async def application(
         urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )
     # Small pools that connect on first use: most processes never act as relay or platform.
-    # Without a relay URL the relay's pool logs in as the application, which the database
-    # refuses everything the relay does; the commands that run it check `relay_url` first.
+    # Without a relay URL the relay's pool logs in as the application, and the database refuses
+    # it everything the relay does; the commands that run the relay check `relay_url` first.
     relay_database = Database(urls.postgres_relay or urls.postgres, min_size=0, max_size=4)
     platform_database = (
         Database(urls.postgres_platform, min_size=0, max_size=2) if urls.postgres_platform else None
@@ -212,7 +225,6 @@ async def application(
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
-    projector = DocumentProjector(relay_database, documents)
     container = Container(
         settings=settings,
         urls=urls,
@@ -242,11 +254,11 @@ async def application(
         ),
         documents=documents,
         document_reads=DocumentReads(readable),
-        relay=Relay(relay_database, projector),
+        relays=Relays([Relay(relay_database, p) for p in projectors(documents)]),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
-        asyncio.create_task(container.relay.run(listen_url, stop), name="outbox-relay")
+        asyncio.create_task(container.relays.run(listen_url, stop), name="outbox-relay")
         if listen_url is not None
         else None
     )
@@ -259,9 +271,8 @@ async def application(
                 await asyncio.wait_for(relay, timeout=10)
             except TimeoutError:
                 relay.cancel()
-        for store in (documents, readable):
-            if isinstance(store, MongoDocumentStore):
-                await store.close()
+        await documents.close()
+        await readable.close()
         await redis.aclose()
         await database.close()
         await relay_database.close()

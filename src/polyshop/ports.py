@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
+
+import psycopg
 
 
 class PaymentOutcome(StrEnum):
@@ -55,6 +58,10 @@ class NoListener:
         return None
 
 
+# The collections of the spec's document model, kept by every DocumentStore.
+COLLECTIONS = ("products", "users", "orders")
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentChange:
     """The new state of one document (None: it no longer exists), as built at `version`."""
@@ -97,3 +104,109 @@ class DocumentStore(Protocol):
     async def all(self, tenant_id: UUID, collection: str) -> dict[str, dict[str, Any]]: ...
 
     async def clear(self, tenant_id: UUID, collection: str) -> None: ...
+
+    async def close(self) -> None:
+        """Release what the store holds (its client); the PostgreSQL pool is closed by its owner."""
+        ...
+
+
+# --- Projectors: derived stores kept in step with the outbox --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """One committed outbox row, as the relay hands it to projectors (the envelope)."""
+
+    id: int
+    transaction_id: int
+    tenant_id: UUID
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+# What a projector keeps up to date, as (kind, key): ("products", "<uuid>"), ("orders", ...).
+Target = tuple[str, str]
+
+
+class Reader(Protocol):
+    """A transaction on the system of record, scoped to one tenant (row-level security applies).
+    The unit of work is one."""
+
+    @property
+    def tenant_id(self) -> UUID: ...
+
+    @property
+    def connection(self) -> psycopg.AsyncConnection[Any]: ...
+
+
+ChangeT = TypeVar("ChangeT")
+
+
+class Projector(Protocol[ChangeT]):
+    """Keeps one derived store in step with the outbox, after eventsourcing's
+    `process_event(envelope, tracking)`: the relay reads a batch of events, asks the projector
+    what they touch, has it build those targets from the current PostgreSQL state and hands it
+    the changes together with the checkpoint (the tracking record) to write.
+
+    Delivery is at least once: building from current state makes applying twice harmless.
+    Each projector has its own checkpoint (by `name`), lag and parked events.
+    """
+
+    name: str
+
+    async def targets(
+        self, reader: Reader, events: Sequence[OutboxEvent]
+    ) -> Mapping[int, Collection[Target]]:
+        """What each event touches, by event id (an event that touches nothing may be left out).
+        All events are of the reader's tenant. Raising here makes the relay ask again one event
+        at a time, so one bad event cannot spoil its batch."""
+        ...
+
+    async def build(
+        self, reader: Reader, targets: Collection[Target], version: int
+    ) -> list[ChangeT]:
+        """The new state of these targets (of the reader's tenant), read through `reader`, whose
+        snapshot is `version` (newer snapshots have greater versions). Called once per batch
+        and tenant with every target coalesced; on a data error the relay retries per target
+        and parks what still fails."""
+        ...
+
+    async def apply(self, changes: Sequence[ChangeT], checkpoint: Checkpoint | None) -> int:
+        """Write the changes of a batch and the checkpoint (atomically where the store allows);
+        returns how many changed. Errors here are not the data's fault: the batch is retried."""
+        ...
+
+
+@dataclass
+class Drift:
+    """How a derived store differs from what PostgreSQL says it should hold now."""
+
+    missing: list[tuple[UUID, str, str]] = field(default_factory=list)
+    extra: list[tuple[UUID, str, str]] = field(default_factory=list)
+    different: list[tuple[UUID, str, str]] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.extra or self.different)
+
+
+@runtime_checkable
+class RebuildableProjector(Projector[ChangeT], Protocol):
+    """A projector whose store holds state that can be thrown away and built again from
+    PostgreSQL (`polyshop sync rebuild|verify <name>`)."""
+
+    async def everything(self, reader: Reader) -> Collection[Target]:
+        """Every target the reader's tenant has now."""
+        ...
+
+    async def reset(self, tenant_id: UUID) -> None:
+        """Forget everything projected for this tenant."""
+        ...
+
+    async def compare(self, tenant_id: UUID, expected: Sequence[ChangeT]) -> Drift:
+        """How the stored state of the tenant differs from `expected` (builds of everything)."""
+        ...

@@ -27,13 +27,14 @@ from polyshop.api._context import (
     Tenant,
     rate_limit,
 )
+from polyshop.domain.identity import Permission, Role
 from polyshop.services.customers import Address, User
 
 router = APIRouter(tags=["accounts"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-StaffAdmin = Annotated[Principal, Depends(Allowed("manage:staff"))]
-CustomerReader = Annotated[Principal, Depends(Allowed("read:customers"))]
-ProfileWriter = Annotated[Principal, Depends(Allowed("write:profile"))]
+StaffAdmin = Annotated[Principal, Depends(Allowed(Permission.MANAGE_STAFF))]
+CustomerReader = Annotated[Principal, Depends(Allowed(Permission.READ_CUSTOMERS))]
+ProfileWriter = Annotated[Principal, Depends(Allowed(Permission.WRITE_PROFILE))]
 Email = Annotated[str, Field(min_length=3, max_length=255)]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 Phone = Annotated[str, Field(max_length=50)]
@@ -184,7 +185,7 @@ async def _profile(container: Services, tenant_id: UUID, user_id: UUID) -> dict[
 async def my_profile(
     container: Services,
     tenant_id: Tenant,
-    who: Annotated[Principal, Depends(Allowed("read:profile"))],
+    who: Annotated[Principal, Depends(Allowed(Permission.READ_PROFILE))],
 ) -> Any:
     return await _profile(container, tenant_id, who.user_id)
 
@@ -239,7 +240,7 @@ class UserList(Model):
 @router.get("/customers", response_model=UserList)
 async def list_customers(
     request: Request, response: Response, container: Services, tenant_id: Tenant,
-    _: CustomerReader, role: Literal["customer", "vendor_staff", "tenant_admin"] | None = None,
+    _: CustomerReader, role: Role | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Any:  # fmt: skip

@@ -34,9 +34,16 @@ from polyshop.api._context import (
     rate_limit,
 )
 from polyshop.bootstrap import Container
-from polyshop.domain.access import manages_product, product_visible, vendor_of_new_product
+from polyshop.domain.access import (
+    listing_scope,
+    manages_every_product,
+    manages_product,
+    product_visible,
+    vendor_of_new_product,
+)
 from polyshop.domain.catalog import ProductStatus
-from polyshop.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.identity import Permission
 from polyshop.services.catalog import (
     Brand,
     Category,
@@ -51,8 +58,8 @@ from polyshop.services.inventory import StockItem
 
 router = APIRouter(tags=["catalog"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-CatalogAdmin = Annotated[Principal, Depends(Allowed("write:catalog"))]
-ProductWriter = Annotated[Principal, Depends(Allowed("write:products"))]
+CatalogAdmin = Annotated[Principal, Depends(Allowed(Permission.WRITE_CATALOG))]
+ProductWriter = Annotated[Principal, Depends(Allowed(Permission.WRITE_PRODUCTS))]
 Policy = Literal["deny", "continue"]
 StatusName = Literal["draft", "active", "inactive", "archived"]
 
@@ -274,7 +281,7 @@ def _changes(patch: Model) -> dict[str, Any]:
 
 async def _manage(container: Services, tenant_id: UUID, who: Principal, **ids: UUID) -> None:
     """Vendor staff may touch only their vendor's things; another vendor's look absent."""
-    if who.role == "tenant_admin":
+    if manages_every_product(who.role):
         return
     owner = await container.catalog.owner_vendor(tenant_id, **ids)
     if not manages_product(who.role, who.vendor_id, owner):
@@ -312,7 +319,7 @@ async def list_brands(container: Services, tenant_id: Tenant) -> Any:
 async def list_vendors(
     container: Services,
     tenant_id: Tenant,
-    _: Annotated[Principal, Depends(Allowed("read:products"))],
+    _: Annotated[Principal, Depends(Allowed(Permission.READ_PRODUCTS))],
 ) -> Any:
     """Vendors with their contact addresses: for staff."""
     return await container.catalog.vendors(tenant_id)
@@ -353,13 +360,10 @@ async def list_products(
     sort: Sort = "newest", limit: Limit = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Any:  # fmt: skip
-    wanted_status: ProductStatus | None = ProductStatus.ACTIVE
-    if status_filter is not None and status_filter != "active":
-        if principal is None or "read:products" not in principal.permissions:
-            raise ForbiddenError("only staff can list products that are not for sale")
-        wanted_status = ProductStatus(status_filter)
-    if principal is not None and principal.role == "vendor_staff":
-        vendor_id = principal.vendor_id  # vendor staff see their own vendor's products
+    wanted_status, vendor_id = listing_scope(
+        principal.role if principal else None, principal.permissions if principal else (),
+        principal.vendor_id if principal else None, status_filter, vendor_id,
+    )  # fmt: skip
     pairs = []
     for item in attribute or []:
         name, sep, value = item.partition(":")

@@ -10,11 +10,12 @@ from pydantic import Field
 
 from polyshop.api._common import PROBLEMS, Model, Slug
 from polyshop.api._context import Allowed, Principal, Services, Tenant, rate_limit
+from polyshop.domain.identity import Permission
 from polyshop.services.content import ContentPage
 
 router = APIRouter(tags=["content"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-Editor = Annotated[Principal, Depends(Allowed("write:content"))]
+Editor = Annotated[Principal, Depends(Allowed(Permission.WRITE_CONTENT))]
 PageType = Literal["page", "blog_post", "faq", "policy"]
 PageStatus = Literal["draft", "published", "archived"]
 Title = Annotated[str, Field(min_length=1, max_length=255)]

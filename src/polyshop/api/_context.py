@@ -20,6 +20,7 @@ from fastapi import Depends, Request, Response
 from polyshop.api._problems import unauthorized
 from polyshop.bootstrap import Container
 from polyshop.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from polyshop.domain.identity import Permission
 from polyshop.settings import Settings
 
 SESSION_COOKIE = "polyshop_session"
@@ -178,7 +179,7 @@ SignedIn = Annotated[Principal, Depends(signed_in)]
 class Allowed:
     """A dependency admitting callers whose role has `permission` (403 otherwise)."""
 
-    def __init__(self, permission: str) -> None:
+    def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
     async def __call__(self, principal: SignedIn) -> Principal:

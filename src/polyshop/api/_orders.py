@@ -33,18 +33,20 @@ from polyshop.api._context import (
     rate_limit,
 )
 from polyshop.api._problems import unauthorized
+from polyshop.domain.access import has_cart, orders_scope
 from polyshop.domain.errors import ForbiddenError
+from polyshop.domain.identity import Permission
 from polyshop.services.carts import CartLine, anonymous_cart, user_cart
 from polyshop.services.checkout import CheckoutRequest, OrderLine, PlacedOrder
 from polyshop.services.orders import OrderSummary, VendorLine
 
 router = APIRouter(responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-OrderWriter = Annotated[Principal, Depends(Allowed("write:orders"))]
-OrderReader = Annotated[Principal, Depends(Allowed("read:orders"))]
-Fulfilment = Annotated[Principal, Depends(Allowed("write:fulfilment"))]
-Refunder = Annotated[Principal, Depends(Allowed("write:refunds"))]
-LineReader = Annotated[Principal, Depends(Allowed("read:order_lines"))]
+OrderWriter = Annotated[Principal, Depends(Allowed(Permission.WRITE_ORDERS))]
+OrderReader = Annotated[Principal, Depends(Allowed(Permission.READ_ORDERS))]
+Fulfilment = Annotated[Principal, Depends(Allowed(Permission.WRITE_FULFILMENT))]
+Refunder = Annotated[Principal, Depends(Allowed(Permission.WRITE_REFUNDS))]
+LineReader = Annotated[Principal, Depends(Allowed(Permission.READ_ORDER_LINES))]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=255,
@@ -169,7 +171,7 @@ class VendorLineList(Model):
 async def _cart_owner(principal: MaybePrincipal, cart_token: CartToken = None) -> str:
     """Whose cart: the signed-in customer's, or the anonymous visitor's named by its token."""
     if principal is not None:
-        if "write:cart" not in principal.permissions:
+        if not has_cart(principal.permissions):
             raise ForbiddenError("only customers have carts")
         return user_cart(principal.user_id)
     if cart_token is None:
@@ -263,7 +265,7 @@ async def place_order(
 
 def _own_scope(who: Principal) -> UUID | None:
     """None (every order) for those who may read all; else the caller's own orders only."""
-    return None if "read:all_orders" in who.permissions else who.user_id
+    return orders_scope(who.permissions, who.user_id)
 
 
 @router.get("/orders", response_model=OrderList, tags=["orders"])

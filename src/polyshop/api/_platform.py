@@ -11,6 +11,7 @@ from pydantic import Field
 from polyshop.api._accounts import Registration
 from polyshop.api._common import PROBLEMS, Model, Name, Slug
 from polyshop.api._context import Services, platform_admin
+from polyshop.domain.identity import Role
 from polyshop.domain.tenancy import Tenant
 from polyshop.services.customers import User
 
@@ -59,4 +60,6 @@ async def configure_tenant(slug: Slug, body: dict[str, Any], container: Services
 async def create_shop_admin(slug: Slug, body: Registration, container: Services) -> Any:
     """Open a shop admin account (a new shop's first, or one more)."""
     tenant = await container.tenants.get(slug)
-    return await container.customers.register(tenant.id, **body.model_dump(), role="tenant_admin")
+    return await container.customers.register(
+        tenant.id, **body.model_dump(), role=Role.TENANT_ADMIN
+    )

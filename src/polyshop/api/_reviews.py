@@ -12,12 +12,13 @@ from pydantic import Field
 
 from polyshop.api._common import PROBLEMS, Limit, Model, Money
 from polyshop.api._context import Allowed, Principal, Services, SignedIn, Tenant, rate_limit
+from polyshop.domain.identity import Permission
 from polyshop.services.reviews import Review
 
 router = APIRouter(tags=["reviews"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
-Reviewer = Annotated[Principal, Depends(Allowed("write:reviews"))]
-Moderator = Annotated[Principal, Depends(Allowed("moderate:reviews"))]
+Reviewer = Annotated[Principal, Depends(Allowed(Permission.WRITE_REVIEWS))]
+Moderator = Annotated[Principal, Depends(Allowed(Permission.MODERATE_REVIEWS))]
 
 
 class ReviewIn(Model):

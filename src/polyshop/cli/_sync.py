@@ -15,16 +15,19 @@ from rich.table import Table
 from polyshop import bootstrap
 from polyshop.cli._common import console, settings
 from polyshop.domain.errors import NotFoundError
-from polyshop.sync import DocumentProjector
-from polyshop.sync.maintenance import Drift, rebuild, verify
+from polyshop.ports import Drift
+from polyshop.sync import Relay
+from polyshop.sync.maintenance import rebuild, verify
 
 app = typer.Typer(help="Keep derived stores in step with PostgreSQL.", no_args_is_help=True)
-PROJECTORS = ("documents",)
 
 
-def _projector(name: str) -> None:
-    if name not in PROJECTORS:
-        raise NotFoundError(f"no projector {name!r} (known: {', '.join(PROJECTORS)})")
+def _relay(container: bootstrap.Container, name: str) -> Relay:
+    bootstrap.relay_url(container.urls)  # rebuild and verify act as the relay
+    if name not in container.relays:
+        known = ", ".join(container.relays.names)
+        raise NotFoundError(f"no projector {name!r} (known: {known})")
+    return container.relays[name]
 
 
 @app.command("run")
@@ -37,15 +40,16 @@ def run_command(
         async with bootstrap.application(settings()) as container:
             bootstrap.relay_url(container.urls)  # the relay's own login, or one line
             if until_idle:
-                applied = await container.relay.run_until_idle()
-                console.print(f"applied {applied} events; caught up")
+                applied = await container.relays.run_until_idle()
+                for name, count in applied.items():
+                    console.print(f"{name}: applied {count} events; caught up")
                 return
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             console.print("relay running; Ctrl-C stops it")
-            await container.relay.run(bootstrap.relay_url(container.urls), stop)
+            await container.relays.run(bootstrap.relay_url(container.urls), stop)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(work())
@@ -58,17 +62,19 @@ def status_command() -> None:
     async def read() -> list[tuple[str, ...]]:
         async with bootstrap.application(settings()) as container:
             bootstrap.relay_url(container.urls)
-            relay = container.relay
-            position = await relay.checkpoint()
-            pending, oldest = await relay.pending()
             async with container.relay_database.unit_of_work() as uow:
                 cursor = await uow.connection.execute(
                     "SELECT projector, parked FROM sync_parked_counts()"
                 )
                 parked = dict(await cursor.fetchall())
-            age = f"{(datetime.now(UTC) - oldest).total_seconds():.1f} s" if oldest else "-"
-            return [(relay.name, f"{position.transaction_id}/{position.event_id}", str(pending), age,
-                     str(parked.get(relay.name, 0)))]  # fmt: skip
+            rows: list[tuple[str, ...]] = []
+            for relay in container.relays:
+                position = await relay.checkpoint()
+                pending, oldest = await relay.pending()
+                age = f"{(datetime.now(UTC) - oldest).total_seconds():.1f} s" if oldest else "-"
+                rows.append((relay.name, f"{position.transaction_id}/{position.event_id}",
+                             str(pending), age, str(parked.get(relay.name, 0))))  # fmt: skip
+            return rows
 
     table = Table(
         "projector", "position (transaction/event)", "waiting", "oldest waiting", "parked"
@@ -79,46 +85,45 @@ def status_command() -> None:
 
 
 @app.command("rebuild")
-def rebuild_command(projector: Annotated[str, typer.Argument(help="documents")]) -> None:
+def rebuild_command(
+    projector: Annotated[str, typer.Argument(help="the projector's name, e.g. documents")],
+) -> None:
     """Empty the projector's store and project everything again from PostgreSQL."""
-    _projector(projector)
 
     async def work() -> int:
         async with bootstrap.application(settings()) as container:
+            relay = _relay(container, projector)
             with Progress(console=console) as progress:
                 task = progress.add_task(f"rebuilding {projector}", total=None)
 
                 def advance(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                return await rebuild(container.relay, _documents(container), advance)
+                return await rebuild(relay, advance)
 
-    console.print(f"rebuilt {projector}: {asyncio.run(work())} documents written")
+    console.print(f"rebuilt {projector}: {asyncio.run(work())} written")
 
 
 @app.command("verify")
-def verify_command() -> None:
-    """Report every document that differs from what PostgreSQL says (exit 1 on drift)."""
+def verify_command(
+    projector: Annotated[str, typer.Argument(help="the projector's name")] = "documents",
+) -> None:
+    """Report everything in the projector's store that differs from what PostgreSQL says
+    (exit 1 on drift)."""
 
     async def work() -> Drift:
         async with bootstrap.application(settings()) as container:
+            relay = _relay(container, projector)
             with Progress(console=console) as progress:
-                task = progress.add_task("comparing documents with PostgreSQL", total=None)
-                return await verify(
-                    _documents(container), lambda d, t: progress.update(task, completed=d, total=t)
-                )
+                task = progress.add_task(f"comparing {projector} with PostgreSQL", total=None)
+                return await verify(relay, lambda d, t: progress.update(task, completed=d, total=t))
 
     drift = asyncio.run(work())
-    table = Table("kind", "count", "examples (tenant / collection / id)")
+    table = Table("kind", "count", "examples (tenant / kind / id)")
     for kind in ("missing", "extra", "different"):
         found = getattr(drift, kind)
         table.add_row(kind, str(len(found)), ", ".join(f"{t}/{c}/{i}" for t, c, i in found[:3]))
     console.print(table)
-    console.print(f"checked {drift.checked} documents: " + ("no drift" if drift.clean else "DRIFT"))
+    console.print(f"checked {drift.checked}: " + ("no drift" if drift.clean else "DRIFT"))
     if not drift.clean:
         raise typer.Exit(1)
-
-
-def _documents(container: bootstrap.Container) -> DocumentProjector:
-    bootstrap.relay_url(container.urls)  # rebuild and verify act as the relay
-    return DocumentProjector(container.relay_database, container.documents)

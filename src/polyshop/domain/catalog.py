@@ -7,6 +7,7 @@ import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
 from polyshop.domain.errors import InvalidTransitionError, ValidationError
 
@@ -32,6 +33,27 @@ def check_product_transition(current: ProductStatus, target: ProductStatus) -> N
         raise InvalidTransitionError(
             f"a product that is {current} cannot become {target} (allowed: {allowed})"
         )
+
+
+def line_name(product_name: str, variant_title: str | None) -> str:
+    """What a cart or order line is called: the product, and the variant's title if chosen."""
+    return product_name if variant_title is None else f"{product_name} - {variant_title}"
+
+
+def is_for_sale(product_status: str, variant_active: bool | None = None) -> bool:
+    """A line can be sold when its product is active and, when a variant is chosen
+    (`variant_active` not None), that variant is active too."""
+    return product_status == ProductStatus.ACTIVE and variant_active is not False
+
+
+def without_purchase_cost(product: dict[str, Any]) -> dict[str, Any]:
+    """A product as shoppers may see it: the shop's purchase cost is its own business. Takes
+    the row shape (`cost_price`) and the document shape (`pricing.costPrice`)."""
+    shown = {k: v for k, v in product.items() if k != "cost_price"}
+    pricing = shown.get("pricing")
+    if isinstance(pricing, dict):
+        shown["pricing"] = {k: v for k, v in pricing.items() if k != "costPrice"}
+    return shown
 
 
 ATTRIBUTE_TYPES = ("text", "number", "boolean", "date", "url")

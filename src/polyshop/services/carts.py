@@ -14,6 +14,7 @@ from uuid import UUID
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.redis import Keys, RedisClient, digest, redis_unavailable
 from polyshop.adapters.redis import _scripts as scripts
+from polyshop.domain.catalog import is_for_sale, line_name
 from polyshop.domain.errors import NotFoundError, ValidationError
 from polyshop.domain.money import ZERO
 from polyshop.services.checkout import CheckoutRequest, CheckoutService, OrderLine, PlacedOrder
@@ -195,7 +196,7 @@ class CartService:
         if row is None or (variant_id is not None and not row[1]):
             raise NotFoundError("product not found")
         status, _, variant_active, has_variants = row
-        if status != "active" or (variant_id is not None and not variant_active):
+        if not is_for_sale(status, None if variant_id is None else bool(variant_active)):
             raise ValidationError("that product is not for sale", field="product_id")
         if has_variants and variant_id is None:
             raise ValidationError("choose a variant", field="variant_id")
@@ -227,13 +228,15 @@ class CartService:
             product = products.get(line["productId"])
             variant = variants.get(line["variantId"]) if line["variantId"] else None
             name = sku = price = None
-            available = product is not None and product[3] == "active"
+            available = False
             if product is not None:
                 name, sku, price = product[0], product[1], product[2]
-                if line["variantId"]:
-                    available = available and variant is not None and bool(variant[3])
+                if not line["variantId"]:
+                    available = is_for_sale(product[3])
+                else:
+                    available = is_for_sale(product[3], variant is not None and bool(variant[3]))
                     if variant is not None:
-                        name, sku, price = f"{product[0]} - {variant[0]}", variant[1], variant[2]
+                        name, sku, price = line_name(product[0], variant[0]), variant[1], variant[2]
             total = price * line["quantity"] if available and price is not None else None
             if total is not None:
                 subtotal += total

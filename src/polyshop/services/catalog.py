@@ -25,8 +25,10 @@ from polyshop.domain.catalog import (
     check_product_transition,
     normalise_attribute,
     slugify,
+    without_purchase_cost,
 )
 from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.events import Aggregate, Event, created
 from polyshop.domain.money import parse_money
 from polyshop.ports import NoListener, ProductChangeListener
 from polyshop.services._inventory_ledger import record_movement
@@ -216,7 +218,9 @@ class CatalogService:
                 )
             row = await cursor.fetchone()
             assert row is not None
-            await uow.append_event("category", row[0], "category.created", {"slug": slug})
+            await uow.append_event(
+                Aggregate.CATEGORY, row[0], Event.CATEGORY_CREATED, {"slug": slug}
+            )
             await uow.commit()
         return Category(row[0], name, slug, parent_id, sort_order, True)
 
@@ -232,7 +236,7 @@ class CatalogService:
             if cursor.rowcount == 0:
                 raise NotFoundError("category not found")
             await uow.append_event(
-                "category", category_id, "category.moved", {"parent_id": parent_id}
+                Aggregate.CATEGORY, category_id, Event.CATEGORY_MOVED, {"parent_id": parent_id}
             )
             await uow.commit()
 
@@ -269,7 +273,7 @@ class CatalogService:
         self, tenant_id: UUID, name: str, *, slug: str | None = None, description: str | None = None
     ) -> UUID:
         return await self._create_named(
-            tenant_id, "brands", "brand", name, slug, {"description": description}
+            tenant_id, "brands", Aggregate.BRAND, name, slug, {"description": description}
         )
 
     async def create_vendor(
@@ -281,7 +285,7 @@ class CatalogService:
         contact_email: str | None = None,
     ) -> UUID:
         return await self._create_named(
-            tenant_id, "vendors", "vendor", name, slug, {"contact_email": contact_email}
+            tenant_id, "vendors", Aggregate.VENDOR, name, slug, {"contact_email": contact_email}
         )
 
     async def brands(self, tenant_id: UUID) -> list[Brand]:
@@ -299,7 +303,7 @@ class CatalogService:
             return [Vendor(*row) for row in await cursor.fetchall()]
 
     async def _create_named(
-        self, tenant_id: UUID, table: str, kind: str, name: str, slug: str | None,
+        self, tenant_id: UUID, table: str, kind: Aggregate, name: str, slug: str | None,
         extra: dict[str, Any],
     ) -> UUID:  # fmt: skip
         slug = slug or slugify(name)
@@ -316,7 +320,7 @@ class CatalogService:
                 )
             row = await cursor.fetchone()
             assert row is not None
-            await uow.append_event(kind, row[0], f"{kind}.created", {"name": name, "slug": slug})
+            await uow.append_event(kind, row[0], created(kind), {"name": name, "slug": slug})
             await uow.commit()
         return UUID(str(row[0]))
 
@@ -370,7 +374,10 @@ class CatalogService:
                         (tenant_id, product_id, url, alt, position, position == 0),
                     )
             await uow.append_event(
-                "product", product_id, "product.created", {"sku": draft.sku, "slug": values["slug"]}
+                Aggregate.PRODUCT,
+                product_id,
+                Event.PRODUCT_CREATED,
+                {"sku": draft.sku, "slug": values["slug"]},
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
@@ -390,7 +397,7 @@ class CatalogService:
             with domain_errors():
                 await _update_by_id(uow, "products", product_id, changes, "product")
             await uow.append_event(
-                "product", product_id, "product.updated", {"fields": sorted(changes)}
+                Aggregate.PRODUCT, product_id, Event.PRODUCT_UPDATED, {"fields": sorted(changes)}
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
@@ -408,7 +415,10 @@ class CatalogService:
                 "UPDATE products SET status = %s WHERE id = %s", (str(target), product_id)
             )
             await uow.append_event(
-                "product", product_id, "product.status_changed", {"from": row[0], "to": str(target)}
+                Aggregate.PRODUCT,
+                product_id,
+                Event.PRODUCT_STATUS_CHANGED,
+                {"from": row[0], "to": str(target)},
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
@@ -418,7 +428,10 @@ class CatalogService:
             with domain_errors():
                 variant_id = await self._insert_variant(uow, product_id, variant)
             await uow.append_event(
-                "product", product_id, "product.variant_added", {"variant_id": variant_id}
+                Aggregate.PRODUCT,
+                product_id,
+                Event.PRODUCT_VARIANT_ADDED,
+                {"variant_id": variant_id},
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
@@ -438,7 +451,10 @@ class CatalogService:
                     uow, "product_variants", variant_id, changes, "variant", returning="product_id"
                 )
             await uow.append_event(
-                "product", product_id, "product.variant_updated", {"variant_id": variant_id}
+                Aggregate.PRODUCT,
+                product_id,
+                Event.PRODUCT_VARIANT_UPDATED,
+                {"variant_id": variant_id},
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
@@ -453,7 +469,7 @@ class CatalogService:
             if row is None:
                 raise NotFoundError("variant not found")
             await uow.append_event(
-                "product", row[0], "product.variant_removed", {"variant_id": variant_id}
+                Aggregate.PRODUCT, row[0], Event.PRODUCT_VARIANT_REMOVED, {"variant_id": variant_id}
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [row[0]])
@@ -488,7 +504,9 @@ class CatalogService:
         async with self._database.unit_of_work(tenant_id) as uow:
             with domain_errors():
                 await _upsert_attribute(uow, product_id, name, value, kind)
-            await uow.append_event("product", product_id, "product.attribute_set", {"name": name})
+            await uow.append_event(
+                Aggregate.PRODUCT, product_id, Event.PRODUCT_ATTRIBUTE_SET, {"name": name}
+            )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
 
@@ -501,7 +519,7 @@ class CatalogService:
             if cursor.rowcount == 0:
                 raise NotFoundError(f"attribute {name!r} not found")
             await uow.append_event(
-                "product", product_id, "product.attribute_removed", {"name": name}
+                Aggregate.PRODUCT, product_id, Event.PRODUCT_ATTRIBUTE_REMOVED, {"name": name}
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
@@ -537,7 +555,9 @@ class CatalogService:
                         "is_primary": primary or count == 0,
                     },
                 )
-            await uow.append_event("product", product_id, "product.image_added", {"url": url})
+            await uow.append_event(
+                Aggregate.PRODUCT, product_id, Event.PRODUCT_IMAGE_ADDED, {"url": url}
+            )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
         return image_id
@@ -556,7 +576,7 @@ class CatalogService:
                 (image_id, row[0]),
             )
             await uow.append_event(
-                "product", row[0], "product.primary_image_set", {"image_id": image_id}
+                Aggregate.PRODUCT, row[0], Event.PRODUCT_PRIMARY_IMAGE_SET, {"image_id": image_id}
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [row[0]])
@@ -580,7 +600,7 @@ class CatalogService:
                     (product_id,),
                 )
             await uow.append_event(
-                "product", product_id, "product.image_removed", {"image_id": image_id}
+                Aggregate.PRODUCT, product_id, Event.PRODUCT_IMAGE_REMOVED, {"image_id": image_id}
             )
             await uow.commit()
         await self.listener.products_changed(tenant_id, [product_id])
@@ -602,8 +622,9 @@ class CatalogService:
                 if product is None:
                     raise NotFoundError("product not found")
                 # The page is what shoppers see: the shop's purchase cost is not on it.
-                for private in ("search_vector", "cost_price", "tenant_id"):
-                    product.pop(private, None)
+                product = without_purchase_cost(product)
+                for internal in ("search_vector", "tenant_id"):
+                    product.pop(internal, None)
                 pid = product["id"]
                 await cursor.execute(
                     "SELECT id, title, sku, price, compare_price, options, inventory_quantity,"

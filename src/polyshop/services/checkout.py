@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres._errors import domain_errors
 from polyshop.adapters.postgres._json import dumps
+from polyshop.domain.catalog import is_for_sale, line_name
 from polyshop.domain.errors import (
     ConflictError,
     InsufficientStockError,
@@ -40,6 +41,7 @@ from polyshop.domain.errors import (
     PaymentFailedError,
     ValidationError,
 )
+from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricedLine, PricingRules, Quote, quote
 from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
 from polyshop.services._idempotency import CLAIM_KEY, KeyTaken
@@ -329,8 +331,8 @@ def _price_lines(
                 raise ValidationError(
                     f"{product_name} ({title}) is not available", field="variant_id"
                 )
-            name, tracking = f"{product_name} - {title}", True
-        if status != "active":
+            name, tracking = line_name(product_name, title), True
+        if not is_for_sale(status):
             raise ValidationError(f"{name} is not for sale", field="product_id")
         if tracking and policy == "deny" and stock < quantity:
             shortages.append((sku, quantity, stock))
@@ -386,6 +388,9 @@ def _write_params(
         "gateway": gateway,
         "transaction": transaction_id,
         "gateway_response": Jsonb(gateway_response, dumps),
+        # Plain strings: the statement is prepared, and an enum has no psycopg dumper of its own.
+        "aggregate": str(Aggregate.ORDER),
+        "event_type": str(Event.ORDER_PLACED),
         "payload": Jsonb(
             {
                 "order_id": order_id,
@@ -477,7 +482,7 @@ WITH placed AS (
     VALUES (%(tenant)s, %(order)s, NULL, 'confirmed', 'placed and paid', %(user)s)
 ), event AS (
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
-    SELECT %(tenant)s, 'order', %(order)s, 'order.placed',
+    SELECT %(tenant)s, %(aggregate)s, %(order)s, %(event_type)s,
            %(payload)s || jsonb_build_object('order_number', placed.order_number)
       FROM placed
 ), keyed AS (

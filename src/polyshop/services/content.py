@@ -11,6 +11,7 @@ from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres._errors import domain_errors
 from polyshop.domain.catalog import slugify
 from polyshop.domain.errors import InvalidTransitionError, NotFoundError, ValidationError
+from polyshop.domain.events import Aggregate, Event, content_moved_to
 
 PageType = Literal["page", "blog_post", "faq", "policy"]
 PageStatus = Literal["draft", "published", "archived"]
@@ -58,7 +59,9 @@ class ContentService:
                      author),
                 )  # fmt: skip
             page = ContentPage(*await cursor.fetchone())  # type: ignore[misc]
-            await uow.append_event("content_page", page.id, "content.created", {"slug": page.slug})
+            await uow.append_event(
+                Aggregate.CONTENT_PAGE, page.id, Event.CONTENT_CREATED, {"slug": page.slug}
+            )
             await uow.commit()
         return page
 
@@ -80,7 +83,7 @@ class ContentService:
             if cursor.rowcount == 0:
                 raise NotFoundError("page not found")
             await uow.append_event(
-                "content_page", page_id, "content.edited", {"fields": sorted(changes)}
+                Aggregate.CONTENT_PAGE, page_id, Event.CONTENT_EDITED, {"fields": sorted(changes)}
             )
             await uow.commit()
 
@@ -112,7 +115,9 @@ class ContentService:
                 " ELSE published_at END WHERE id = %s",
                 (target, editor, target, page_id),
             )
-            await uow.append_event("content_page", page_id, f"content.{target}", {"from": row[0]})
+            await uow.append_event(
+                Aggregate.CONTENT_PAGE, page_id, content_moved_to(target), {"from": row[0]}
+            )
             await uow.commit()
 
     async def published(self, tenant_id: UUID, slug: str) -> ContentPage:

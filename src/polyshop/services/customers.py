@@ -21,9 +21,9 @@ from polyshop.domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from polyshop.domain.identity import normalise_email, validate_password
+from polyshop.domain.events import Aggregate, Event
+from polyshop.domain.identity import Role, normalise_email, validate_password
 
-Role = Literal["customer", "vendor_staff", "tenant_admin"]
 AddressType = Literal["billing", "shipping", "both"]
 
 
@@ -90,7 +90,7 @@ class CustomerService:
 
     async def register(
         self, tenant_id: UUID, email: str, password: str, first_name: str, last_name: str, *,
-        phone: str | None = None, role: Role = "customer", vendor_id: UUID | None = None,
+        phone: str | None = None, role: Role = Role.CUSTOMER, vendor_id: UUID | None = None,
     ) -> User:  # fmt: skip
         email = normalise_email(email)
         validate_password(password, email=email)
@@ -106,7 +106,7 @@ class CustomerService:
                         " phone, role, vendor_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                         f" RETURNING {_USER_COLUMNS}",
                         (tenant_id, email, password_hash, first_name.strip(), last_name.strip(),
-                         phone, role, vendor_id),
+                         phone, str(Role(role)), vendor_id),
                     )  # fmt: skip
                 user = await cursor.fetchone()
             assert user is not None
@@ -114,7 +114,9 @@ class CustomerService:
                 "INSERT INTO user_profiles (tenant_id, user_id) VALUES (%s, %s)",
                 (tenant_id, user.id),
             )
-            await uow.append_event("user", user.id, "user.registered", {"role": role})
+            await uow.append_event(
+                Aggregate.USER, user.id, Event.USER_REGISTERED, {"role": str(role)}
+            )
             await uow.commit()
         return user
 
@@ -178,7 +180,7 @@ class CustomerService:
             await uow.connection.execute(
                 "UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id)
             )
-            await uow.append_event("user", user_id, "user.password_changed", {})
+            await uow.append_event(Aggregate.USER, user_id, Event.USER_PASSWORD_CHANGED, {})
             await uow.commit()
 
     async def get(self, tenant_id: UUID, user_id: UUID) -> User:
@@ -204,7 +206,7 @@ class CustomerService:
         params: list[Any] = []
         if role is not None:
             conditions.append("role = %s")
-            params.append(role)
+            params.append(str(Role(role)))
         if after is not None:
             conditions.append("(created_at, id) > (%s, %s)")
             params.extend(after)
@@ -218,7 +220,9 @@ class CustomerService:
                 return await cursor.fetchall()
 
     async def verify_email(self, tenant_id: UUID, user_id: UUID) -> None:
-        await self._update_user(tenant_id, user_id, {"email_verified": True}, "user.email_verified")
+        await self._update_user(
+            tenant_id, user_id, {"email_verified": True}, Event.USER_EMAIL_VERIFIED
+        )
 
     async def update_details(
         self, tenant_id: UUID, user_id: UUID, *, first_name: str | None = None,
@@ -233,10 +237,10 @@ class CustomerService:
             if field in changes and not str(changes[field]).strip():
                 raise ValidationError(f"{field.replace('_', ' ')} must not be blank", field=field)
         if changes:
-            await self._update_user(tenant_id, user_id, changes, "user.updated")
+            await self._update_user(tenant_id, user_id, changes, Event.USER_UPDATED)
 
     async def _update_user(
-        self, tenant_id: UUID, user_id: UUID, changes: dict[str, Any], event: str
+        self, tenant_id: UUID, user_id: UUID, changes: dict[str, Any], event: Event
     ) -> None:
         assignments = ", ".join(f"{column} = %s" for column in changes)
         async with self._database.unit_of_work(tenant_id) as uow:
@@ -246,7 +250,7 @@ class CustomerService:
                 )
             if cursor.rowcount == 0:
                 raise NotFoundError("user not found")
-            await uow.append_event("user", user_id, event, {"fields": sorted(changes)})
+            await uow.append_event(Aggregate.USER, user_id, event, {"fields": sorted(changes)})
             await uow.commit()
 
     async def profile(self, tenant_id: UUID, user_id: UUID) -> dict[str, Any]:
@@ -289,7 +293,7 @@ class CustomerService:
             if cursor.rowcount == 0:
                 raise NotFoundError("user not found")
             await uow.append_event(
-                "user", user_id, "user.profile_updated", {"fields": sorted(fields)}
+                Aggregate.USER, user_id, Event.USER_PROFILE_UPDATED, {"fields": sorted(fields)}
             )
             await uow.commit()
 
@@ -319,7 +323,7 @@ class CustomerService:
                 address = await cursor.fetchone()
             assert address is not None
             await uow.append_event(
-                "user", user_id, "user.address_added", {"address_id": address.id}
+                Aggregate.USER, user_id, Event.USER_ADDRESS_ADDED, {"address_id": address.id}
             )
             await uow.commit()
         return address
@@ -339,7 +343,7 @@ class CustomerService:
                 "UPDATE user_addresses SET is_default = true WHERE id = %s", (address_id,)
             )
             await uow.append_event(
-                "user", user_id, "user.default_address_set", {"address_id": address_id}
+                Aggregate.USER, user_id, Event.USER_DEFAULT_ADDRESS_SET, {"address_id": address_id}
             )
             await uow.commit()
 
@@ -351,7 +355,7 @@ class CustomerService:
             if cursor.rowcount == 0:
                 raise NotFoundError("address not found")
             await uow.append_event(
-                "user", user_id, "user.address_removed", {"address_id": address_id}
+                Aggregate.USER, user_id, Event.USER_ADDRESS_REMOVED, {"address_id": address_id}
             )
             await uow.commit()
 

@@ -5,17 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from polyshop.domain.catalog import without_purchase_cost
 from polyshop.domain.errors import NotFoundError
 from polyshop.ports import DocumentStore
-
-
-def storefront_product(document: dict[str, Any]) -> dict[str, Any]:
-    """A product document as shoppers may see it: without the shop's purchase cost."""
-    shown = dict(document)
-    pricing = shown.get("pricing")
-    if isinstance(pricing, dict):
-        shown["pricing"] = {k: v for k, v in pricing.items() if k != "costPrice"}
-    return shown
 
 
 class DocumentReads:
@@ -35,7 +27,7 @@ class DocumentReads:
         )
         if not found:
             raise NotFoundError(f"no product {slug!r}")
-        return storefront_product(found[0])
+        return without_purchase_cost(found[0])
 
     async def category_listing(
         self, tenant_id: UUID, category_id: UUID, *, limit: int = 50
@@ -44,7 +36,7 @@ class DocumentReads:
             tenant_id, "products", equals={"category.id": str(category_id), "status": "active"},
             sort="name", limit=limit,
         )  # fmt: skip
-        return [storefront_product(document) for document in found]
+        return [without_purchase_cost(document) for document in found]
 
     async def order_history(
         self, tenant_id: UUID, customer_id: UUID, *, limit: int = 20

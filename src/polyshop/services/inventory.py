@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 from polyshop.adapters.postgres import Database, UnitOfWork
 from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.events import Aggregate, Event
 from polyshop.ports import NoListener, ProductChangeListener
 from polyshop.services._inventory_ledger import record_movement
 
@@ -98,8 +99,7 @@ class InventoryService:
                 uow, target.product_id, target.variant_id, quantity, "transfer",
                 reason=reason, reference_id=reference, created_by=actor,
             )  # fmt: skip
-            await uow.append_event(
-                "inventory", reference, "inventory.transferred",
+            await uow.append_event(Aggregate.INVENTORY, reference, Event.INVENTORY_TRANSFERRED,
                 {"from": _describe(source), "to": _describe(target), "quantity": quantity},
             )  # fmt: skip
             await uow.commit()
@@ -146,7 +146,10 @@ def _describe(item: StockItem) -> dict[str, str | None]:
 
 async def _announce(uow: UnitOfWork, item: StockItem, level: int) -> None:
     await uow.append_event(
-        "product", item.product_id, "inventory.changed", {**_describe(item), "quantity": level}
+        Aggregate.PRODUCT,
+        item.product_id,
+        Event.INVENTORY_CHANGED,
+        {**_describe(item), "quantity": level},
     )
 
 

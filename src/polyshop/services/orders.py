@@ -22,6 +22,7 @@ from polyshop.domain.errors import (
     PaymentFailedError,
     ValidationError,
 )
+from polyshop.domain.events import Aggregate, Event, order_moved_to
 from polyshop.domain.money import ZERO, parse_money
 from polyshop.domain.orders import (
     RESTOCK_ON_CANCEL,
@@ -286,8 +287,7 @@ class OrderService:
                     "UPDATE orders SET payment_status = %s WHERE id = %s",
                     (payment_status, order_id),
                 )
-                await uow.append_event(
-                    "order", order_id, "order.partially_refunded",
+                await uow.append_event(Aggregate.ORDER, order_id, Event.ORDER_PARTIALLY_REFUNDED,
                     {"amount": wanted, "payment_status": payment_status},
                 )  # fmt: skip
             if idempotency_key is not None:
@@ -371,7 +371,7 @@ async def _set_status(
         (uow.tenant_id, order_id, str(current), str(target), note, actor),
     )
     await uow.append_event(
-        "order", order_id, f"order.{target}", {"from": str(current), "to": str(target)}
+        Aggregate.ORDER, order_id, order_moved_to(target), {"from": str(current), "to": str(target)}
     )
 
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres._errors import domain_errors
 from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.events import Aggregate, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,7 @@ class ReviewService:
                      order_id is not None),
                 )  # fmt: skip
             review = Review(*await cursor.fetchone())  # type: ignore[misc]
-            await uow.append_event(
-                "review", review.id, "review.written",
+            await uow.append_event(Aggregate.REVIEW, review.id, Event.REVIEW_WRITTEN,
                 {"product_id": product_id, "rating": rating, "verified": review.is_verified_purchase},
             )  # fmt: skip
             await uow.commit()
@@ -97,7 +97,9 @@ class ReviewService:
             row = await cursor.fetchone()
             if row is None:
                 raise NotFoundError("review not found")
-            await uow.append_event("review", review_id, "review.approved", {"product_id": row[0]})
+            await uow.append_event(
+                Aggregate.REVIEW, review_id, Event.REVIEW_APPROVED, {"product_id": row[0]}
+            )
             await uow.commit()
 
     async def reject(self, tenant_id: UUID, review_id: UUID) -> None:
@@ -109,7 +111,9 @@ class ReviewService:
             row = await cursor.fetchone()
             if row is None:
                 raise NotFoundError("review not found")
-            await uow.append_event("review", review_id, "review.rejected", {"product_id": row[0]})
+            await uow.append_event(
+                Aggregate.REVIEW, review_id, Event.REVIEW_REJECTED, {"product_id": row[0]}
+            )
             await uow.commit()
 
     async def mark_helpful(self, tenant_id: UUID, review_id: UUID) -> int:

@@ -8,6 +8,7 @@ from uuid import UUID
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres import _tenants as tenants_sql
 from polyshop.domain.errors import ConfigurationError, ValidationError
+from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricingRules
 from polyshop.domain.tenancy import Tenant, TenantStatus, normalise_currency, normalise_slug
 
@@ -43,9 +44,9 @@ class TenantService:
             for hostname in domains:
                 await tenants_sql.insert_domain(uow.connection, tenant.id, hostname)
             await uow.append_event(
-                "tenant",
+                Aggregate.TENANT,
                 tenant.id,
-                "tenant.created",
+                Event.TENANT_CREATED,
                 {"slug": tenant.slug, "name": tenant.name, "currency": tenant.currency},
             )
             await uow.commit()
@@ -56,14 +57,16 @@ class TenantService:
         PricingRules.from_settings(settings)
         async with self._platform_database().unit_of_work(tenant_id) as uow:
             await tenants_sql.update_settings(uow.connection, tenant_id, settings)
-            await uow.append_event("tenant", tenant_id, "tenant.configured", {})
+            await uow.append_event(Aggregate.TENANT, tenant_id, Event.TENANT_CONFIGURED, {})
             await uow.commit()
 
     async def set_status(self, tenant_id: UUID, status: TenantStatus) -> None:
         """Suspend, close or reopen a shop (a suspended shop's domains stop resolving)."""
         async with self._platform_database().unit_of_work(tenant_id) as uow:
             await tenants_sql.update_status(uow.connection, tenant_id, status)
-            await uow.append_event("tenant", tenant_id, "tenant.status_changed", {"status": status})
+            await uow.append_event(
+                Aggregate.TENANT, tenant_id, Event.TENANT_STATUS_CHANGED, {"status": status}
+            )
             await uow.commit()
 
     async def list(self) -> list[Tenant]:

@@ -7,7 +7,7 @@ of a credential is a second place to steal it from), and ids are the PostgreSQL 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -15,9 +15,19 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH
+from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE
+from polyshop.domain.events import Aggregate
+from polyshop.ports import (
+    COLLECTIONS,
+    Checkpoint,
+    DocumentChange,
+    DocumentStore,
+    Drift,
+    OutboxEvent,
+    Reader,
+    Target,
+)
 
-COLLECTIONS = ("products", "users", "orders")
 Builder = Callable[[psycopg.AsyncConnection[Any], UUID], Awaitable[dict[str, Any] | None]]
 
 
@@ -281,3 +291,85 @@ BUILDERS: dict[str, Builder] = {
     "users": _canonical(user_document),
     "orders": _canonical(order_document),
 }
+
+
+_IDS = {"products": "SELECT id FROM products", "users": "SELECT id FROM users",
+        "orders": "SELECT id FROM orders"}  # fmt: skip
+
+
+class DocumentProjector:
+    """Projects products, users and orders into a DocumentStore (JSONB or MongoDB)."""
+
+    def __init__(self, store: DocumentStore, *, name: str = "documents") -> None:
+        self.store = store
+        self.name = name
+
+    async def targets(
+        self, reader: Reader, events: Sequence[OutboxEvent]
+    ) -> Mapping[int, Collection[Target]]:
+        return {event.id: await self._targets(reader, event) for event in events}
+
+    async def _targets(self, reader: Reader, event: OutboxEvent) -> set[Target]:
+        kind, key = event.aggregate_type, event.aggregate_id
+        if kind == Aggregate.PRODUCT:
+            return {("products", str(UUID(key)))}
+        if kind == Aggregate.USER:
+            return {("users", str(UUID(key)))}
+        if kind == Aggregate.ORDER:
+            # The order, and the products whose stock it moved.
+            cursor = await reader.connection.execute(
+                "SELECT DISTINCT product_id FROM order_items WHERE order_id = %s", (UUID(key),)
+            )
+            products = {("products", str(row[0])) for row in await cursor.fetchall()}
+            return {("orders", str(UUID(key))), *products}
+        if kind == Aggregate.CATEGORY:
+            cursor = await reader.connection.execute(
+                f"SELECT p.id FROM products p WHERE p.category_id IN ({CATEGORY_SUBTREE})",
+                (UUID(key),),
+            )
+            return {("products", str(row[0])) for row in await cursor.fetchall()}
+        if kind == Aggregate.INVENTORY:
+            return {("products", str(UUID(side["product_id"])))
+                    for side in (event.payload["from"], event.payload["to"])}  # fmt: skip
+        return set()
+
+    async def build(
+        self, reader: Reader, targets: Collection[Target], version: int
+    ) -> list[DocumentChange]:
+        changes = []
+        for collection, doc_id in sorted(targets):
+            document = await BUILDERS[collection](reader.connection, UUID(doc_id))
+            changes.append(DocumentChange(reader.tenant_id, collection, doc_id, document, version))
+        return changes
+
+    async def apply(self, changes: Sequence[DocumentChange], checkpoint: Checkpoint | None) -> int:
+        return await self.store.apply(list(changes), checkpoint)
+
+    async def everything(self, reader: Reader) -> Collection[Target]:
+        found: set[Target] = set()
+        for collection in COLLECTIONS:
+            cursor = await reader.connection.execute(_IDS[collection])
+            found |= {(collection, str(row[0])) for row in await cursor.fetchall()}
+        return found
+
+    async def reset(self, tenant_id: UUID) -> None:
+        for collection in COLLECTIONS:
+            await self.store.clear(tenant_id, collection)
+
+    async def compare(self, tenant_id: UUID, expected: Sequence[DocumentChange]) -> Drift:
+        drift = Drift()
+        for collection in COLLECTIONS:
+            wanted = {c.id: c.document for c in expected
+                      if c.collection == collection and c.document is not None}  # fmt: skip
+            actual = await self.store.all(tenant_id, collection)
+            drift.checked += len(wanted)
+            drift.missing += [
+                (tenant_id, collection, i) for i in sorted(wanted.keys() - actual.keys())
+            ]
+            drift.extra += [
+                (tenant_id, collection, i) for i in sorted(actual.keys() - wanted.keys())
+            ]
+            drift.different += [(tenant_id, collection, i)
+                                for i in sorted(wanted.keys() & actual.keys())
+                                if wanted[i] != actual[i]]  # fmt: skip
+        return drift

@@ -1,41 +1,27 @@
-"""Rebuilding a derived store from PostgreSQL and checking it for drift."""
+"""Rebuilding a derived store from PostgreSQL and checking it for drift, for any projector whose
+store holds state (a `RebuildableProjector`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from polyshop.adapters.postgres import Database
-from polyshop.ports import Checkpoint, DocumentChange
-from polyshop.sync.documents import BUILDERS, COLLECTIONS
-from polyshop.sync.relay import DocumentProjector, Relay, snapshot_version
-
-_IDS = {"products": "SELECT id FROM products", "users": "SELECT id FROM users",
-        "orders": "SELECT id FROM orders"}  # fmt: skip
+from polyshop.domain.errors import ValidationError
+from polyshop.ports import Checkpoint, Drift, RebuildableProjector
+from polyshop.sync.relay import Relay, snapshot_version
 
 Progress = Callable[[int, int], None]
+
+# Targets built per transaction while rebuilding: bounded memory, short snapshots.
+_CHUNK = 500
 
 
 async def tenant_ids(database: Database) -> list[UUID]:
     async with database.unit_of_work() as uow:
         cursor = await uow.connection.execute("SELECT id FROM tenants ORDER BY created_at, id")
         return [row[0] for row in await cursor.fetchall()]
-
-
-async def _expected(
-    database: Database, tenant_id: UUID, collection: str
-) -> dict[str, dict[str, Any]]:
-    async with database.unit_of_work(tenant_id) as uow:
-        cursor = await uow.connection.execute(_IDS[collection])
-        ids = [row[0] for row in await cursor.fetchall()]
-        built = {}
-        for doc_id in ids:
-            document = await BUILDERS[collection](uow.connection, doc_id)
-            if document is not None:
-                built[str(doc_id)] = document
-        return built
 
 
 async def _head(database: Database) -> Checkpoint:
@@ -51,71 +37,64 @@ async def _head(database: Database) -> Checkpoint:
     return Checkpoint("", int(row[0]), int(row[1])) if row else Checkpoint("", 0, 0)
 
 
+async def start_at_head(relay: Relay) -> Checkpoint:
+    """Move a projector's checkpoint to the head of the outbox without projecting anything
+    (a new projector that does not need the past)."""
+    head = await _head(relay.database)
+    checkpoint = Checkpoint(relay.name, head.transaction_id, head.event_id)
+    await relay.projector.apply([], checkpoint)
+    return checkpoint
+
+
+def rebuildable(relay: Relay) -> RebuildableProjector[Any]:
+    projector = relay.projector
+    if not isinstance(projector, RebuildableProjector):
+        raise ValidationError(f"projector {relay.name!r} cannot be rebuilt or verified")
+    return projector
+
+
 async def rebuild(
-    relay: Relay, projector: DocumentProjector, progress: Progress | None = None, *,
-    tenants: list[UUID] | None = None,
-) -> int:  # fmt: skip
-    """Empty the store and project every product, user and order again; the relay resumes from
-    the position the rebuild started at (events after it are applied again, harmlessly)."""
-    database = projector.database
+    relay: Relay, progress: Progress | None = None, *, tenants: list[UUID] | None = None
+) -> int:
+    """Empty the projector's store and project everything again; the relay resumes from the
+    position the rebuild started at (events after it are applied again, harmlessly)."""
+    projector = rebuildable(relay)
+    database = relay.database
     head = await _head(database)
     tenants = tenants if tenants is not None else await tenant_ids(database)
-    total, done = len(tenants) * len(COLLECTIONS), 0
     written = 0
-    for tenant_id in tenants:
-        for collection in COLLECTIONS:
-            await projector.store.clear(tenant_id, collection)
+    for done, tenant_id in enumerate(tenants, start=1):
+        await projector.reset(tenant_id)
+        async with database.unit_of_work(tenant_id) as uow:
+            targets = sorted(await projector.everything(uow))
+        for start in range(0, len(targets), _CHUNK):
             async with database.unit_of_work(tenant_id) as uow:
                 version = await snapshot_version(uow)
-            documents = await _expected(database, tenant_id, collection)
-            changes = [DocumentChange(tenant_id, collection, doc_id, doc, version)
-                       for doc_id, doc in documents.items()]  # fmt: skip
-            written += await projector.store.apply(changes, None)
-            done += 1
-            if progress:
-                progress(done, total)
-    await projector.store.apply([], Checkpoint(relay.name, head.transaction_id, head.event_id))
+                changes = await projector.build(uow, targets[start : start + _CHUNK], version)
+            written += await projector.apply(changes, None)
+        if progress:
+            progress(done, len(tenants))
+    await projector.apply([], Checkpoint(relay.name, head.transaction_id, head.event_id))
     return written
 
 
-@dataclass
-class Drift:
-    missing: list[tuple[UUID, str, str]] = field(default_factory=list)
-    extra: list[tuple[UUID, str, str]] = field(default_factory=list)
-    different: list[tuple[UUID, str, str]] = field(default_factory=list)
-    checked: int = 0
-
-    @property
-    def clean(self) -> bool:
-        return not (self.missing or self.extra or self.different)
-
-
 async def verify(
-    projector: DocumentProjector, progress: Progress | None = None, *,
-    tenants: list[UUID] | None = None,
-) -> Drift:  # fmt: skip
-    """Compare every document with what PostgreSQL says it should be now."""
-    database = projector.database
+    relay: Relay, progress: Progress | None = None, *, tenants: list[UUID] | None = None
+) -> Drift:
+    """Compare the projector's store with what PostgreSQL says it should hold now."""
+    projector = rebuildable(relay)
+    database = relay.database
     drift = Drift()
     tenants = tenants if tenants is not None else await tenant_ids(database)
-    total, done = len(tenants) * len(COLLECTIONS), 0
-    for tenant_id in tenants:
-        for collection in COLLECTIONS:
-            expected = await _expected(database, tenant_id, collection)
-            actual = await projector.store.all(tenant_id, collection)
-            drift.checked += len(expected)
-            drift.missing += [
-                (tenant_id, collection, i) for i in sorted(expected.keys() - actual.keys())
-            ]
-            drift.extra += [
-                (tenant_id, collection, i) for i in sorted(actual.keys() - expected.keys())
-            ]
-            drift.different += [
-                (tenant_id, collection, i)
-                for i in sorted(expected.keys() & actual.keys())
-                if expected[i] != actual[i]
-            ]
-            done += 1
-            if progress:
-                progress(done, total)
+    for done, tenant_id in enumerate(tenants, start=1):
+        async with database.unit_of_work(tenant_id) as uow:
+            version = await snapshot_version(uow)
+            expected = await projector.build(uow, await projector.everything(uow), version)
+        found = await projector.compare(tenant_id, expected)
+        drift.missing += found.missing
+        drift.extra += found.extra
+        drift.different += found.different
+        drift.checked += found.checked
+        if progress:
+            progress(done, len(tenants))
     return drift

@@ -1,4 +1,4 @@
-"""The outbox relay: delivers every committed event to a projector, in an order that never
+"""The outbox relay: delivers every committed event to each projector, in an order that never
 skips a transaction that commits late, at least once; the projector applies idempotently.
 
 Ordering model. Outbox rows carry their writing transaction (`xid8`). The relay reads rows in
@@ -7,16 +7,19 @@ Ordering model. Outbox rows carry their writing transaction (`xid8`). The relay 
 the relay back (that is the lag metric) but is never passed. Documents are rebuilt from current
 state, so applying an event twice writes the same document; each document is versioned by the
 snapshot it was built from, so an older build never overwrites a newer one.
+
+One `Relay` per projector (its own checkpoint, lag, parked events and advisory lock); `Relays`
+runs them side by side, so a projector whose store is down does not hold back the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -25,9 +28,7 @@ import psycopg
 from prometheus_client import Gauge
 
 from polyshop.adapters.postgres import Database, UnitOfWork
-from polyshop.adapters.postgres._shared_sql import CATEGORY_SUBTREE
-from polyshop.ports import Checkpoint, DocumentChange, DocumentStore
-from polyshop.sync.documents import BUILDERS
+from polyshop.ports import Checkpoint, OutboxEvent, Projector, Target
 
 log = logging.getLogger(__name__)
 
@@ -36,64 +37,10 @@ RELAY_LAG = Gauge(
 )
 RELAY_PENDING = Gauge("polyshop_sync_pending_events", "Events not yet applied.", ["projector"])
 
-
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    id: int
-    transaction_id: int
-    tenant_id: UUID
-    aggregate_type: str
-    aggregate_id: str
-    event_type: str
-    payload: dict[str, Any]
-    created_at: datetime
-
-
-Target = tuple[str, str]  # (collection, document id)
-
-
-class DocumentProjector:
-    """Projects products, users and orders into a DocumentStore."""
-
-    def __init__(
-        self, database: Database, store: DocumentStore, *, name: str = "documents"
-    ) -> None:
-        self.database = database
-        self.store = store
-        self.name = name
-
-    async def targets(self, uow: UnitOfWork, event: OutboxEvent) -> set[Target]:
-        kind, key = event.aggregate_type, event.aggregate_id
-        if kind == "product":
-            return {("products", str(UUID(key)))}
-        if kind == "user":
-            return {("users", str(UUID(key)))}
-        if kind == "order":
-            # The order, and the products whose stock it moved.
-            cursor = await uow.connection.execute(
-                "SELECT DISTINCT product_id FROM order_items WHERE order_id = %s", (UUID(key),)
-            )
-            products = {("products", str(row[0])) for row in await cursor.fetchall()}
-            return {("orders", str(UUID(key))), *products}
-        if kind == "category":
-            cursor = await uow.connection.execute(
-                f"SELECT p.id FROM products p WHERE p.category_id IN ({CATEGORY_SUBTREE})",
-                (UUID(key),),
-            )
-            return {("products", str(row[0])) for row in await cursor.fetchall()}
-        if kind == "inventory":
-            return {("products", str(UUID(side["product_id"])))
-                    for side in (event.payload["from"], event.payload["to"])}  # fmt: skip
-        return set()
-
-    async def build(
-        self, uow: UnitOfWork, tenant_id: UUID, targets: Iterable[Target], version: int
-    ) -> list[DocumentChange]:
-        changes = []
-        for collection, doc_id in sorted(targets):
-            document = await BUILDERS[collection](uow.connection, UUID(doc_id))
-            changes.append(DocumentChange(tenant_id, collection, doc_id, document, version))
-        return changes
+# Errors that say "this event (or document) is bad", not "a store is down": they park events.
+# Anything else propagates and the batch is tried again later.
+_BAD_EVENT = (psycopg.Error, ValueError, KeyError, TypeError)
+_BAD_BUILD = (psycopg.DataError, ValueError, KeyError, TypeError)
 
 
 async def snapshot_version(uow: UnitOfWork) -> int:
@@ -105,18 +52,20 @@ async def snapshot_version(uow: UnitOfWork) -> int:
 
 
 class Relay:
+    """Delivers the outbox to one projector, batch by batch, from its own checkpoint."""
+
     def __init__(
-        self, database: Database, projector: DocumentProjector, *, batch_size: int = 200,
+        self, database: Database, projector: Projector[Any], *, batch_size: int = 200,
         max_attempts: int = 3,
     ) -> None:  # fmt: skip
-        self._database = database
-        self._projector = projector
+        self.database = database
+        self.projector = projector
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self.name = projector.name
 
     async def checkpoint(self) -> Checkpoint:
-        async with self._database.unit_of_work() as uow:
+        async with self.database.unit_of_work() as uow:
             cursor = await uow.connection.execute(
                 "SELECT transaction_id::text, event_id FROM sync_checkpoints WHERE projector = %s",
                 (self.name,),
@@ -128,7 +77,7 @@ class Relay:
 
     async def pending(self) -> tuple[int, datetime | None]:
         position = await self.checkpoint()
-        async with self._database.unit_of_work() as uow:
+        async with self.database.unit_of_work() as uow:
             cursor = await uow.connection.execute(
                 "SELECT pending, oldest FROM outbox_pending(%s::text::xid8, %s)",
                 (str(position.transaction_id), position.event_id),
@@ -137,8 +86,9 @@ class Relay:
         assert row is not None
         return int(row[0]), row[1]
 
-    async def _fetch(self, position: Checkpoint) -> list[OutboxEvent]:
-        async with self._database.unit_of_work() as uow:
+    async def fetch(self, position: Checkpoint) -> list[OutboxEvent]:
+        """The next batch after `position`, in delivery order."""
+        async with self.database.unit_of_work() as uow:
             cursor = await uow.connection.execute(
                 "SELECT id, transaction_id::text, tenant_id, aggregate_type, aggregate_id, event_type,"
                 " payload, created_at FROM outbox_after(%s::text::xid8, %s, %s)",
@@ -149,63 +99,83 @@ class Relay:
 
     async def step(self) -> int:
         """Apply the next batch; returns how many events it covered (0: caught up)."""
-        events = await self._fetch(await self.checkpoint())
+        return len(await self.step_events())
+
+    async def step_events(self) -> list[OutboxEvent]:
+        """Apply the next batch; returns its events (empty: caught up)."""
+        events = await self.fetch(await self.checkpoint())
         if not events:
             RELAY_PENDING.labels(self.name).set(0)
-            return 0
-        changes: list[DocumentChange] = []
+            return []
+        changes: list[Any] = []
         by_tenant: dict[UUID, list[OutboxEvent]] = defaultdict(list)
         for event in events:
             by_tenant[event.tenant_id].append(event)
         for tenant_id, tenant_events in by_tenant.items():
             changes += await self._project_tenant(tenant_id, tenant_events)
         last = events[-1]
-        await self._projector.store.apply(
-            changes, Checkpoint(self.name, last.transaction_id, last.id)
-        )
+        await self.projector.apply(changes, Checkpoint(self.name, last.transaction_id, last.id))
         RELAY_LAG.labels(self.name).set(
             max(0.0, (datetime.now(UTC) - last.created_at).total_seconds())
         )
-        return len(events)
+        return events
 
-    async def _project_tenant(
-        self, tenant_id: UUID, events: list[OutboxEvent]
-    ) -> list[DocumentChange]:
-        """Build every document these events touch, once each; a document that cannot be built
+    async def _project_tenant(self, tenant_id: UUID, events: list[OutboxEvent]) -> list[Any]:
+        """Build every target these events touch, once each; a target that cannot be built
         after a few attempts parks the events that asked for it, and the relay moves on."""
-        wanted: dict[Target, list[OutboxEvent]] = defaultdict(list)
         failed: dict[int, str] = {}
-        async with self._database.unit_of_work(tenant_id) as uow:
-            for event in events:
-                try:
-                    # A savepoint: one bad event spoils nothing else in this transaction.
-                    async with uow.connection.transaction():
-                        found = await self._projector.targets(uow, event)
-                except (psycopg.Error, ValueError, KeyError, TypeError) as exc:
-                    failed[event.id] = f"{type(exc).__name__}: {exc}"
-                    continue
-                for target in found:
-                    wanted[target].append(event)
-        changes: list[DocumentChange] = []
+        found: dict[int, Any] = {}
+        async with self.database.unit_of_work(tenant_id) as uow:
+            try:
+                # A savepoint: a bad event spoils nothing else in this transaction...
+                async with uow.connection.transaction():
+                    found = dict(await self.projector.targets(uow, events))
+            except _BAD_EVENT:
+                # ...and then each event alone finds out which one it was.
+                for event in events:
+                    try:
+                        async with uow.connection.transaction():
+                            found.update(await self.projector.targets(uow, [event]))
+                    except _BAD_EVENT as exc:
+                        failed[event.id] = f"{type(exc).__name__}: {exc}"
+        wanted: dict[Target, list[OutboxEvent]] = defaultdict(list)
+        for event in events:
+            for target in found.get(event.id, ()):
+                wanted[target].append(event)
+        changes: list[Any] = []
+        if wanted:
+            try:
+                changes = await self._build(tenant_id, list(wanted))
+            except _BAD_BUILD:
+                changes = await self._build_each(tenant_id, wanted, failed)
+        if failed:
+            await self._park(tenant_id, [e for e in events if e.id in failed], failed)
+        return changes
+
+    async def _build(self, tenant_id: UUID, targets: list[Target]) -> list[Any]:
+        async with self.database.unit_of_work(tenant_id) as uow:
+            version = await snapshot_version(uow)
+            return await self.projector.build(uow, targets, version)
+
+    async def _build_each(
+        self, tenant_id: UUID, wanted: dict[Target, list[OutboxEvent]], failed: dict[int, str]
+    ) -> list[Any]:
+        changes: list[Any] = []
         for target, asking in sorted(wanted.items()):
             for attempt in range(1, self._max_attempts + 1):
                 try:
-                    async with self._database.unit_of_work(tenant_id) as uow:
-                        version = await snapshot_version(uow)
-                        changes += await self._projector.build(uow, tenant_id, [target], version)
+                    changes += await self._build(tenant_id, [target])
                     break
-                except (psycopg.DataError, ValueError, KeyError, TypeError) as exc:
+                except _BAD_BUILD as exc:
                     if attempt == self._max_attempts:
                         for event in asking:
                             failed[event.id] = f"{type(exc).__name__}: {exc}"
-        if failed:
-            await self._park(tenant_id, [e for e in events if e.id in failed], failed)
         return changes
 
     async def _park(
         self, tenant_id: UUID, events: list[OutboxEvent], errors: dict[int, str]
     ) -> None:
-        async with self._database.unit_of_work(tenant_id) as uow:
+        async with self.database.unit_of_work(tenant_id) as uow:
             for event in events:
                 log.error("sync %s: parking event %s (%s): %s", self.name, event.id,
                           event.event_type, errors[event.id])  # fmt: skip
@@ -225,7 +195,8 @@ class Relay:
 
     async def run(self, listen_url: str, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
         """Work until `stop` is set: wake on NOTIFY, poll as a fallback. Only one relay per
-        projector works at a time (a session advisory lock); another one waits its turn."""
+        projector works at a time (a session advisory lock); another one waits its turn. A
+        batch that fails (its store is down) is tried again after `poll_seconds`."""
         async with await psycopg.AsyncConnection.connect(listen_url, autocommit=True) as listener:
             while not stop.is_set():
                 cursor = await listener.execute(
@@ -237,12 +208,62 @@ class Relay:
                 await asyncio.sleep(poll_seconds)
             await listener.execute("LISTEN polyshop_outbox")
             while not stop.is_set():
-                if await self.step():
+                try:
+                    if await self.step():
+                        continue
+                    pending, _ = await self.pending()
+                except Exception:
+                    log.exception("sync %s: batch failed; trying again", self.name)
+                    await _sleep_unless(stop, poll_seconds)
                     continue
-                pending, _ = await self.pending()
                 RELAY_PENDING.labels(self.name).set(pending)
                 started = time.monotonic()
                 async for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
                     break
                 if time.monotonic() - started < 0.001:
                     await asyncio.sleep(0)  # a burst of notifications: yield before reading
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+class Relays:
+    """The relays of every projector, run side by side in one process."""
+
+    def __init__(self, relays: Sequence[Relay]) -> None:
+        self._relays = {relay.name: relay for relay in relays}
+        if len(self._relays) != len(relays):
+            raise ValueError("two projectors share a name (and would share a checkpoint)")
+
+    def __getitem__(self, name: str) -> Relay:
+        return self._relays[name]
+
+    def __iter__(self) -> Iterator[Relay]:
+        return iter(self._relays.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._relays
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._relays)
+
+    async def run_until_idle(self) -> dict[str, int]:
+        """Catch every projector up; one that fails does not stop the others (its error is
+        raised once they are done)."""
+        results = await asyncio.gather(
+            *(relay.run_until_idle() for relay in self), return_exceptions=True
+        )
+        applied: dict[str, int] = {}
+        for name, result in zip(self._relays, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            applied[name] = result
+        return applied
+
+    async def run(self, listen_url: str, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
+        await asyncio.gather(
+            *(relay.run(listen_url, stop, poll_seconds=poll_seconds) for relay in self)
+        )

@@ -25,10 +25,6 @@ from tests.integration.commerce.conftest import make_shop
 from tests.support.ferretdb import FerretDB
 
 
-def _projector(app: bootstrap.Container) -> DocumentProjector:
-    return DocumentProjector(app.relay_database, app.documents)
-
-
 async def test_documents_follow_postgres_in_the_spec_shapes(app: bootstrap.Container) -> None:
     shop = await make_shop(app)
     t = shop.tenant_id
@@ -62,7 +58,7 @@ async def test_documents_follow_postgres_in_the_spec_shapes(app: bootstrap.Conta
     page = await app.document_reads.product_by_slug(t, "headphones")
     assert (page["pricing"]["price"], page["inventory"]["quantity"]) == (Decimal("45.00"), 10)
     assert (await app.document_reads.order_history(t, shop.customer_id))[0]["status"] == "cancelled"
-    assert (await verify(_projector(app), tenants=[t])).clean
+    assert (await verify(app.relay, tenants=[t])).clean
 
 
 async def test_a_transaction_that_commits_late_is_never_skipped(app: bootstrap.Container) -> None:
@@ -125,10 +121,10 @@ async def test_rebuild_from_empty_reproduces_the_documents(app: bootstrap.Contai
     for collection in before:
         await app.documents.clear(t, collection)
     assert await app.documents.all(t, "products") == {}
-    await rebuild(app.relay, _projector(app), tenants=[t])
+    await rebuild(app.relay, tenants=[t])
     after = {c: await app.documents.all(t, c) for c in ("products", "users", "orders")}
     assert after == before
-    assert (await verify(_projector(app), tenants=[t])).clean
+    assert (await verify(app.relay, tenants=[t])).clean
 
 
 async def test_killing_the_relay_at_random_points_loses_nothing(
@@ -165,7 +161,7 @@ async def test_killing_the_relay_at_random_points_loses_nothing(
     assert kills >= 3
     assert "Traceback" not in (tmp_path / "relay.log").read_text()  # it only ever died by our hand
     await app.relay.run_until_idle()
-    drift = await verify(_projector(app), tenants=[t])
+    drift = await verify(app.relay, tenants=[t])
     assert drift.checked > 3000
     assert (drift.missing, drift.extra, drift.different) == ([], [], [])
     assert (await app.relay.pending())[0] == 0
@@ -180,14 +176,12 @@ async def test_the_relay_delivers_to_mongodb_too(
     )
     await mongo.prepare()
     try:
-        projector = DocumentProjector(
-            app.relay_database, mongo, name=f"mongo-{os.getpid()}-{random.randint(0, 10**6)}"
-        )
+        projector = DocumentProjector(mongo, name=f"mongo-{os.getpid()}-{random.randint(0, 10**6)}")
         relay = Relay(app.relay_database, projector)
         shop = await make_shop(app)
         t = shop.tenant_id
         # Start this projector at the head, as a new deployment would (then rebuild catches up).
-        await rebuild(relay, projector, tenants=[t])
+        await rebuild(relay, tenants=[t])
         placed = await app.checkout.place_order(
             t, shop.request(shop.line("headphones", 2), shop.line("shirt:white"))
         )
@@ -200,7 +194,7 @@ async def test_the_relay_delivers_to_mongodb_too(
         assert order is not None
         assert order["status"] == "cancelled"
         assert order["pricing"]["totalAmount"] == placed.total
-        drift = await verify(projector, tenants=[t])
+        drift = await verify(relay, tenants=[t])
         assert drift.clean, drift
     finally:
         await mongo.close()
@@ -232,7 +226,7 @@ async def test_rebuild_resumes_from_the_true_head(app: bootstrap.Container, admi
         " payload) VALUES (%s, '9999', 'tenant', %s, 'tenant.touched', '{}')",
         (shop.tenant_id, str(shop.tenant_id)),
     )
-    await rebuild(app.relay, _projector(app), tenants=[shop.tenant_id])
+    await rebuild(app.relay, tenants=[shop.tenant_id])
     position = await app.relay.checkpoint()
     async with app.relay_database.unit_of_work() as uow:
         cursor = await uow.connection.execute(

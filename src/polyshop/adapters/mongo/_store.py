@@ -26,8 +26,7 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._shared_sql import save_checkpoint
-from polyshop.ports import Checkpoint, DocumentChange
-from polyshop.sync.documents import COLLECTIONS
+from polyshop.ports import COLLECTIONS, Checkpoint, DocumentChange
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
@@ -18,6 +19,7 @@ from polyshop.adapters.postgres._provision import (
     drop_database,
     provision,
 )
+from polyshop.adapters.postgres._shared_sql import save_checkpoint
 from polyshop.adapters.postgres._uow import UnitOfWork
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "RELAY_ROLE",
     "Database",
     "MaintenanceReport",
+    "PostgresDocumentStore",
     "UnitOfWork",
     "admin_url_for",
     "current_revision",
@@ -36,5 +39,6 @@ __all__ = [
     "head_revision",
     "maintain",
     "provision",
+    "save_checkpoint",
     "upgrade",
 ]

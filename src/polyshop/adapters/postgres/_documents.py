@@ -12,8 +12,8 @@ from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._shared_sql import save_checkpoint
+from polyshop.codec import decode, encode
 from polyshop.ports import Checkpoint, DocumentChange
-from polyshop.sync._codec import decode, encode
 
 
 def _nested(equals: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +66,9 @@ class PostgresDocumentStore:
                 await save_checkpoint(connection, checkpoint)
             await uow.commit()
         return applied
+
+    async def close(self) -> None:
+        return None  # the pool belongs to the Database, closed by its owner
 
     async def get(self, tenant_id: UUID, collection: str, doc_id: str) -> dict[str, Any] | None:
         async with self._database.unit_of_work(tenant_id) as uow:

@@ -72,7 +72,13 @@ class UnitOfWork:
         await self.connection.execute(
             "INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)"
             " VALUES (%s, %s, %s, %s, %s)",
-            (self.tenant_id, aggregate_type, str(aggregate_id), event_type, Jsonb(payload, dumps)),
+            (
+                self.tenant_id,
+                str(aggregate_type),
+                str(aggregate_id),
+                str(event_type),
+                Jsonb(payload, dumps),
+            ),
         )
 
     async def commit(self) -> None:
