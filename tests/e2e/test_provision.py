@@ -152,3 +152,33 @@ def test_a_url_without_password_is_fine_once_the_role_exists(server: StandaloneP
     assert "'shop2'" in done.stdout
     with psycopg.connect(server.url("shop2", "polyshop_app", APP_PASSWORD)) as conn:
         assert conn.execute("SELECT current_database()").fetchone() == ("shop2",)
+
+
+def test_each_job_uses_its_own_login(server: StandalonePostgres) -> None:
+    """The relay refuses to run without its URL; shops are created through the platform login,
+    and with only the application's login the command says what is missing."""
+    env = _env(server)
+    assert run("db", "provision", env=env).returncode == 0
+    assert run("db", "upgrade", env=env).returncode == 0
+
+    created = run("tenants", "create", "roles-e2e", "--name", "Roles", env=env)
+    assert created.returncode == 0, created.stdout + created.stderr
+    status = run("sync", "status", env=env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "documents" in status.stdout
+
+    without_relay = {k: v for k, v in env.items() if k != "POLYSHOP_POSTGRES_RELAY_URL"}
+    refused = run("sync", "status", env=without_relay)
+    assert refused.returncode != 0
+    assert refused.stderr.strip().count("\n") == 0
+    assert "POLYSHOP_POSTGRES_RELAY_URL" in refused.stderr
+
+    app_only = {
+        k: v
+        for k, v in env.items()
+        if k not in ("POLYSHOP_POSTGRES_PLATFORM_URL", "POLYSHOP_POSTGRES_ADMIN_URL")
+    }
+    refused = run("tenants", "create", "roles-e2e-2", "--name", "Roles", env=app_only)
+    assert refused.returncode != 0
+    assert refused.stderr.strip().count("\n") == 0
+    assert "POLYSHOP_POSTGRES_PLATFORM_URL" in refused.stderr
