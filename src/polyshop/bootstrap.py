@@ -10,12 +10,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
+from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
-from polyshop.adapters.payments import TestPaymentGateway
+from polyshop.adapters.payments import StripeGateway, TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
+    PostgresAnalyticsStore,
     PostgresDocumentStore,
     admin_url_for,
     current_revision,
@@ -24,9 +28,16 @@ from polyshop.adapters.postgres import (
 )
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import ConfigurationError, StoreUnavailableError
-from polyshop.ports import DocumentStore, PaymentGateway, Projector
+from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
-from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
+from polyshop.runtime.health import (
+    StoreStatus,
+    cassandra_status,
+    mongo_status,
+    postgres_status,
+    redis_status,
+)
+from polyshop.services.analytics import AnalyticsService
 from polyshop.services.auth import AuthService
 from polyshop.services.cache import CatalogReads, ReadThroughCache
 from polyshop.services.carts import CartService
@@ -37,12 +48,13 @@ from polyshop.services.customers import CustomerService
 from polyshop.services.documents import DocumentReads
 from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
+from polyshop.services.payments import Gateways, Reconciler
 from polyshop.services.ratelimit import RateLimiter
 from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import DocumentProjector, Relay, Relays
+from polyshop.sync import AnalyticsProjector, DocumentProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +101,39 @@ def relay_url(urls: StoreUrls) -> str:
     return urls.postgres_relay
 
 
-async def check_stores(urls: StoreUrls, mongo_url: str | None = None) -> list[StoreStatus]:
+async def check_stores(
+    urls: StoreUrls, mongo_url: str | None = None, cassandra_hosts: str | None = None
+) -> list[StoreStatus]:
     checks = [postgres_status(urls.postgres), redis_status(urls.redis)]
     if mongo_url:
         checks.append(mongo_status(mongo_url))
+    if cassandra_hosts:
+        checks.append(cassandra_status(cassandra_hosts))
     return list(await asyncio.gather(*checks))
+
+
+def prepare_analytics(settings: Settings) -> list[str]:
+    """Create Cassandra's keyspace (replication from settings) and apply its CQL migrations;
+    returns the migrations applied now. Nothing to do when analytics live in PostgreSQL."""
+    if not settings.cassandra_hosts:
+        return []
+    return upgrade_schema(
+        settings.cassandra_hosts, settings.cassandra_keyspace, settings.cassandra_replication,
+        local_dc=settings.cassandra_local_dc, consistency=settings.cassandra_consistency,
+    )  # fmt: skip
+
+
+def analytics_store(settings: Settings, database: Database) -> AnalyticsStore:
+    """Cassandra when hosts are set (profile `full`), else the PostgreSQL twin."""
+    retention = timedelta(days=settings.analytics_retention_days)
+    if settings.cassandra_hosts:
+        return CassandraAnalyticsStore(
+            settings.cassandra_hosts, settings.cassandra_keyspace,
+            local_dc=settings.cassandra_local_dc, consistency=settings.cassandra_consistency,
+            retention=retention, concurrency=settings.cassandra_concurrency,
+            request_timeout=settings.cassandra_timeout_seconds,
+        )  # fmt: skip
+    return PostgresAnalyticsStore(database, retention=retention)
 
 
 async def prepare_documents(settings: Settings, urls: StoreUrls) -> list[str]:
@@ -125,10 +165,37 @@ def migrate(urls: StoreUrls) -> str | None:
     return current_revision(urls.postgres_admin)
 
 
-def projectors(documents: DocumentStore) -> list[Projector[Any]]:
+def payment_gateways(settings: Settings, gateway: PaymentGateway | None = None) -> Gateways:
+    """The gateways this process can charge: the test gateway (its record in a file every
+    process shares), Stripe when its key is set; `gateway` (tests) replaces the one of its name."""
+    available: dict[str, PaymentGateway] = {}
+    if gateway is not None:
+        available[gateway.name] = gateway
+    if "test" not in available:
+        path = settings.test_gateway_path or settings.data_dir / "test-gateway.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        available["test"] = TestPaymentGateway(
+            path, slow_seconds=settings.test_gateway_slow_seconds
+        )
+    if settings.stripe_api_key is not None and "stripe" not in available:
+        available["stripe"] = StripeGateway(
+            settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base,
+            webhook_secret=(
+                settings.stripe_webhook_secret.get_secret_value()
+                if settings.stripe_webhook_secret else None
+            ),
+            timeout_seconds=settings.payment_gateway_timeout_seconds,
+        )  # fmt: skip
+    default = settings.payment_default_gateway if gateway is None else gateway.name
+    return Gateways(available.values(), default=default)
+
+
+def projectors(
+    database: Database, documents: DocumentStore, analytics: AnalyticsStore
+) -> list[Projector[Any]]:
     """Every derived store the outbox relay keeps in step, each with its own checkpoint:
     a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
-    return [DocumentProjector(documents)]
+    return [DocumentProjector(documents), AnalyticsProjector(database, analytics)]
 
 
 @dataclass(slots=True)
@@ -141,6 +208,9 @@ class Container:
     platform_database: Database | None
     redis: RedisClient
     gateway: PaymentGateway
+    mailer: Mailer
+    gateways: Gateways
+    reconciler: Reconciler
     tenants: TenantService
     catalog: CatalogService
     customers: CustomerService
@@ -157,6 +227,7 @@ class Container:
     rate_limiter: RateLimiter
     documents: DocumentStore
     document_reads: DocumentReads
+    analytics: AnalyticsService
     relays: Relays
 
     @property
@@ -168,13 +239,14 @@ class Container:
 @asynccontextmanager
 async def application(
     settings: Settings, urls: StoreUrls | None = None, *, gateway: PaymentGateway | None = None,
-    run_relay: bool = False,
+    run_relay: bool = False, run_reconciler: bool = False,
 ) -> AsyncIterator[Container]:  # fmt: skip
     """Everything a process needs to serve use cases, opened and closed together.
 
     A long-running service passes `run_relay=True`: the outbox relay of every projector then
     works in the background of the same process (in both profiles) until the application
-    closes.
+    closes; with `run_reconciler=True` so does the payment reconciler (one pass at a time
+    across processes).
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
@@ -193,8 +265,8 @@ async def application(
     await relay_database.open()
     if platform_database is not None:
         await platform_database.open()
-    gateway = gateway or TestPaymentGateway()
     s = settings
+    gateways = payment_gateways(s, gateway)
     redis = connect(urls.redis, cluster=s.redis_cluster, timeout=s.redis_timeout_seconds)
     catalog = CatalogService(database)
     reads = CatalogReads(
@@ -204,11 +276,21 @@ async def application(
         local_seconds=s.product_page_local_seconds,
     )
     catalog.listener = reads
-    customers = CustomerService(database)
+    # Registration outcomes go out by email; no mail server is configured yet in either
+    # profile, so they are logged (docs/security.md).
+    mailer: Mailer = LoggingMailer()
+    customers = CustomerService(database, mailer=mailer)
     sessions = SessionService(
         redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
     )
-    checkout = CheckoutService(database, gateway, reads)
+    checkout = CheckoutService(
+        database, gateways, reads, reservation_seconds=s.payment_reservation_seconds,
+        gateway_timeout_seconds=s.payment_gateway_timeout_seconds,
+    )  # fmt: skip
+    orders = OrderService(
+        database, gateways, reads, reservation_seconds=s.payment_reservation_seconds,
+        gateway_timeout_seconds=s.payment_gateway_timeout_seconds,
+    )  # fmt: skip
     carts = CartService(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
@@ -225,6 +307,14 @@ async def application(
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
+    # Likewise for analytics: the relay records, the application queries (Cassandra needs no
+    # PostgreSQL login, so one store serves both there).
+    analytics = analytics_store(s, relay_database)
+    analytics_reads = (
+        analytics
+        if isinstance(analytics, CassandraAnalyticsStore)
+        else analytics_store(s, database)
+    )
     container = Container(
         settings=settings,
         urls=urls,
@@ -232,13 +322,16 @@ async def application(
         relay_database=relay_database,
         platform_database=platform_database,
         redis=redis,
-        gateway=gateway,
+        gateway=gateways.get(gateways.default),
+        mailer=mailer,
+        gateways=gateways,
+        reconciler=Reconciler(database, gateways, orders),
         tenants=TenantService(database, platform_database),
         catalog=catalog,
         customers=customers,
         inventory=InventoryService(database, reads),
         checkout=checkout,
-        orders=OrderService(database, gateway, reads),
+        orders=orders,
         reviews=ReviewService(database),
         content=ContentService(database),
         sessions=sessions,
@@ -254,7 +347,10 @@ async def application(
         ),
         documents=documents,
         document_reads=DocumentReads(readable),
-        relays=Relays([Relay(relay_database, p) for p in projectors(documents)]),
+        analytics=AnalyticsService(database, analytics_reads, max_batch=s.analytics_max_batch),
+        relays=Relays(
+            [Relay(relay_database, p) for p in projectors(relay_database, documents, analytics)]
+        ),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
@@ -262,17 +358,31 @@ async def application(
         if listen_url is not None
         else None
     )
+    background = [relay] if relay is not None else []
+    if run_reconciler:
+        background.append(
+            asyncio.create_task(
+                container.reconciler.run(
+                    urls.postgres, stop, interval_seconds=s.payment_reconcile_interval_seconds
+                ),
+                name="payments-reconciler",
+            )
+        )
     try:
         yield container
     finally:
-        if relay is not None:
-            stop.set()
+        stop.set()
+        for task in background:
             try:
-                await asyncio.wait_for(relay, timeout=10)
+                await asyncio.wait_for(task, timeout=10)
             except TimeoutError:
-                relay.cancel()
+                task.cancel()
         await documents.close()
         await readable.close()
+        await analytics.close()
+        if analytics_reads is not analytics:
+            await analytics_reads.close()
+        await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()
         await relay_database.close()

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from polyshop.runtime._files import free_port, make_traversable, service_account
-from polyshop.runtime._postgres import binaries
+from polyshop.runtime import free_port, make_traversable, service_account
+from polyshop.runtime import postgres_binaries as binaries
 
 
 class StandalonePostgres:

@@ -11,7 +11,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from polyshop.adapters.postgres import admin_url_for, database_name
 from polyshop.domain.errors import ConfigurationError
-from polyshop.runtime._files import Credentials
+from polyshop.runtime import Credentials
 
 APP = "postgresql://polyshop_app:pw@db.internal:5432/shop"
 

@@ -6,11 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres import _tenants as tenants_sql
+from polyshop.adapters.postgres import tenant_sql as tenants_sql
 from polyshop.domain.errors import ConfigurationError, ValidationError
 from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricingRules
 from polyshop.domain.tenancy import Tenant, TenantStatus, normalise_currency, normalise_slug
+from polyshop.services.payments import check_payment_settings
 
 
 class TenantService:
@@ -53,8 +54,10 @@ class TenantService:
         return tenant
 
     async def configure(self, tenant_id: UUID, settings: dict[str, Any]) -> None:
-        """Replace the shop's checkout rules (tax, shipping, discounts), validated first."""
+        """Replace the shop's checkout rules (tax, shipping, discounts) and its payment gateway
+        (`{"payments": {"gateway": "stripe"}}`), validated first."""
         PricingRules.from_settings(settings)
+        check_payment_settings(settings)
         async with self._platform_database().unit_of_work(tenant_id) as uow:
             await tenants_sql.update_settings(uow.connection, tenant_id, settings)
             await uow.append_event(Aggregate.TENANT, tenant_id, Event.TENANT_CONFIGURED, {})

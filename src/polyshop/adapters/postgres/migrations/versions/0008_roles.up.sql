@@ -28,8 +28,10 @@ REVOKE INSERT, UPDATE, DELETE ON tenant_domains FROM polyshop_app;
 -- Append only, and blind: events of every shop pass through the outbox.
 REVOKE SELECT ON outbox FROM polyshop_app;
 REVOKE ALL ON sync_checkpoints, sync_parked FROM polyshop_app;
--- Documents are derived: the relay writes them, requests only read them.
+-- Derived stores are the relay's: requests only read documents and analytics (storefront events
+-- reach analytics through the outbox).
 REVOKE INSERT, UPDATE, DELETE ON documents FROM polyshop_app;
+REVOKE INSERT, UPDATE, DELETE ON analytics_events, analytics_rollups FROM polyshop_app;
 REVOKE EXECUTE ON FUNCTION outbox_after(xid8, bigint, integer), outbox_pending(xid8, bigint),
     sync_parked_counts() FROM polyshop_app;
 
@@ -44,6 +46,10 @@ GRANT SELECT ON
     product_images, users, user_profiles, user_addresses, orders, order_items, payments
     TO polyshop_relay;
 GRANT SELECT, INSERT, UPDATE, DELETE ON documents TO polyshop_relay;
+-- The analytics projector: events in, rollups updated; it also reads its tenant's outbox rows.
+GRANT SELECT, INSERT ON analytics_events TO polyshop_relay;
+GRANT SELECT, INSERT, UPDATE ON analytics_rollups TO polyshop_relay;
+GRANT SELECT ON outbox TO polyshop_relay;
 GRANT SELECT, INSERT, UPDATE ON sync_checkpoints TO polyshop_relay;
 GRANT SELECT, INSERT ON sync_parked TO polyshop_relay;
 GRANT EXECUTE ON FUNCTION app_current_tenant(), outbox_after(xid8, bigint, integer),
