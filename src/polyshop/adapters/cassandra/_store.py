@@ -22,8 +22,12 @@ from uuid import UUID
 
 from cassandra import ConsistencyLevel, DriverException, OperationTimedOut
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
 
 from polyshop.adapters.cassandra._timeuuid import event_time, time_of
 from polyshop.domain.analytics import (
@@ -102,7 +106,15 @@ def connect(
     return Cluster(
         names, port=port, protocol_version=5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        # A node that comes back is found within seconds, not the default's ten minutes.
+        reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
     )  # fmt: skip
+
+
+def _unset(*values: Any) -> tuple[Any, ...]:
+    """A None bound in an INSERT writes a tombstone (a deletion marker every later read of the
+    partition has to skip); an unset value writes nothing."""
+    return tuple(UNSET_VALUE if v is None else v for v in values)
 
 
 class CassandraAnalyticsStore:
@@ -217,21 +229,21 @@ class CassandraAnalyticsStore:
             kind = str(e.type)
             user = e.user_key
             if user is not None:
-                partitions[("user", t, user, day)].append(("user", (
+                partitions[("user", t, user, day)].append(("user", _unset(
                     t, user, day, when, e.event_id, kind, e.session_id, e.product_id,
                     e.category_id, e.order_id, e.query, e.quantity, e.amount, e.detail, ttl)))  # fmt: skip
             if e.product_id is not None:
-                partitions[("product", t, e.product_id, day, bucket)].append(("product", (
+                partitions[("product", t, e.product_id, day, bucket)].append(("product", _unset(
                     t, e.product_id, day, bucket, e.hour, kind, when, user, e.quantity,
                     e.amount, ttl)))  # fmt: skip
                 if e.type in _DAILY_TYPES:
-                    partitions[("daily", t, day, bucket)].append(("daily", (
+                    partitions[("daily", t, day, bucket)].append(("daily", _unset(
                         t, day, bucket, e.product_id, kind, when, e.amount, ttl)))  # fmt: skip
             if e.category_id is not None and e.type in _CATEGORY_TYPES:
-                partitions[("category", t, e.category_id, day, bucket)].append(("category", (
+                partitions[("category", t, e.category_id, day, bucket)].append(("category", _unset(
                     t, e.category_id, day, bucket, kind, when, e.product_id, e.amount, ttl)))  # fmt: skip
             if e.order_id is not None:
-                partitions[("order", t, e.order_id)].append(("order", (
+                partitions[("order", t, e.order_id)].append(("order", _unset(
                     t, e.order_id, when, e.event_id, kind, user, e.product_id, e.category_id,
                     e.quantity, e.amount, e.detail, ttl)))  # fmt: skip
         return partitions
