@@ -69,7 +69,9 @@ def ensure_jars() -> Path:
 
 
 def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM if the test process dies without stopping it."""
+    """Linux: the server gets SIGTERM if the test process dies without stopping it. (Strictly,
+    when the thread that started it ends: start nodes from the main thread or a pool thread,
+    which lives as long as its pool.)"""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
