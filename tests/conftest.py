@@ -67,6 +67,17 @@ def admin(admin_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 @pytest.fixture(scope="session")
+def stripe_mock() -> Iterator[Any]:
+    """stripe-mock (Stripe's API, validated against its OpenAPI spec) for the session."""
+    from tests.support.stripe_mock import StripeMock
+
+    server = StripeMock()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def ferretdb() -> Iterator[Any]:
     """A FerretDB server (MongoDB wire protocol) for the session."""
     from tests.support.ferretdb import FerretDB

@@ -14,8 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
+from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
-from polyshop.adapters.payments import TestPaymentGateway
+from polyshop.adapters.payments import StripeGateway, TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
     PostgresAnalyticsStore,
@@ -26,7 +27,7 @@ from polyshop.adapters.postgres import (
 )
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import AnalyticsStore, DocumentStore, PaymentGateway, Projector
+from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import (
     StoreStatus,
@@ -46,6 +47,7 @@ from polyshop.services.customers import CustomerService
 from polyshop.services.documents import DocumentReads
 from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
+from polyshop.services.payments import Gateways, Reconciler
 from polyshop.services.ratelimit import RateLimiter
 from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
@@ -140,6 +142,31 @@ def migrate(urls: StoreUrls) -> str | None:
     return current_revision(urls.postgres_admin)
 
 
+def payment_gateways(settings: Settings, gateway: PaymentGateway | None = None) -> Gateways:
+    """The gateways this process can charge: the test gateway (its record in a file every
+    process shares), Stripe when its key is set; `gateway` (tests) replaces the one of its name."""
+    available: dict[str, PaymentGateway] = {}
+    if gateway is not None:
+        available[gateway.name] = gateway
+    if "test" not in available:
+        path = settings.test_gateway_path or settings.data_dir / "test-gateway.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        available["test"] = TestPaymentGateway(
+            path, slow_seconds=settings.test_gateway_slow_seconds
+        )
+    if settings.stripe_api_key is not None and "stripe" not in available:
+        available["stripe"] = StripeGateway(
+            settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base,
+            webhook_secret=(
+                settings.stripe_webhook_secret.get_secret_value()
+                if settings.stripe_webhook_secret else None
+            ),
+            timeout_seconds=settings.payment_gateway_timeout_seconds,
+        )  # fmt: skip
+    default = settings.payment_default_gateway if gateway is None else gateway.name
+    return Gateways(available.values(), default=default)
+
+
 def projectors(
     database: Database, documents: DocumentStore, analytics: AnalyticsStore
 ) -> list[Projector[Any]]:
@@ -155,6 +182,9 @@ class Container:
     database: Database
     redis: RedisClient
     gateway: PaymentGateway
+    mailer: Mailer
+    gateways: Gateways
+    reconciler: Reconciler
     tenants: TenantService
     catalog: CatalogService
     customers: CustomerService
@@ -183,13 +213,14 @@ class Container:
 @asynccontextmanager
 async def application(
     settings: Settings, urls: StoreUrls | None = None, *, gateway: PaymentGateway | None = None,
-    run_relay: bool = False,
+    run_relay: bool = False, run_reconciler: bool = False,
 ) -> AsyncIterator[Container]:  # fmt: skip
     """Everything a process needs to serve use cases, opened and closed together.
 
     A long-running service passes `run_relay=True`: the outbox relay of every projector then
     works in the background of the same process (in both profiles) until the application
-    closes.
+    closes; with `run_reconciler=True` so does the payment reconciler (one pass at a time
+    across processes).
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
@@ -197,8 +228,8 @@ async def application(
         urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )
     await database.open()
-    gateway = gateway or TestPaymentGateway()
     s = settings
+    gateways = payment_gateways(s, gateway)
     redis = connect(urls.redis, cluster=s.redis_cluster, timeout=s.redis_timeout_seconds)
     catalog = CatalogService(database)
     reads = CatalogReads(
@@ -208,11 +239,21 @@ async def application(
         local_seconds=s.product_page_local_seconds,
     )
     catalog.listener = reads
-    customers = CustomerService(database)
+    # Registration outcomes go out by email; no mail server is configured yet in either
+    # profile, so they are logged (docs/security.md).
+    mailer: Mailer = LoggingMailer()
+    customers = CustomerService(database, mailer=mailer)
     sessions = SessionService(
         redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
     )
-    checkout = CheckoutService(database, gateway, reads)
+    checkout = CheckoutService(
+        database, gateways, reads, reservation_seconds=s.payment_reservation_seconds,
+        gateway_timeout_seconds=s.payment_gateway_timeout_seconds,
+    )  # fmt: skip
+    orders = OrderService(
+        database, gateways, reads, reservation_seconds=s.payment_reservation_seconds,
+        gateway_timeout_seconds=s.payment_gateway_timeout_seconds,
+    )  # fmt: skip
     carts = CartService(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
@@ -228,13 +269,16 @@ async def application(
         urls=urls,
         database=database,
         redis=redis,
-        gateway=gateway,
+        gateway=gateways.get(gateways.default),
+        mailer=mailer,
+        gateways=gateways,
+        reconciler=Reconciler(database, gateways, orders),
         tenants=TenantService(database),
         catalog=catalog,
         customers=customers,
         inventory=InventoryService(database, reads),
         checkout=checkout,
-        orders=OrderService(database, gateway, reads),
+        orders=orders,
         reviews=ReviewService(database),
         content=ContentService(database),
         sessions=sessions,
@@ -259,16 +303,27 @@ async def application(
         if run_relay
         else None
     )
+    background = [relay] if relay is not None else []
+    if run_reconciler:
+        background.append(
+            asyncio.create_task(
+                container.reconciler.run(
+                    urls.postgres, stop, interval_seconds=s.payment_reconcile_interval_seconds
+                ),
+                name="payments-reconciler",
+            )
+        )
     try:
         yield container
     finally:
-        if relay is not None:
-            stop.set()
+        stop.set()
+        for task in background:
             try:
-                await asyncio.wait_for(relay, timeout=10)
+                await asyncio.wait_for(task, timeout=10)
             except TimeoutError:
-                relay.cancel()
+                task.cancel()
         await documents.close()
         await analytics.close()
+        await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()

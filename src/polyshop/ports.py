@@ -29,7 +29,12 @@ class PaymentResult:
 
 
 class PaymentGateway(Protocol):
-    """Charges and refunds. `reference` is our payment id: the same reference never charges twice."""
+    """Charges and refunds, idempotent by our references.
+
+    `reference` is our payment id for a charge and our refund id for a refund: the same
+    reference never charges or refunds twice, and `retrieve` answers "what happened to
+    reference R?" from the gateway's own record, from any process, after any crash.
+    """
 
     name: str
 
@@ -37,11 +42,35 @@ class PaymentGateway(Protocol):
         self, *, reference: str, amount: Decimal, currency: str, method: str
     ) -> PaymentResult: ...
 
+    async def retrieve(self, *, reference: str) -> PaymentResult | None:
+        """The outcome recorded for a charge reference; None when the gateway never saw it."""
+        ...
+
+    async def void(self, *, reference: str) -> None:
+        """Make sure the charge `reference` takes no money: cancel or reverse it if it was
+        made, and refuse it if it arrives later (where the gateway allows)."""
+        ...
+
     async def refund(
-        self, *, transaction_id: str, amount: Decimal, currency: str
+        self, *, reference: str, transaction_id: str, amount: Decimal, currency: str
     ) -> PaymentResult: ...
 
-    async def void(self, *, reference: str) -> None: ...
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An email to one person of one shop."""
+
+    tenant_id: UUID
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer(Protocol):
+    """Sends email out of band (registration outcomes). Delivery is best effort: a failure is
+    the adapter's to log, never the caller's to report (it would tell who has an account)."""
+
+    async def send(self, message: Message) -> None: ...
 
 
 class ProductChangeListener(Protocol):

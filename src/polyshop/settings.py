@@ -107,7 +107,25 @@ class Settings(BaseSettings):
     api_run_relay: bool = True
     api_tenant_cache_seconds: float = Field(default=30.0, ge=0)
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Strict-Transport-Security max-age, sent on answers over HTTPS only; 0 sends none.
+    api_hsts_seconds: int = Field(default=0, ge=0, le=63_072_000)
     platform_admin_token: SecretStr | None = None
+
+    # Payments (docs/architecture.md "Checkout"). A reservation (stock held, payment pending)
+    # outlives the gateway timeout; past it the reconciler confirms or releases it.
+    payment_reservation_seconds: float = Field(default=900, ge=1)
+    payment_gateway_timeout_seconds: float = Field(default=30, gt=0)
+    payment_reconcile_interval_seconds: float = Field(default=5, gt=0)
+    api_run_reconciler: bool = True
+    # Which gateway a shop uses unless its settings say `{"payments": {"gateway": ...}}`.
+    payment_default_gateway: Literal["test", "stripe"] = "test"
+    # The built-in test gateway's own record (a SQLite file; default: data_dir/test-gateway.db).
+    test_gateway_path: Path | None = None
+    test_gateway_slow_seconds: float = Field(default=2.0, ge=0, le=60)
+    # Stripe: enabled when the API key is set; `stripe_api_base` points at stripe-mock in tests.
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
 
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)
@@ -173,6 +191,12 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"profile 'full' needs {', '.join(missing)}")
+        if self.payment_gateway_timeout_seconds >= self.payment_reservation_seconds:
+            raise ValueError(
+                "POLYSHOP_PAYMENT_GATEWAY_TIMEOUT_SECONDS must be shorter than"
+                " POLYSHOP_PAYMENT_RESERVATION_SECONDS (a live charge must end before the"
+                " reconciler may release its reservation)"
+            )
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("POLYSHOP_POOL_MIN_SIZE is larger than POLYSHOP_POOL_MAX_SIZE")
         return self

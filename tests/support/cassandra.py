@@ -24,7 +24,7 @@ from pathlib import Path
 
 import platformdirs
 
-from polyshop.runtime._files import free_port
+from polyshop.runtime import free_port
 
 VERSION = "5.0.6"
 HERE = Path(__file__).resolve().parent / "cassandra"

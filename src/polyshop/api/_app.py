@@ -18,6 +18,7 @@ from polyshop.api import (
     _analytics,
     _catalog,
     _content,
+    _docs,
     _ops,
     _orders,
     _platform,
@@ -32,6 +33,7 @@ from polyshop.api._context import (
     TENANT_HEADER,
     TenantDirectory,
 )
+from polyshop.api._headers import SecurityHeaders
 from polyshop.bootstrap import Container, application
 from polyshop.ports import PaymentGateway
 from polyshop.settings import Settings, load_settings
@@ -178,8 +180,13 @@ def create_app(
         description="Multi-tenant commerce: catalog, accounts, carts, checkout, orders, "
         "payments, reviews and content. Errors are RFC 9457 problem details.",
         lifespan=lifespan,
+        # Served by `_docs` from a package's bundled assets instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     _problems.install(app)
+    _docs.install(app)
     app.include_router(_catalog.storefront)
     for module in (
         _ops, _platform, _accounts, _catalog, _orders, _reviews, _content, _analytics,
@@ -189,6 +196,7 @@ def create_app(
     if container is not None:
         _attach(app, container)
     app.add_middleware(_BodyLimit, max_bytes=resolved.api_max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts_seconds=resolved.api_hsts_seconds)
     app.add_middleware(_Metrics)
     return app
 

@@ -62,6 +62,8 @@ class Event(StrEnum):
     USER_DEFAULT_ADDRESS_SET = "user.default_address_set"
     USER_ADDRESS_REMOVED = "user.address_removed"
 
+    # Stock reserved, payment pending (checkout's first step); then placed (paid) or cancelled.
+    ORDER_RESERVED = "order.reserved"
     ORDER_PLACED = "order.placed"
     ORDER_PARTIALLY_REFUNDED = "order.partially_refunded"
     # An order moving to a status is "order.<status>" (order_moved_to).

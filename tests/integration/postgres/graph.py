@@ -301,6 +301,11 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
         )
         _insert(
             conn,
+            "review_votes",
+            {"tenant_id": t, "review_id": ids["review"], "user_id": ids["staff"]},
+        )
+        _insert(
+            conn,
             "inventory_transactions",
             {
                 "tenant_id": t,

@@ -189,10 +189,6 @@ CHECK_CASES: list[tuple[str, str]] = [
         "UPDATE order_events SET from_status = to_status WHERE id = %(order_event)s",
     ),
     ("reviews_rating_range", "UPDATE reviews SET rating = 6 WHERE id = %(review)s"),
-    (
-        "reviews_helpful_count_nonnegative",
-        "UPDATE reviews SET helpful_count = -1 WHERE id = %(review)s",
-    ),
     ("reviews_verified_has_order", "UPDATE reviews SET order_id = NULL WHERE id = %(review)s"),
     (
         "inventory_transactions_type_valid",
