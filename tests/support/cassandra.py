@@ -248,8 +248,9 @@ class LoopbackCluster:
             try:
                 session = client.connect()
                 while True:
-                    peers = session.execute("SELECT peer FROM system.peers_v2").all()
-                    if len(peers) == len(self.nodes) - 1:
+                    # A peer counts once it owns tokens (it has joined the ring, not just gossip).
+                    peers = session.execute("SELECT peer, tokens FROM system.peers_v2").all()
+                    if sum(1 for p in peers if p.tokens) == len(self.nodes) - 1:
                         break
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"{node.name} sees {len(peers)} peers")

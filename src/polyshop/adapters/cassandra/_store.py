@@ -95,8 +95,9 @@ def parse_hosts(hosts: str) -> tuple[list[str], int]:
 
 
 def connect(
-    hosts: str, *, local_dc: str, consistency: str, request_timeout: float = 10.0
-) -> Cluster:
+    hosts: str, *, local_dc: str, consistency: str, request_timeout: float = 10.0,
+    schema_wait: float = 10.0,
+) -> Cluster:  # fmt: skip
     names, port = parse_hosts(hosts)
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
@@ -108,6 +109,7 @@ def connect(
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         # A node that comes back is found within seconds, not the default's ten minutes.
         reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
+        max_schema_agreement_wait=schema_wait,
     )  # fmt: skip
 
 
