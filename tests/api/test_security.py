@@ -84,6 +84,7 @@ async def _product(admin: Actor, *, status: str = "active", sku: str | None = No
         ("name", True),
         ("name", 12),
         ("name", "bad\u0000name"),
+        ("name", "\ud800"),  # a lone surrogate: valid JSON, not text PostgreSQL takes
     ],
 )
 async def test_a_crafted_listing_cursor_is_a_422_naming_the_cursor(
