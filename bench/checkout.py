@@ -32,7 +32,7 @@ from rich.table import Table
 
 from polyshop import bootstrap
 from polyshop.adapters.postgres import drop_database, provision, upgrade
-from polyshop.runtime._postgres import binaries
+from polyshop.runtime import postgres_binaries as binaries
 from polyshop.services.catalog import ProductDraft
 from polyshop.services.checkout import CheckoutRequest, OrderLine
 from polyshop.settings import Settings

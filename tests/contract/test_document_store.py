@@ -12,7 +12,7 @@ import pytest
 
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
-from polyshop.adapters.postgres._documents import PostgresDocumentStore
+from polyshop.adapters.postgres import PostgresDocumentStore
 from polyshop.ports import DocumentChange, DocumentStore
 from tests.support.ferretdb import FerretDB
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from polyshop.adapters.postgres import head_revision
-from polyshop.runtime._files import make_traversable
+from polyshop.runtime import make_traversable
 from tests.conftest import TEST_DATA_DIR
 
 POLYSHOP = str(Path(sys.executable).with_name("polyshop"))

@@ -13,7 +13,7 @@ from types import TracebackType
 
 import httpx
 
-from polyshop.runtime._files import free_port
+from polyshop.runtime import free_port
 
 POLYSHOP = str(Path(sys.executable).with_name("polyshop"))
 

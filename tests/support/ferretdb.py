@@ -17,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from polyshop.runtime._files import free_port
+from polyshop.runtime import free_port
 
 VERSION = "v1.24.2"
 MODULE = "github.com/FerretDB/FerretDB"

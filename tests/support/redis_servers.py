@@ -11,8 +11,7 @@ from pathlib import Path
 
 import redis
 
-from polyshop.runtime._files import free_port, port_is_free
-from polyshop.runtime._redis import redis_server_binary
+from polyshop.runtime import free_port, port_is_free, redis_server_binary
 
 PASSWORD = "test-redis-password"
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from polyshop.adapters.postgres._json import dumps
+from polyshop.codec import dumps
 from polyshop.domain.errors import ValidationError
 from polyshop.domain.tenancy import normalise_currency, normalise_slug
 

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from polyshop import __version__
 from polyshop.api import (
     _accounts,
+    _analytics,
     _catalog,
     _content,
     _docs,
@@ -223,7 +224,9 @@ def create_app(
     _problems.install(app)
     _docs.install(app)
     app.include_router(_catalog.storefront)
-    for module in (_ops, _platform, _accounts, _catalog, _orders, _reviews, _content):
+    for module in (
+        _ops, _platform, _accounts, _catalog, _orders, _reviews, _content, _analytics,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     if container is not None:

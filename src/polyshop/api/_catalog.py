@@ -11,7 +11,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import ConfigDict, Field
 
-from polyshop.adapters.postgres._json import dumps
 from polyshop.api._common import (
     PROBLEMS,
     Created,
@@ -34,6 +33,7 @@ from polyshop.api._context import (
     rate_limit,
 )
 from polyshop.bootstrap import Container
+from polyshop.codec import dumps
 from polyshop.domain.access import (
     listing_scope,
     manages_every_product,

@@ -89,6 +89,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.PolyshopError], int], ...] = (
     (errors.ConflictError, 409),
     (errors.PaymentDeclinedError, 402),
     (errors.PaymentFailedError, 502),
+    (errors.WebhookSignatureError, 400),
     (errors.AccountLockedError, 429),
     (errors.AuthenticationError, 401),
     (RateLimitedError, 429),

@@ -87,6 +87,12 @@ class PaymentFailedError(PolyshopError):
     code = "payment_failed"
 
 
+class WebhookSignatureError(PolyshopError):
+    """A gateway webhook whose signature is missing, wrong or too old; nothing changed."""
+
+    code = "invalid_signature"
+
+
 class AuthenticationError(PolyshopError):
     """Wrong email or password (deliberately not saying which)."""
 

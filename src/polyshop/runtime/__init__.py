@@ -1,5 +1,16 @@
 """Embedded servers for the `embedded` profile: real PostgreSQL and Redis from pip wheels."""
 
+from polyshop.runtime._files import free_port, make_traversable, port_is_free
+from polyshop.runtime._postgres import binaries as postgres_binaries
+from polyshop.runtime._redis import redis_server_binary
 from polyshop.runtime._runtime import EmbeddedRuntime, EmbeddedUrls
 
-__all__ = ["EmbeddedRuntime", "EmbeddedUrls"]
+__all__ = [
+    "EmbeddedRuntime",
+    "EmbeddedUrls",
+    "free_port",
+    "make_traversable",
+    "port_is_free",
+    "postgres_binaries",
+    "redis_server_binary",
+]

@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database, UnitOfWork
-from polyshop.adapters.postgres._json import dumps
+from polyshop.codec import dumps
 from polyshop.domain.errors import ConflictError, ValidationError
 
 CLAIM_KEY = """

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from polyshop.adapters.postgres import UnitOfWork
-from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.adapters.postgres import UnitOfWork, domain_errors
 from polyshop.domain.errors import InsufficientStockError, NotFoundError
 
 MovementType = Literal["in", "out", "adjustment", "transfer"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from polyshop.adapters.redis import Keys, RedisClient, redis_unavailable
-from polyshop.adapters.redis import _scripts as scripts
+from polyshop.adapters.redis import Keys, RedisClient, redis_unavailable, scripts
 from polyshop.domain.credentials import normalise_email
 from polyshop.domain.errors import AccountLockedError, AuthenticationError, ValidationError
 from polyshop.services.carts import CartService, anonymous_cart, user_cart

@@ -26,9 +26,8 @@ from uuid import UUID
 
 from prometheus_client import Counter
 
-from polyshop.adapters.postgres._json import dumps
-from polyshop.adapters.redis import Keys, RedisClient
-from polyshop.adapters.redis._client import UNAVAILABLE
+from polyshop.adapters.redis import UNAVAILABLE, Keys, RedisClient
+from polyshop.codec import dumps
 from polyshop.services.catalog import CatalogService, Page, ProductQuery
 
 log = logging.getLogger(__name__)

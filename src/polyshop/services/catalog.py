@@ -17,10 +17,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from polyshop.adapters.postgres import Database, UnitOfWork
-from polyshop.adapters.postgres._errors import domain_errors
-from polyshop.adapters.postgres._json import dumps
-from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE
+from polyshop.adapters.postgres import (
+    CATEGORY_PATH,
+    CATEGORY_SUBTREE,
+    Database,
+    UnitOfWork,
+    domain_errors,
+)
+from polyshop.codec import dumps
 from polyshop.domain.catalog import (
     ProductStatus,
     check_product_transition,

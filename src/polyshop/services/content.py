@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.adapters.postgres import Database, domain_errors
 from polyshop.domain.catalog import slugify
 from polyshop.domain.errors import InvalidTransitionError, NotFoundError, ValidationError
 from polyshop.domain.events import Aggregate, Event, content_moved_to

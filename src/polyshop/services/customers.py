@@ -13,8 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
-from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.adapters.postgres import Database, domain_errors
 from polyshop.domain.credentials import check_password, normalise_email, visible_name
 from polyshop.domain.errors import (
     AccountLockedError,

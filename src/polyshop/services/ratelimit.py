@@ -7,9 +7,7 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
-from polyshop.adapters.redis import Keys, RedisClient
-from polyshop.adapters.redis import _scripts as scripts
-from polyshop.adapters.redis._client import UNAVAILABLE
+from polyshop.adapters.redis import UNAVAILABLE, Keys, RedisClient, scripts
 from polyshop.domain.errors import PolyshopError
 
 log = logging.getLogger(__name__)

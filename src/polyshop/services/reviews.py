@@ -7,8 +7,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from polyshop.adapters.postgres import Database
-from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.adapters.postgres import Database, domain_errors
 from polyshop.domain.access import product_visible
 from polyshop.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from polyshop.domain.events import Aggregate, Event

@@ -11,9 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from polyshop.adapters.redis import Keys, RedisClient, redis_unavailable
-from polyshop.adapters.redis import _scripts as scripts
-from polyshop.adapters.redis._keys import digest
+from polyshop.adapters.redis import Keys, RedisClient, digest, redis_unavailable, scripts
 from polyshop.domain.identity import permissions_for
 
 

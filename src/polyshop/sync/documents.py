@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE
+from polyshop.adapters.postgres import CATEGORY_PATH, CATEGORY_SUBTREE
 from polyshop.domain.events import Aggregate
 from polyshop.ports import (
     COLLECTIONS,

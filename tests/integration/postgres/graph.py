@@ -344,6 +344,19 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
         )
         _insert(
             conn,
+            "analytics_rollups",
+            {
+                "tenant_id": t,
+                "subject_kind": "product",
+                "subject_id": ids["product"],
+                "hour": "2026-01-01T10:00:00Z",
+                "event_type": "view",
+                "events": 1,
+                "last_at": "2026-01-01T10:00:00Z",
+            },
+        )
+        _insert(
+            conn,
             "outbox",
             {
                 "tenant_id": t,

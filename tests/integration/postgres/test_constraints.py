@@ -216,6 +216,14 @@ CHECK_CASES: list[tuple[str, str]] = [
         "analytics_events_properties_object",
         "UPDATE analytics_events SET properties = '[]' WHERE id = %(event)s",
     ),
+    (
+        "analytics_rollups_subject_kind_valid",
+        "UPDATE analytics_rollups SET subject_kind = 'brand' WHERE tenant_id = %(tenant)s",
+    ),
+    (
+        "analytics_rollups_events_positive",
+        "UPDATE analytics_rollups SET events = 0 WHERE tenant_id = %(tenant)s",
+    ),
     ("outbox_payload_object", "UPDATE outbox SET payload = '1' WHERE tenant_id = %(tenant)s"),
     (
         "idempotency_keys_key_not_blank",

@@ -24,8 +24,7 @@ from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
-from polyshop.adapters.postgres._database import Database
-from polyshop.adapters.postgres._shared_sql import save_checkpoint
+from polyshop.adapters.postgres import Database, save_checkpoint
 from polyshop.ports import COLLECTIONS, Checkpoint, DocumentChange
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,10 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
+from polyshop.adapters.postgres import _tenants as tenant_sql
+from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
+from polyshop.adapters.postgres._errors import domain_errors
 from polyshop.adapters.postgres._errors import translate as translate_error
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
@@ -11,23 +14,28 @@ from polyshop.adapters.postgres._migrations import (
     upgrade,
 )
 from polyshop.adapters.postgres._provision import APP_ROLE, OWNER_ROLE, drop_database, provision
-from polyshop.adapters.postgres._shared_sql import save_checkpoint
+from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE, save_checkpoint
 from polyshop.adapters.postgres._uow import UnitOfWork
 
 __all__ = [
     "APP_ROLE",
+    "CATEGORY_PATH",
+    "CATEGORY_SUBTREE",
     "OWNER_ROLE",
     "Database",
     "MaintenanceReport",
+    "PostgresAnalyticsStore",
     "PostgresDocumentStore",
     "UnitOfWork",
     "current_revision",
+    "domain_errors",
     "downgrade",
     "drop_database",
     "head_revision",
     "maintain",
     "provision",
     "save_checkpoint",
+    "tenant_sql",
     "translate_error",
     "upgrade",
 ]

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from polyshop.adapters.postgres._json import dumps
+from polyshop.codec import dumps
 from polyshop.domain.errors import StoreUnavailableError, TenantRequiredError
 
 
