@@ -148,6 +148,7 @@ def _with_discount(spec: Any) -> dict[str, Any]:
         ({**RULES, "shipping": {"standard": {"price": "-5"}}}, "shipping.standard.price"),
         ({**RULES, "shipping": {"standard": {}}}, "shipping.standard.price"),
         ({**RULES, "surprise": {}}, "surprise"),
+        ({**RULES, "payments": {"gateway": "bitcoin"}}, "payments.gateway"),
     ],
 )
 async def test_bad_shop_settings_are_refused_when_written(
