@@ -115,8 +115,8 @@ class PricingRules:
             return cls.from_settings(settings)
         except ValidationError as error:
             raise ShopMisconfiguredError(
-                f"this shop's checkout rules are invalid ({error.field}: {error}); the shop"
-                " must correct them"
+                "this shop cannot take orders until it corrects its checkout rules",
+                reason=f"{error.field}: {error}",
             ) from None
 
     def tax_rate(self, country: str) -> Decimal:
