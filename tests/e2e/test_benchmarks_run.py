@@ -85,3 +85,19 @@ def test_recommend_benchmark_loads_both_graphs_and_times_every_recommender() -> 
     # Both graphs hold the same relationships (the same facts, the same projector).
     assert report["neo4j"]["relationships"] == report["postgres"]["relationships"]
     assert "ratio" in output
+
+
+@pytest.mark.slow
+def test_analytics_benchmark_runs_both_stores_and_reports_its_ratio(cassandra: str) -> None:
+    report, output = run_benchmark(
+        "analytics", "--ingest", "500", "--events", "2000", "--queries", "3",
+        "--cassandra-hosts", cassandra,
+    )  # fmt: skip
+    assert "ingest ratio" in output
+    ingest = report["ingest"]
+    assert ingest["raw_events_per_s"] > 0 and ingest["ingest_events_per_s"] > 0
+    assert 3 <= ingest["ingest_rows_per_event"] <= 4
+    assert report["outbox_path_events_per_s"] > 0
+    for by_store in report["queries"].values():
+        assert set(by_store) == {"Cassandra", "PostgreSQL"}
+        assert all(0 < s["p50_ms"] <= s["p99_ms"] for s in by_store.values())

@@ -377,7 +377,7 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
             {"tenant_id": t, "collection": "products", "id": str(ids["product"]),
              "body": {"slug": "headphones"}, "version": 1},
         )  # fmt: skip
-        # The recommendation graph's PostgreSQL twin (migration 0005).
+        # The recommendation graph's PostgreSQL twin (migration 0009).
         _insert(conn, "graph_categories", {"tenant_id": t, "id": ids["category"], "name": "Audio",
                                            "parent_id": ids["root_category"]})  # fmt: skip
         _insert(conn, "graph_products", {"tenant_id": t, "id": ids["product"], "name": "Headphones",

@@ -1,5 +1,5 @@
 """The GraphStore port on PostgreSQL (the embedded profile): the graph's nodes and maintained
-relationships as tables (migration 0005) under row-level security, so every read is a keyed
+relationships as tables (migration 0009) under row-level security, so every read is a keyed
 lookup of one product's or one customer's rows."""
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ class PostgresGraphStore:
         self._database = database
 
     async def setup(self) -> None:
-        """The tables come with migration 0005."""
+        """The tables come with migration 0009."""
 
     async def close(self) -> None:
         """The pool belongs to the application."""

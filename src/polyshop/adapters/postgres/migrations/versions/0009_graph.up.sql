@@ -93,7 +93,12 @@ BEGIN
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_current_tenant())'
                        ' WITH CHECK (tenant_id = app_current_tenant())', t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO polyshop_app', t);
+        -- A derived store (migration 0008): the relay writes it, requests only read it.
+        EXECUTE format('GRANT SELECT ON %I TO polyshop_app', t);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO polyshop_relay', t);
     END LOOP;
 END
 $$;
+
+-- The graph projector counts reviews (REVIEWED) besides what the document projector reads.
+GRANT SELECT ON reviews TO polyshop_relay;
