@@ -59,7 +59,9 @@ async def test_product_recommendations_say_why_and_follow_the_graph(
 
     # Cached: a projector that retires nothing (another name, no cache) changes the graph, and
     # the answer stays the cached one; the application's projector then retires the entry.
-    silent = Relay(app.database, GraphProjector(app.database, app.graph, name="graph-silent"))
+    silent = Relay(
+        app.relay_database, GraphProjector(app.relay_database, app.graph, name="graph-silent")
+    )
     await start_at_head(silent)
     await buy(bob, p["Headphones"], p["Speaker"])
     await buy(bob, p["Headphones"], p["Speaker"])

@@ -37,7 +37,7 @@ async def store(
     request: pytest.FixtureRequest, app: bootstrap.Container
 ) -> AsyncIterator[GraphStore]:
     if request.param == "postgres":
-        yield PostgresGraphStore(app.database)
+        yield PostgresGraphStore(app.relay_database)
         return
     server = request.getfixturevalue("neo4j_server")
     neo4j = Neo4jGraphStore(server.url, server.user, server.password)
@@ -307,7 +307,7 @@ async def test_both_adapters_store_the_same_graph(app: bootstrap.Container, neo4
     try:
         shop = Shop()
         snapshots = []
-        for graph in (PostgresGraphStore(app.database), neo4j):
+        for graph in (PostgresGraphStore(app.relay_database), neo4j):
             await seeded(graph, tenant, shop, standard_orders(shop))
             await project(graph, tenant, GraphChanges(
                 batches={3: [Interaction("viewed", shop.p[1], shop.users[0], NOW)]},

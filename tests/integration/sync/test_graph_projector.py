@@ -169,7 +169,7 @@ async def test_a_crash_of_the_projector_and_of_neo4j_leaves_no_drift(
     """Thousands of orders; the projector is killed mid-run, then Neo4j is killed (SIGKILL)
     while the projector works; after a restart the graph matches PostgreSQL exactly."""
     store = Neo4jGraphStore(neo4j_server.url, neo4j_server.user, neo4j_server.password)
-    relay = Relay(app.database, GraphProjector(app.database, store, name="graph-fault"))
+    relay = Relay(app.relay_database, GraphProjector(app.relay_database, store, name="graph-fault"))
     origin = await start_at_head(relay)
     shop = await make_shop(app, stock=100_000)
     people = [shop.customer_id] + [await customer(app, shop, f"c{i}") for i in range(19)]
