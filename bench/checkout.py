@@ -82,7 +82,8 @@ async def prepare(
     urls = bootstrap.store_urls(settings)
     assert urls.postgres_admin is not None
     drop_database(urls.postgres_admin)
-    provision(urls.postgres_admin, app_password=str(conninfo_to_dict(urls.postgres)["password"]))
+    provision(urls.postgres_admin, urls.postgres, relay_url=urls.postgres_relay,
+              platform_url=urls.postgres_platform)  # fmt: skip
     upgrade(urls.postgres_admin)
     async with bootstrap.application(settings, urls) as app:
         tenant = await app.tenants.create("bench", "Bench Shop")

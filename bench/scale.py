@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.table import Table
 
@@ -68,7 +67,8 @@ async def prepare(data_dir: Path, orders: int, reseed: bool) -> tuple[Settings, 
         return settings, None
     started = time.perf_counter()
     drop_database(urls.postgres_admin)
-    provision(urls.postgres_admin, app_password=str(conninfo_to_dict(urls.postgres)["password"]))
+    provision(urls.postgres_admin, urls.postgres, relay_url=urls.postgres_relay,
+              platform_url=urls.postgres_platform)  # fmt: skip
     upgrade(urls.postgres_admin)
     with console.status(f"seeding {orders:,} orders ..."):
         await Seeder(urls.postgres_admin).run(plan_for(orders))

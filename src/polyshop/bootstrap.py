@@ -16,18 +16,28 @@ from typing import Any
 from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
 from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.adapters.payments import StripeGateway, TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
     PostgresAnalyticsStore,
     PostgresDocumentStore,
+    PostgresGraphStore,
+    admin_url_for,
     current_revision,
     provision,
     upgrade,
 )
 from polyshop.adapters.redis import RedisClient, connect
-from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
+from polyshop.domain.errors import ConfigurationError, StoreUnavailableError
+from polyshop.ports import (
+    AnalyticsStore,
+    DocumentStore,
+    GraphStore,
+    Mailer,
+    PaymentGateway,
+    Projector,
+)
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import (
     StoreStatus,
@@ -49,11 +59,12 @@ from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
 from polyshop.services.payments import Gateways, Reconciler
 from polyshop.services.ratelimit import RateLimiter
+from polyshop.services.recommendations import RecommendationService
 from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import AnalyticsProjector, DocumentProjector, Relay, Relays
+from polyshop.sync import AnalyticsProjector, DocumentProjector, GraphProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,9 @@ class StoreUrls:
     postgres: str
     postgres_admin: str | None
     redis: str
+    # The relay's and the platform operator's own logins (None: not configured).
+    postgres_relay: str | None = None
+    postgres_platform: str | None = None
 
 
 def embedded_runtime(settings: Settings) -> EmbeddedRuntime:
@@ -71,11 +85,30 @@ def store_urls(settings: Settings) -> StoreUrls:
     """Where the stores are; in `embedded` this starts the servers that are not running."""
     if settings.profile == "embedded":
         urls = embedded_runtime(settings).up()
-        provision(urls.postgres_admin, app_password=urls.app_password)
-        return StoreUrls(urls.postgres_app, urls.postgres_admin, urls.redis)
+        provision(
+            urls.postgres_admin, urls.postgres_app, relay_url=urls.postgres_relay,
+            platform_url=urls.postgres_platform,
+        )  # fmt: skip
+        return StoreUrls(
+            urls.postgres_app, urls.postgres_admin, urls.redis, urls.postgres_relay,
+            urls.postgres_platform,
+        )  # fmt: skip
     assert settings.postgres_url is not None
     assert settings.redis_url is not None
-    return StoreUrls(settings.postgres_url, settings.admin_url, settings.redis_url)
+    app = settings.postgres_url
+    # The admin URL may name the maintenance database; everything is done in the app's.
+    admin = admin_url_for(settings.admin_url, app) if settings.admin_url else None
+    platform = settings.postgres_platform_url or (admin if settings.postgres_admin_url else None)
+    return StoreUrls(app, admin, settings.redis_url, settings.postgres_relay_url, platform)
+
+
+def relay_url(urls: StoreUrls) -> str:
+    """The relay's login; the relay refuses to start without its own role."""
+    if urls.postgres_relay is None:
+        raise ConfigurationError(
+            "POLYSHOP_POSTGRES_RELAY_URL: the outbox relay needs its own login (polyshop_relay)"
+        )
+    return urls.postgres_relay
 
 
 async def check_stores(
@@ -167,12 +200,20 @@ def payment_gateways(settings: Settings, gateway: PaymentGateway | None = None) 
     return Gateways(available.values(), default=default)
 
 
+def graph_store(settings: Settings, database: Database) -> GraphStore:
+    """Neo4j when POLYSHOP_NEO4J_URL is set, else the PostgreSQL twin (tables of migration 0009)."""
+    if settings.neo4j_url:
+        password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
+        return Neo4jGraphStore(settings.neo4j_url, settings.neo4j_user, password)
+    return PostgresGraphStore(database)
+
+
 def projectors(
-    database: Database, documents: DocumentStore, analytics: AnalyticsStore
+    database: Database, documents: DocumentStore, analytics: AnalyticsStore, graph: GraphProjector
 ) -> list[Projector[Any]]:
     """Every derived store the outbox relay keeps in step, each with its own checkpoint:
     a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
-    return [DocumentProjector(documents), AnalyticsProjector(database, analytics)]
+    return [DocumentProjector(documents), AnalyticsProjector(database, analytics), graph]
 
 
 @dataclass(slots=True)
@@ -180,6 +221,9 @@ class Container:
     settings: Settings
     urls: StoreUrls
     database: Database
+    # The relay's pool (its own role) and the platform operator's (None: not configured).
+    relay_database: Database
+    platform_database: Database | None
     redis: RedisClient
     gateway: PaymentGateway
     mailer: Mailer
@@ -203,6 +247,8 @@ class Container:
     document_reads: DocumentReads
     analytics: AnalyticsService
     relays: Relays
+    graph: GraphStore
+    recommendations: RecommendationService
 
     @property
     def relay(self) -> Relay:
@@ -224,10 +270,21 @@ async def application(
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
+    listen_url = relay_url(urls) if run_relay else None
     database = Database(
         urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )
+    # Small pools that connect on first use: most processes never act as relay or platform.
+    # Without a relay URL the relay's pool logs in as the application, and the database refuses
+    # it everything the relay does; the commands that run the relay check `relay_url` first.
+    relay_database = Database(urls.postgres_relay or urls.postgres, min_size=0, max_size=4)
+    platform_database = (
+        Database(urls.postgres_platform, min_size=0, max_size=2) if urls.postgres_platform else None
+    )
     await database.open()
+    await relay_database.open()
+    if platform_database is not None:
+        await platform_database.open()
     s = settings
     gateways = payment_gateways(s, gateway)
     redis = connect(urls.redis, cluster=s.redis_cluster, timeout=s.redis_timeout_seconds)
@@ -258,22 +315,49 @@ async def application(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
     )  # fmt: skip
+    # Two handles on the document store: the relay's writes it (and its checkpoint), the
+    # application's only reads it.
     documents: DocumentStore = (
+        MongoDocumentStore(s.mongo_url, relay_database, database_name=s.mongo_database)
+        if s.mongo_url
+        else PostgresDocumentStore(relay_database)
+    )
+    readable: DocumentStore = (
         MongoDocumentStore(s.mongo_url, database, database_name=s.mongo_database)
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
-    analytics = analytics_store(s, database)
+    # Likewise for analytics: the relay records, the application queries (Cassandra needs no
+    # PostgreSQL login, so one store serves both there).
+    analytics = analytics_store(s, relay_database)
+    analytics_reads = (
+        analytics
+        if isinstance(analytics, CassandraAnalyticsStore)
+        else analytics_store(s, database)
+    )
+    # And for the graph: the projector writes as the relay, recommendations read as the app.
+    graph = graph_store(s, relay_database)
+    graph_reads = graph if isinstance(graph, Neo4jGraphStore) else graph_store(s, database)
+    # Product recommendations are cached like product pages; the graph projector retires a
+    # tenant's entries (one generation bump) whenever it changes that tenant's graph.
+    recommendation_cache = ReadThroughCache(
+        redis, "recommend", s.product_cache_seconds, generational=True
+    )
+    graph_projector = GraphProjector(
+        relay_database, graph, on_change=recommendation_cache.invalidate_all
+    )
     container = Container(
         settings=settings,
         urls=urls,
         database=database,
+        relay_database=relay_database,
+        platform_database=platform_database,
         redis=redis,
         gateway=gateways.get(gateways.default),
         mailer=mailer,
         gateways=gateways,
         reconciler=Reconciler(database, gateways, orders),
-        tenants=TenantService(database),
+        tenants=TenantService(database, platform_database),
         catalog=catalog,
         customers=customers,
         inventory=InventoryService(database, reads),
@@ -293,14 +377,19 @@ async def application(
             redis, limit=s.rate_limit_requests, window_seconds=s.rate_limit_window_seconds
         ),
         documents=documents,
-        document_reads=DocumentReads(documents),
-        analytics=AnalyticsService(database, analytics, max_batch=s.analytics_max_batch),
-        relays=Relays([Relay(database, p) for p in projectors(database, documents, analytics)]),
+        document_reads=DocumentReads(readable),
+        analytics=AnalyticsService(database, analytics_reads, max_batch=s.analytics_max_batch),
+        relays=Relays([
+            Relay(relay_database, p)
+            for p in projectors(relay_database, documents, analytics, graph_projector)
+        ]),
+        graph=graph,
+        recommendations=RecommendationService(graph_reads, recommendation_cache),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
-        asyncio.create_task(container.relays.run(urls.postgres, stop), name="outbox-relay")
-        if run_relay
+        asyncio.create_task(container.relays.run(listen_url, stop), name="outbox-relay")
+        if listen_url is not None
         else None
     )
     background = [relay] if relay is not None else []
@@ -323,7 +412,16 @@ async def application(
             except TimeoutError:
                 task.cancel()
         await documents.close()
+        await readable.close()
         await analytics.close()
+        if analytics_reads is not analytics:
+            await analytics_reads.close()
+        await graph.close()
+        if graph_reads is not graph:
+            await graph_reads.close()
         await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()
+        await relay_database.close()
+        if platform_database is not None:
+            await platform_database.close()

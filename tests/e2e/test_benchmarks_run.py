@@ -70,6 +70,40 @@ def test_api_benchmark_loads_every_route_and_reports_its_ratio() -> None:
 
 
 @pytest.mark.slow
+def test_recommend_benchmark_loads_both_graphs_and_times_every_recommender() -> None:
+    report, output = run_benchmark(
+        "recommend", "--orders", "150", "--products", "40", "--customers", "30",
+        "--categories", "4", "--seconds", "0.2", "--clients", "2",
+    )  # fmt: skip
+    for store in ("neo4j", "postgres"):
+        r = report[store]
+        assert r["projector_orders_per_s"] > 0 and r["raw_loop_orders_per_s"] > 0
+        assert r["relationships"]["FREQUENTLY_BOUGHT_WITH"] > 0
+        assert set(r["recommenders"]) >= {"bought_together", "also_bought", "similar",
+                                          "trending", "for_you"}  # fmt: skip
+        assert all(m["count"] > 0 for m in r["recommenders"].values())
+    # Both graphs hold the same relationships (the same facts, the same projector).
+    assert report["neo4j"]["relationships"] == report["postgres"]["relationships"]
+    assert "ratio" in output
+
+
+@pytest.mark.slow
+def test_analytics_benchmark_runs_both_stores_and_reports_its_ratio(cassandra: str) -> None:
+    report, output = run_benchmark(
+        "analytics", "--ingest", "500", "--events", "2000", "--queries", "3",
+        "--cassandra-hosts", cassandra,
+    )  # fmt: skip
+    assert "ingest ratio" in output
+    ingest = report["ingest"]
+    assert ingest["raw_events_per_s"] > 0 and ingest["ingest_events_per_s"] > 0
+    assert 3 <= ingest["ingest_rows_per_event"] <= 4
+    assert report["outbox_path_events_per_s"] > 0
+    for by_store in report["queries"].values():
+        assert set(by_store) == {"Cassandra", "PostgreSQL"}
+        assert all(0 < s["p50_ms"] <= s["p99_ms"] for s in by_store.values())
+
+
+@pytest.mark.slow
 def test_the_suite_prints_one_table_and_writes_results_and_charts(tmp_path: Path) -> None:
     from tests.e2e.test_cli import run
 

@@ -2,7 +2,7 @@
 
 The policy's condition is evaluated before any query condition that is not leakproof, and the
 jsonb operators are not, so an expression index on the document body can never be used by the
-application role; the `lookup_key` column (migration 0009) is compared with a leakproof `=`.
+application role; the `lookup_key` column (migration 0010) is compared with a leakproof `=`.
 These tests look at the plan the application role gets, and at the answers of the adapter."""
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ async def _shop_with_orders(app: bootstrap.Container) -> tuple[Any, list[str]]:
         DocumentChange(tenant.id, "products", str(uuid4()), {"slug": f"p-{n}", "status": "active"}, 1)
         for n in range(300)
     ]  # fmt: skip
-    store = PostgresDocumentStore(app.database)
-    await store.apply(changes, None)
+    # Documents are written by the relay's role (the application's only reads them).
+    await PostgresDocumentStore(app.relay_database).apply(changes, None)
     return tenant, customers
 
 

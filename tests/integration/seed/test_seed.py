@@ -31,13 +31,10 @@ async def _seed_into(database: str) -> Seeded:
     urls = bootstrap.store_urls(settings_for(database=database))
     assert urls.postgres_admin is not None
     drop_database(urls.postgres_admin)
-    provision(urls.postgres_admin, app_password=_password(urls.postgres))
+    provision(urls.postgres_admin, urls.postgres, relay_url=urls.postgres_relay,
+              platform_url=urls.postgres_platform)  # fmt: skip
     upgrade(urls.postgres_admin)
     return urls, await Seeder(urls.postgres_admin).run(PLAN)
-
-
-def _password(url: str) -> str:
-    return str(psycopg.conninfo.conninfo_to_dict(url)["password"])
 
 
 @pytest.fixture(scope="module")

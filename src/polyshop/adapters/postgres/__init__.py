@@ -7,6 +7,7 @@ from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import domain_errors
 from polyshop.adapters.postgres._errors import translate as translate_error
+from polyshop.adapters.postgres._graph import PostgresGraphStore
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
@@ -14,7 +15,16 @@ from polyshop.adapters.postgres._migrations import (
     head_revision,
     upgrade,
 )
-from polyshop.adapters.postgres._provision import APP_ROLE, OWNER_ROLE, drop_database, provision
+from polyshop.adapters.postgres._provision import (
+    APP_ROLE,
+    OWNER_ROLE,
+    PLATFORM_ROLE,
+    RELAY_ROLE,
+    admin_url_for,
+    database_name,
+    drop_database,
+    provision,
+)
 from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE, save_checkpoint
 from polyshop.adapters.postgres._uow import UnitOfWork
 
@@ -23,14 +33,19 @@ __all__ = [
     "CATEGORY_PATH",
     "CATEGORY_SUBTREE",
     "OWNER_ROLE",
+    "PLATFORM_ROLE",
+    "RELAY_ROLE",
     "BulkLoader",
     "BulkTransaction",
     "Database",
     "MaintenanceReport",
     "PostgresAnalyticsStore",
     "PostgresDocumentStore",
+    "PostgresGraphStore",
     "UnitOfWork",
+    "admin_url_for",
     "current_revision",
+    "database_name",
     "domain_errors",
     "downgrade",
     "drop_database",

@@ -15,7 +15,7 @@ from polyshop.adapters.postgres._shared_sql import save_checkpoint
 from polyshop.codec import decode, encode
 from polyshop.ports import Checkpoint, DocumentChange
 
-# The field each collection's `lookup_key` column holds (0009_document_lookup.up.sql).
+# The field each collection's `lookup_key` column holds (0010_document_lookup.up.sql).
 _LOOKUP_KEYS = {"orders": "user.id", "products": "slug"}
 
 
@@ -87,7 +87,7 @@ class PostgresDocumentStore:
     ) -> list[dict[str, Any]]:  # fmt: skip
         order = "id"
         params: list[Any] = [collection, Jsonb(encode(_nested(equals)))]
-        # The same equality on `lookup_key` where the collection has one (migration 0009): the
+        # The same equality on `lookup_key` where the collection has one (migration 0010): the
         # containment above cannot use an index under row-level security, this can.
         lookup = ""
         key = _LOOKUP_KEYS.get(collection)

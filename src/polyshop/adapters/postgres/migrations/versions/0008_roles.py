@@ -1,6 +1,6 @@
-"""Document lookups that an index can serve under row-level security.
+"""Least privilege: one database role per job (request serving, relay, platform operator).
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from polyshop.adapters.postgres._migrations import sql_file_migration
 
-revision = "0009"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
