@@ -268,7 +268,9 @@ def charts(scenarios: list[Scenario], scale: dict[str, Any] | None, out: Path) -
         if len(s.latencies_ms) >= 2:
             by_benchmark.setdefault(s.benchmark, []).append(s)
     for benchmark, group in by_benchmark.items():
-        figure, axes = plt.subplots(figsize=(8, 5.5), dpi=80)
+        figure, axes = plt.subplots(figsize=(9, 5.5), dpi=80)
+        if len(group) > 10:  # the default cycle repeats after ten colours
+            axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
         for s in group:
             values = sorted(v for v in s.latencies_ms if v > 0)
             if not values:
@@ -289,7 +291,7 @@ def charts(scenarios: list[Scenario], scale: dict[str, Any] | None, out: Path) -
         axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
         figure.tight_layout()
         path = out / f"latency-{benchmark}.png"
-        figure.savefig(path)
+        figure.savefig(path, bbox_inches="tight")
         plt.close(figure)
         written.append(path)
     if scale and len(scale["scales"]) >= 2:
@@ -315,10 +317,27 @@ def charts(scenarios: list[Scenario], scale: dict[str, Any] | None, out: Path) -
         right.legend(fontsize=7)
         figure.tight_layout()
         path = out / "p99-growth.png"
-        figure.savefig(path)
+        figure.savefig(path, bbox_inches="tight")
         plt.close(figure)
         written.append(path)
     return written
+
+
+def _scenarios(raw: dict[str, Any]) -> list[Scenario]:
+    found: list[Scenario] = []
+    for name, report in raw.items():
+        reader = READERS.get(name)
+        found += reader(report) if reader else generic(name, report)
+    return found
+
+
+def replot(results: Path, out: Path) -> None:
+    """The table and charts of an earlier run, from its bench-results.json."""
+    saved = json.loads(results.read_text())
+    scenarios = _scenarios(saved["raw"])
+    console.print(table(scenarios, f"polyshop bench (from {results})"))
+    for path in charts(scenarios, saved["raw"].get("scale"), out):
+        console.print(f"chart {path}")
 
 
 def main() -> None:
@@ -329,7 +348,12 @@ def main() -> None:
     parser.add_argument("--profile", choices=("embedded", "full"), default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "suite")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
+    parser.add_argument("--replot", type=Path, default=None,
+                        help="draw the table and charts again from a bench-results.json")  # fmt: skip
     options = parser.parse_args()
+    if options.replot:
+        replot(options.replot, options.out)
+        return
     known = available()
     chosen = options.only.split(",") if options.only else known
     unknown = [name for name in chosen if name not in known]
@@ -339,7 +363,6 @@ def main() -> None:
     if options.profile:
         env["POLYSHOP_PROFILE"] = options.profile
     profile = env.get("POLYSHOP_PROFILE", "embedded")
-    scenarios: list[Scenario] = []
     raw: dict[str, Any] = {}
     durations: dict[str, float] = {}
     for name in chosen:
@@ -350,8 +373,7 @@ def main() -> None:
         console.rule(f"bench.{name} {' '.join(args)}")
         durations[name] = run_benchmark(name, args, options.data_dir, env)
         raw[name] = json.loads((RESULTS / f"{name}.json").read_text())
-        reader = READERS.get(name)
-        scenarios += reader(raw[name]) if reader else generic(name, raw[name])
+    scenarios = _scenarios(raw)
     title = (f"polyshop bench: profile {profile}, scale {options.scale}, "
              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     console.print(table(scenarios, title))
