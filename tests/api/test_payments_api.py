@@ -20,8 +20,8 @@ import pytest
 from polyshop import bootstrap
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.api import create_app
+from tests import conftest as base
 from tests.api.conftest import ADDRESS, Actor, new_customer, new_shop, ok
-from tests.conftest import test_settings
 from tests.integration.commerce.conftest import RULES, Shop, make_shop, stock_and_ledger
 
 
@@ -96,7 +96,7 @@ async def stripe_shop(
     urls: bootstrap.StoreUrls, stripe_mock: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, bootstrap.Container, Shop]]:
     """A shop that pays with Stripe (stripe-mock), served by an app with webhooks configured."""
-    settings = test_settings(
+    settings = base.test_settings(
         stripe_api_key="sk_test_polyshop", stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_base=stripe_mock.url,
     )  # fmt: skip
