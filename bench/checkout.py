@@ -199,7 +199,10 @@ def pgbench_run(urls: bootstrap.StoreUrls, clients: int, seconds: float) -> Roun
 
 def order_rows_script(tenant_id: UUID, products: int, customers: int) -> str:
     """One order's rows as the checkout writes them, for pgbench (bench/order_rows.sql)."""
-    lines = "(VALUES ('P-' || :p1, :q1), ('P-' || :p2, :q2), ('P-' || :p3, :q3)) AS l(sku, q)"
+    lines = (
+        "(VALUES ('P-' || :p1::int, :q1::int), ('P-' || :p2::int, :q2::int),"
+        " ('P-' || :p3::int, :q3::int)) AS l(sku, q)"
+    )
     template = string.Template((ROOT / "bench" / "order_rows.sql").read_text())
     return template.substitute(
         tenant=str(tenant_id), address=json.dumps(ADDRESS), products=products,
@@ -209,11 +212,14 @@ def order_rows_script(tenant_id: UUID, products: int, customers: int) -> str:
 
 def order_rows_run(urls: bootstrap.StoreUrls, script: Path, clients: int, seconds: float) -> Round:
     """pgbench with the order-rows script, as the application role (row-level security on)."""
+    # pgbench's variables travel as parameters (prepared mode), so the script casts them.
     params = conninfo_to_dict(urls.postgres)
     env = {**os.environ, "PGPASSWORD": str(params["password"])}
     args = ["-h", str(params["host"]), "-p", str(params["port"]), "-U", str(params["user"])]
     result = subprocess.run(
-        [str(binaries() / "pgbench"), *args, "-n", "-f", str(script), "-c", str(clients),
+        # Prepared statements, as psycopg uses them for the checkout's repeated statements.
+        [str(binaries() / "pgbench"), *args, "-n", "-M", "prepared", "-f", str(script),
+         "-c", str(clients),
          "-j", str(min(clients, 2)), "-T", str(int(seconds)), str(params["dbname"])],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip

@@ -33,6 +33,8 @@ def test_checkout_benchmark_runs_and_reports_its_ratio() -> None:
     (only,) = report["rounds"]
     assert only["orders_per_s"] > 0
     assert only["pgbench_tps"] > 0
+    assert only["order_rows_tps"] > 0  # the script of one order's rows ran, as the app role
+    assert "order-rows script" in output
     assert 0 < only["p50_ms"] <= only["p99_ms"]
 
 
