@@ -89,6 +89,34 @@ def ferretdb() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def cassandra() -> Iterator[str]:
+    """One Cassandra 5.0 node for the whole run (`host:port`), started on first use; or the
+    node at POLYSHOP_TEST_CASSANDRA_HOSTS when the test command already started one."""
+    given = os.environ.get("POLYSHOP_TEST_CASSANDRA_HOSTS")
+    if given:
+        yield given
+        return
+    from tests.support.cassandra import SingleNode
+
+    server = SingleNode()
+    try:
+        server.start()
+        yield server.hosts
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def cassandra_keyspace(cassandra: str) -> str:
+    """A migrated keyspace of its own for this run."""
+    from polyshop.adapters.cassandra import upgrade_schema
+
+    keyspace = f"polyshop_test_{os.getpid()}"
+    upgrade_schema(cassandra, keyspace, "SimpleStrategy:1")
+    return keyspace
+
+
+@pytest.fixture(scope="session")
 async def app(settings: Settings, urls: bootstrap.StoreUrls) -> AsyncIterator[bootstrap.Container]:
     """The whole application over the test stores."""
     async with bootstrap.application(settings, urls) as container:

@@ -10,12 +10,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
+from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.adapters.payments import StripeGateway, TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
+    PostgresAnalyticsStore,
     PostgresDocumentStore,
     current_revision,
     provision,
@@ -23,9 +27,16 @@ from polyshop.adapters.postgres import (
 )
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import DocumentStore, PaymentGateway, Projector
+from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
-from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
+from polyshop.runtime.health import (
+    StoreStatus,
+    cassandra_status,
+    mongo_status,
+    postgres_status,
+    redis_status,
+)
+from polyshop.services.analytics import AnalyticsService
 from polyshop.services.auth import AuthService
 from polyshop.services.cache import CatalogReads, ReadThroughCache
 from polyshop.services.carts import CartService
@@ -42,7 +53,7 @@ from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import DocumentProjector, Relay, Relays
+from polyshop.sync import AnalyticsProjector, DocumentProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +78,39 @@ def store_urls(settings: Settings) -> StoreUrls:
     return StoreUrls(settings.postgres_url, settings.admin_url, settings.redis_url)
 
 
-async def check_stores(urls: StoreUrls, mongo_url: str | None = None) -> list[StoreStatus]:
+async def check_stores(
+    urls: StoreUrls, mongo_url: str | None = None, cassandra_hosts: str | None = None
+) -> list[StoreStatus]:
     checks = [postgres_status(urls.postgres), redis_status(urls.redis)]
     if mongo_url:
         checks.append(mongo_status(mongo_url))
+    if cassandra_hosts:
+        checks.append(cassandra_status(cassandra_hosts))
     return list(await asyncio.gather(*checks))
+
+
+def prepare_analytics(settings: Settings) -> list[str]:
+    """Create Cassandra's keyspace (replication from settings) and apply its CQL migrations;
+    returns the migrations applied now. Nothing to do when analytics live in PostgreSQL."""
+    if not settings.cassandra_hosts:
+        return []
+    return upgrade_schema(
+        settings.cassandra_hosts, settings.cassandra_keyspace, settings.cassandra_replication,
+        local_dc=settings.cassandra_local_dc, consistency=settings.cassandra_consistency,
+    )  # fmt: skip
+
+
+def analytics_store(settings: Settings, database: Database) -> AnalyticsStore:
+    """Cassandra when hosts are set (profile `full`), else the PostgreSQL twin."""
+    retention = timedelta(days=settings.analytics_retention_days)
+    if settings.cassandra_hosts:
+        return CassandraAnalyticsStore(
+            settings.cassandra_hosts, settings.cassandra_keyspace,
+            local_dc=settings.cassandra_local_dc, consistency=settings.cassandra_consistency,
+            retention=retention, concurrency=settings.cassandra_concurrency,
+            request_timeout=settings.cassandra_timeout_seconds,
+        )  # fmt: skip
+    return PostgresAnalyticsStore(database, retention=retention)
 
 
 async def prepare_documents(settings: Settings, urls: StoreUrls) -> list[str]:
@@ -128,10 +167,12 @@ def payment_gateways(settings: Settings, gateway: PaymentGateway | None = None) 
     return Gateways(available.values(), default=default)
 
 
-def projectors(documents: DocumentStore) -> list[Projector[Any]]:
+def projectors(
+    database: Database, documents: DocumentStore, analytics: AnalyticsStore
+) -> list[Projector[Any]]:
     """Every derived store the outbox relay keeps in step, each with its own checkpoint:
     a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
-    return [DocumentProjector(documents)]
+    return [DocumentProjector(documents), AnalyticsProjector(database, analytics)]
 
 
 @dataclass(slots=True)
@@ -141,6 +182,7 @@ class Container:
     database: Database
     redis: RedisClient
     gateway: PaymentGateway
+    mailer: Mailer
     gateways: Gateways
     reconciler: Reconciler
     tenants: TenantService
@@ -159,6 +201,7 @@ class Container:
     rate_limiter: RateLimiter
     documents: DocumentStore
     document_reads: DocumentReads
+    analytics: AnalyticsService
     relays: Relays
 
     @property
@@ -196,7 +239,10 @@ async def application(
         local_seconds=s.product_page_local_seconds,
     )
     catalog.listener = reads
-    customers = CustomerService(database)
+    # Registration outcomes go out by email; no mail server is configured yet in either
+    # profile, so they are logged (docs/security.md).
+    mailer: Mailer = LoggingMailer()
+    customers = CustomerService(database, mailer=mailer)
     sessions = SessionService(
         redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
     )
@@ -217,12 +263,14 @@ async def application(
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
+    analytics = analytics_store(s, database)
     container = Container(
         settings=settings,
         urls=urls,
         database=database,
         redis=redis,
         gateway=gateways.get(gateways.default),
+        mailer=mailer,
         gateways=gateways,
         reconciler=Reconciler(database, gateways, orders),
         tenants=TenantService(database),
@@ -246,7 +294,8 @@ async def application(
         ),
         documents=documents,
         document_reads=DocumentReads(documents),
-        relays=Relays([Relay(database, p) for p in projectors(documents)]),
+        analytics=AnalyticsService(database, analytics, max_batch=s.analytics_max_batch),
+        relays=Relays([Relay(database, p) for p in projectors(database, documents, analytics)]),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
@@ -274,6 +323,7 @@ async def application(
             except TimeoutError:
                 task.cancel()
         await documents.close()
+        await analytics.close()
         await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()

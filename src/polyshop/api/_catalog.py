@@ -58,6 +58,8 @@ from polyshop.services.inventory import StockItem
 
 router = APIRouter(tags=["catalog"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
+# numeric(8, 2): six digits before the point (a larger one would be the database's refusal).
+Weight = Annotated[str, Field(pattern=r"^\d{1,6}(\.\d{1,2})?$", examples=["1.25"])]
 CatalogAdmin = Annotated[Principal, Depends(Allowed(Permission.WRITE_CATALOG))]
 ProductWriter = Annotated[Principal, Depends(Allowed(Permission.WRITE_PRODUCTS))]
 Policy = Literal["deny", "continue"]
@@ -128,7 +130,7 @@ class ProductIn(Model):
     short_description: Annotated[str, Field(max_length=500)] | None = None
     compare_price: MoneyIn | None = None
     cost_price: MoneyIn | None = None
-    weight: MoneyIn | None = None
+    weight: Weight | None = None
     status: StatusName = "draft"
     inventory_tracking: bool = True
     inventory_policy: Policy = "deny"

@@ -24,6 +24,7 @@ class Aggregate(StrEnum):
     ORDER = "order"
     REVIEW = "review"
     CONTENT_PAGE = "content_page"
+    STOREFRONT = "storefront"  # a batch of storefront events (POST /events); id: the batch
 
 
 class Event(StrEnum):
@@ -85,6 +86,10 @@ class Event(StrEnum):
     CONTENT_DRAFT = "content.draft"
     CONTENT_PUBLISHED = "content.published"
     CONTENT_ARCHIVED = "content.archived"
+
+    # Storefront events accepted by POST /events, one row per batch (payload: {"events": [...]});
+    # the analytics and graph projectors both read them.
+    STOREFRONT_EVENTS_RECORDED = "storefront.events_recorded"
 
 
 def order_moved_to(status: OrderStatus | str) -> Event:

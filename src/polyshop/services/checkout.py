@@ -369,7 +369,7 @@ class _Reservation:
 
 @lru_cache(maxsize=256)
 def _parsed_rules(settings_json: str) -> PricingRules:
-    return PricingRules.from_settings(json.loads(settings_json))
+    return PricingRules.from_stored(json.loads(settings_json))
 
 
 def _rules(settings: dict[str, Any]) -> PricingRules:
