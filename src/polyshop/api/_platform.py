@@ -48,13 +48,19 @@ class DiscountIn(Model):
     min_subtotal: MoneyIn = "0"
 
 
+class PaymentsIn(Model):
+    gateway: Literal["test", "stripe"] = Field(description="The gateway this shop charges with")
+
+
 class ShopSettingsIn(Model):
-    """A shop's checkout rules. Checked completely when written; checkout checks them again
-    when it reads them (a stored document that fails refuses sales with a 409)."""
+    """A shop's checkout rules and payment gateway. Checked completely when written; checkout
+    checks them again when it reads them (a stored document that fails refuses sales with a
+    409)."""
 
     tax: TaxIn = Field(default_factory=TaxIn)
     shipping: dict[Code, ShippingIn] = Field(default_factory=dict, max_length=50)
     discounts: dict[Code, DiscountIn] = Field(default_factory=dict, max_length=1000)
+    payments: PaymentsIn | None = None
 
 
 class TenantIn(Model):
@@ -85,7 +91,8 @@ async def get_tenant(slug: Slug, container: Services) -> Any:
 
 @router.put("/tenants/{slug}/settings", status_code=status.HTTP_204_NO_CONTENT)
 async def configure_tenant(slug: Slug, body: ShopSettingsIn, container: Services) -> None:
-    """Replace the shop's checkout rules (tax, shipping, discounts); validated before saving."""
+    """Replace the shop's checkout rules (tax, shipping, discounts) and payment gateway
+    (`payments.gateway`); validated before saving."""
     tenant = await container.tenants.get(slug)
     await container.tenants.configure(tenant.id, body.model_dump(exclude_none=True))
 
