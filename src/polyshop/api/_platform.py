@@ -49,7 +49,7 @@ class DiscountIn(Model):
 
 
 class PaymentsIn(Model):
-    gateway: Literal["test", "stripe"] = Field(description="The gateway this shop charges with")
+    gateway: Literal["test", "stripe"]
 
 
 class ShopSettingsIn(Model):
@@ -60,7 +60,9 @@ class ShopSettingsIn(Model):
     tax: TaxIn = Field(default_factory=TaxIn)
     shipping: dict[Code, ShippingIn] = Field(default_factory=dict, max_length=50)
     discounts: dict[Code, DiscountIn] = Field(default_factory=dict, max_length=1000)
-    payments: PaymentsIn | None = None
+    payments: PaymentsIn | None = Field(
+        default=None, description="The shop's payment gateway (else the platform's default)."
+    )
 
 
 class TenantIn(Model):

@@ -556,7 +556,7 @@ WITH placed AS (
     -- The stock moved now: the projector refreshes the products (and the pending order).
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
     SELECT %(tenant)s, %(aggregate)s, %(order)s, %(event_type)s,
-           jsonb_build_object('from', NULL, 'to', 'pending', 'order_number', placed.order_number)
+           jsonb_build_object('order_number', placed.order_number)
       FROM placed
 ), keyed AS (
     UPDATE idempotency_keys SET resource_id = %(order)s
