@@ -24,9 +24,8 @@ from uuid import UUID
 
 from rich.console import Console
 from rich.table import Table
-from tests.support.ferretdb import FerretDB
 
-from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, prepare
+from bench._common import ADDRESS, DATABASE, RESULTS, ROOT, FerretDB, measure, percentile, prepare
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.ports import OutboxEvent
@@ -36,29 +35,6 @@ from polyshop.sync import DocumentProjector, Relay
 from polyshop.sync.maintenance import rebuild
 
 console = Console()
-
-
-async def measure(
-    clients: int, seconds: float, read: Callable[[random.Random], Awaitable[Any]]
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def client(seed: int) -> None:
-        rng = random.Random(seed)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            await read(rng)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
-    return len(latencies) / (time.perf_counter() - started), latencies
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class TimedRelay(Relay):
@@ -115,8 +91,8 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 rate, latencies = await measure(options.clients, options.seconds, read)
                 reads[name] = {
                     "per_s": rate,
-                    "p50_ms": pct(latencies, 0.5),
-                    "p99_ms": pct(latencies, 0.99),
+                    "p50_ms": percentile(latencies, 0.5),
+                    "p99_ms": percentile(latencies, 0.99),
                 }
             results["reads"] = reads
             await mongo.close()
@@ -145,8 +121,8 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             results["relay"] = {
                 "orders_per_s": achieved,
                 "events": len(relay.lags_ms),
-                "lag_p50_ms": pct(relay.lags_ms, 0.5),
-                "lag_p99_ms": pct(relay.lags_ms, 0.99),
+                "lag_p50_ms": percentile(relay.lags_ms, 0.5),
+                "lag_p99_ms": percentile(relay.lags_ms, 0.99),
             }
     finally:
         ferretdb.stop()

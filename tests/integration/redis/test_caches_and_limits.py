@@ -16,7 +16,7 @@ from polyshop import bootstrap
 from polyshop.services.cache import ReadThroughCache
 from polyshop.services.catalog import ProductQuery
 from polyshop.services.ratelimit import RateLimitedError, RateLimiter
-from tests.integration.commerce.conftest import make_shop
+from tests.support.shops import make_shop
 
 
 def _count(cache: str, outcome: str) -> float:
