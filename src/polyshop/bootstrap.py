@@ -27,9 +27,9 @@ from polyshop.ports import DocumentStore, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
 from polyshop.services.auth import AuthService
-from polyshop.services.cache import CatalogReads, ReadThroughCache
 from polyshop.services.carts import CartService
 from polyshop.services.catalog import CatalogService
+from polyshop.services.catalog_reads import CatalogReads, ReadThroughCache
 from polyshop.services.checkout import CheckoutService
 from polyshop.services.content import ContentService
 from polyshop.services.customers import CustomerService

@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from redis.crc import key_slot
 
 from polyshop import bootstrap
-from polyshop.services.cache import ReadThroughCache
 from polyshop.services.catalog import ProductQuery
+from polyshop.services.catalog_reads import ReadThroughCache
 from polyshop.services.ratelimit import RateLimitedError, RateLimiter
 from tests.support.shops import make_shop
 
