@@ -71,6 +71,17 @@ def admin(admin_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 @pytest.fixture(scope="session")
+def stripe_mock() -> Iterator[Any]:
+    """stripe-mock (Stripe's API, validated against its OpenAPI spec) for the session."""
+    from tests.support.stripe_mock import StripeMock
+
+    server = StripeMock()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def ferretdb() -> Iterator[Any]:
     """A FerretDB server (MongoDB wire protocol) for the session."""
     from tests.support.ferretdb import FerretDB
@@ -79,6 +90,34 @@ def ferretdb() -> Iterator[Any]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def cassandra() -> Iterator[str]:
+    """One Cassandra 5.0 node for the whole run (`host:port`), started on first use; or the
+    node at POLYSHOP_TEST_CASSANDRA_HOSTS when the test command already started one."""
+    given = os.environ.get("POLYSHOP_TEST_CASSANDRA_HOSTS")
+    if given:
+        yield given
+        return
+    from tests.support.cassandra import SingleNode
+
+    server = SingleNode()
+    try:
+        server.start()
+        yield server.hosts
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def cassandra_keyspace(cassandra: str) -> str:
+    """A migrated keyspace of its own for this run."""
+    from polyshop.adapters.cassandra import upgrade_schema
+
+    keyspace = f"polyshop_test_{os.getpid()}"
+    upgrade_schema(cassandra, keyspace, "SimpleStrategy:1")
+    return keyspace
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
+from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
-from polyshop.adapters.payments import TestPaymentGateway
+from polyshop.adapters.payments import StripeGateway, TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
+    PostgresAnalyticsStore,
     PostgresDocumentStore,
     current_revision,
     provision,
@@ -23,9 +27,16 @@ from polyshop.adapters.postgres import (
 )
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import StoreUnavailableError
-from polyshop.ports import DocumentStore, PaymentGateway, Projector
+from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
-from polyshop.runtime.health import StoreStatus, mongo_status, postgres_status, redis_status
+from polyshop.runtime.health import (
+    StoreStatus,
+    cassandra_status,
+    mongo_status,
+    postgres_status,
+    redis_status,
+)
+from polyshop.services.analytics import AnalyticsService
 from polyshop.services.auth import AuthService
 from polyshop.services.carts import CartService
 from polyshop.services.catalog import CatalogService
@@ -36,12 +47,13 @@ from polyshop.services.customers import CustomerService
 from polyshop.services.documents import DocumentReads
 from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
+from polyshop.services.payments import Gateways, Reconciler
 from polyshop.services.ratelimit import RateLimiter
 from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import DocumentProjector, Relay, Relays
+from polyshop.sync import AnalyticsProjector, DocumentProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +78,39 @@ def store_urls(settings: Settings) -> StoreUrls:
     return StoreUrls(settings.postgres_url, settings.admin_url, settings.redis_url)
 
 
-async def check_stores(urls: StoreUrls, mongo_url: str | None = None) -> list[StoreStatus]:
+async def check_stores(
+    urls: StoreUrls, mongo_url: str | None = None, cassandra_hosts: str | None = None
+) -> list[StoreStatus]:
     checks = [postgres_status(urls.postgres), redis_status(urls.redis)]
     if mongo_url:
         checks.append(mongo_status(mongo_url))
+    if cassandra_hosts:
+        checks.append(cassandra_status(cassandra_hosts))
     return list(await asyncio.gather(*checks))
+
+
+def prepare_analytics(settings: Settings) -> list[str]:
+    """Create Cassandra's keyspace (replication from settings) and apply its CQL migrations;
+    returns the migrations applied now. Nothing to do when analytics live in PostgreSQL."""
+    if not settings.cassandra_hosts:
+        return []
+    return upgrade_schema(
+        settings.cassandra_hosts, settings.cassandra_keyspace, settings.cassandra_replication,
+        local_dc=settings.cassandra_local_dc, consistency=settings.cassandra_consistency,
+    )  # fmt: skip
+
+
+def analytics_store(settings: Settings, database: Database) -> AnalyticsStore:
+    """Cassandra when hosts are set (profile `full`), else the PostgreSQL twin."""
+    retention = timedelta(days=settings.analytics_retention_days)
+    if settings.cassandra_hosts:
+        return CassandraAnalyticsStore(
+            settings.cassandra_hosts, settings.cassandra_keyspace,
+            local_dc=settings.cassandra_local_dc, consistency=settings.cassandra_consistency,
+            retention=retention, concurrency=settings.cassandra_concurrency,
+            request_timeout=settings.cassandra_timeout_seconds,
+        )  # fmt: skip
+    return PostgresAnalyticsStore(database, retention=retention)
 
 
 async def prepare_documents(settings: Settings, urls: StoreUrls) -> list[str]:
@@ -102,10 +142,37 @@ def migrate(urls: StoreUrls) -> str | None:
     return current_revision(urls.postgres_admin)
 
 
-def projectors(documents: DocumentStore) -> list[Projector[Any]]:
+def payment_gateways(settings: Settings, gateway: PaymentGateway | None = None) -> Gateways:
+    """The gateways this process can charge: the test gateway (its record in a file every
+    process shares), Stripe when its key is set; `gateway` (tests) replaces the one of its name."""
+    available: dict[str, PaymentGateway] = {}
+    if gateway is not None:
+        available[gateway.name] = gateway
+    if "test" not in available:
+        path = settings.test_gateway_path or settings.data_dir / "test-gateway.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        available["test"] = TestPaymentGateway(
+            path, slow_seconds=settings.test_gateway_slow_seconds
+        )
+    if settings.stripe_api_key is not None and "stripe" not in available:
+        available["stripe"] = StripeGateway(
+            settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base,
+            webhook_secret=(
+                settings.stripe_webhook_secret.get_secret_value()
+                if settings.stripe_webhook_secret else None
+            ),
+            timeout_seconds=settings.payment_gateway_timeout_seconds,
+        )  # fmt: skip
+    default = settings.payment_default_gateway if gateway is None else gateway.name
+    return Gateways(available.values(), default=default)
+
+
+def projectors(
+    database: Database, documents: DocumentStore, analytics: AnalyticsStore
+) -> list[Projector[Any]]:
     """Every derived store the outbox relay keeps in step, each with its own checkpoint:
     a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
-    return [DocumentProjector(documents)]
+    return [DocumentProjector(documents), AnalyticsProjector(database, analytics)]
 
 
 @dataclass(slots=True)
@@ -115,6 +182,9 @@ class Container:
     database: Database
     redis: RedisClient
     gateway: PaymentGateway
+    mailer: Mailer
+    gateways: Gateways
+    reconciler: Reconciler
     tenants: TenantService
     catalog: CatalogService
     customers: CustomerService
@@ -131,6 +201,7 @@ class Container:
     rate_limiter: RateLimiter
     documents: DocumentStore
     document_reads: DocumentReads
+    analytics: AnalyticsService
     relays: Relays
 
     @property
@@ -142,13 +213,14 @@ class Container:
 @asynccontextmanager
 async def application(
     settings: Settings, urls: StoreUrls | None = None, *, gateway: PaymentGateway | None = None,
-    run_relay: bool = False,
+    run_relay: bool = False, run_reconciler: bool = False,
 ) -> AsyncIterator[Container]:  # fmt: skip
     """Everything a process needs to serve use cases, opened and closed together.
 
     A long-running service passes `run_relay=True`: the outbox relay of every projector then
     works in the background of the same process (in both profiles) until the application
-    closes.
+    closes; with `run_reconciler=True` so does the payment reconciler (one pass at a time
+    across processes).
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
@@ -156,8 +228,8 @@ async def application(
         urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )
     await database.open()
-    gateway = gateway or TestPaymentGateway()
     s = settings
+    gateways = payment_gateways(s, gateway)
     redis = connect(urls.redis, cluster=s.redis_cluster, timeout=s.redis_timeout_seconds)
     catalog = CatalogService(database)
     reads = CatalogReads(
@@ -167,11 +239,21 @@ async def application(
         local_seconds=s.product_page_local_seconds,
     )
     catalog.listener = reads
-    customers = CustomerService(database)
+    # Registration outcomes go out by email; no mail server is configured yet in either
+    # profile, so they are logged (docs/security.md).
+    mailer: Mailer = LoggingMailer()
+    customers = CustomerService(database, mailer=mailer)
     sessions = SessionService(
         redis, idle_seconds=s.session_idle_seconds, max_seconds=s.session_max_seconds
     )
-    checkout = CheckoutService(database, gateway, reads)
+    checkout = CheckoutService(
+        database, gateways, reads, reservation_seconds=s.payment_reservation_seconds,
+        gateway_timeout_seconds=s.payment_gateway_timeout_seconds,
+    )  # fmt: skip
+    orders = OrderService(
+        database, gateways, reads, reservation_seconds=s.payment_reservation_seconds,
+        gateway_timeout_seconds=s.payment_gateway_timeout_seconds,
+    )  # fmt: skip
     carts = CartService(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
@@ -181,18 +263,22 @@ async def application(
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
+    analytics = analytics_store(s, database)
     container = Container(
         settings=settings,
         urls=urls,
         database=database,
         redis=redis,
-        gateway=gateway,
+        gateway=gateways.get(gateways.default),
+        mailer=mailer,
+        gateways=gateways,
+        reconciler=Reconciler(database, gateways, orders),
         tenants=TenantService(database),
         catalog=catalog,
         customers=customers,
         inventory=InventoryService(database, reads),
         checkout=checkout,
-        orders=OrderService(database, gateway, reads),
+        orders=orders,
         reviews=ReviewService(database),
         content=ContentService(database),
         sessions=sessions,
@@ -208,7 +294,8 @@ async def application(
         ),
         documents=documents,
         document_reads=DocumentReads(documents),
-        relays=Relays([Relay(database, p) for p in projectors(documents)]),
+        analytics=AnalyticsService(database, analytics, max_batch=s.analytics_max_batch),
+        relays=Relays([Relay(database, p) for p in projectors(database, documents, analytics)]),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
@@ -216,15 +303,27 @@ async def application(
         if run_relay
         else None
     )
+    background = [relay] if relay is not None else []
+    if run_reconciler:
+        background.append(
+            asyncio.create_task(
+                container.reconciler.run(
+                    urls.postgres, stop, interval_seconds=s.payment_reconcile_interval_seconds
+                ),
+                name="payments-reconciler",
+            )
+        )
     try:
         yield container
     finally:
-        if relay is not None:
-            stop.set()
+        stop.set()
+        for task in background:
             try:
-                await asyncio.wait_for(relay, timeout=10)
+                await asyncio.wait_for(task, timeout=10)
             except TimeoutError:
-                relay.cancel()
+                task.cancel()
         await documents.close()
+        await analytics.close()
+        await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()

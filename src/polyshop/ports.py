@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 import psycopg
+
+from polyshop.domain.analytics import AnalyticsEvent, Funnel, HourlyCount, ProductRank
 
 
 class PaymentOutcome(StrEnum):
@@ -27,7 +29,12 @@ class PaymentResult:
 
 
 class PaymentGateway(Protocol):
-    """Charges and refunds. `reference` is our payment id: the same reference never charges twice."""
+    """Charges and refunds, idempotent by our references.
+
+    `reference` is our payment id for a charge and our refund id for a refund: the same
+    reference never charges or refunds twice, and `retrieve` answers "what happened to
+    reference R?" from the gateway's own record, from any process, after any crash.
+    """
 
     name: str
 
@@ -35,11 +42,35 @@ class PaymentGateway(Protocol):
         self, *, reference: str, amount: Decimal, currency: str, method: str
     ) -> PaymentResult: ...
 
+    async def retrieve(self, *, reference: str) -> PaymentResult | None:
+        """The outcome recorded for a charge reference; None when the gateway never saw it."""
+        ...
+
+    async def void(self, *, reference: str) -> None:
+        """Make sure the charge `reference` takes no money: cancel or reverse it if it was
+        made, and refuse it if it arrives later (where the gateway allows)."""
+        ...
+
     async def refund(
-        self, *, transaction_id: str, amount: Decimal, currency: str
+        self, *, reference: str, transaction_id: str, amount: Decimal, currency: str
     ) -> PaymentResult: ...
 
-    async def void(self, *, reference: str) -> None: ...
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An email to one person of one shop."""
+
+    tenant_id: UUID
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer(Protocol):
+    """Sends email out of band (registration outcomes). Delivery is best effort: a failure is
+    the adapter's to log, never the caller's to report (it would tell who has an account)."""
+
+    async def send(self, message: Message) -> None: ...
 
 
 class ProductChangeListener(Protocol):
@@ -108,6 +139,41 @@ class DocumentStore(Protocol):
     async def close(self) -> None:
         """Release what the store holds (its client); the PostgreSQL pool is closed by its owner."""
         ...
+
+
+class AnalyticsStore(Protocol):
+    """The spec's column families (user, product, order analytics), derived from the outbox.
+
+    `record` is idempotent by event id: the same event written twice (a replayed outbox, a
+    retried batch) is counted once. Every read is per tenant and per the partitions it names.
+    """
+
+    name: str
+    # Events are kept this long after they happened (older ones are neither written nor read).
+    retention: timedelta
+
+    async def record(self, events: Sequence[AnalyticsEvent]) -> None: ...
+
+    async def user_timeline(
+        self, tenant_id: UUID, user_key: str, day: date
+    ) -> list[AnalyticsEvent]: ...
+
+    async def product_hourly(
+        self, tenant_id: UUID, product_id: UUID, day: date
+    ) -> list[HourlyCount]: ...
+
+    async def funnel(
+        self, tenant_id: UUID, day: date, *, product_id: UUID | None = None,
+        category_id: UUID | None = None,
+    ) -> Funnel: ...  # fmt: skip
+
+    async def top_products(
+        self, tenant_id: UUID, day: date, *, by: str = "views", limit: int = 10
+    ) -> list[ProductRank]: ...
+
+    async def order_history(self, tenant_id: UUID, order_id: UUID) -> list[AnalyticsEvent]: ...
+
+    async def close(self) -> None: ...
 
 
 # --- Projectors: derived stores kept in step with the outbox --------------------------------

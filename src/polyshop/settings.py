@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     mongo_url: str | None = None
     mongo_database: str = Field(default="polyshop", pattern=r"^[A-Za-z0-9_-]{1,63}$")
 
+    # Analytics go to Cassandra when hosts are set (`host[:port],...`, one port for all);
+    # otherwise to the PostgreSQL twin (`analytics_events` and its rollups).
+    cassandra_hosts: str | None = None
+    cassandra_keyspace: str = Field(default="polyshop", pattern=r"^[a-z][a-z0-9_]{0,47}$")
+    # SimpleStrategy:<factor> for one data centre in tests; NetworkTopologyStrategy:<dc>=<n>,...
+    cassandra_replication: str = "SimpleStrategy:1"
+    cassandra_local_dc: str = "datacenter1"
+    cassandra_consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL"] = (
+        "LOCAL_QUORUM"
+    )
+    cassandra_concurrency: int = Field(default=32, ge=1, le=1024)
+    cassandra_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Analytics events are kept this long (Cassandra TTL; read-side in PostgreSQL).
+    analytics_retention_days: int = Field(default=395, ge=1, le=3650)
+    # POST /events: events per request.
+    analytics_max_batch: int = Field(default=100, ge=1, le=1000)
+
     # Redis Cluster instead of a single server (profile full).
     redis_cluster: bool = False
     redis_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
@@ -90,7 +107,25 @@ class Settings(BaseSettings):
     api_run_relay: bool = True
     api_tenant_cache_seconds: float = Field(default=30.0, ge=0)
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Strict-Transport-Security max-age, sent on answers over HTTPS only; 0 sends none.
+    api_hsts_seconds: int = Field(default=0, ge=0, le=63_072_000)
     platform_admin_token: SecretStr | None = None
+
+    # Payments (docs/architecture.md "Checkout"). A reservation (stock held, payment pending)
+    # outlives the gateway timeout; past it the reconciler confirms or releases it.
+    payment_reservation_seconds: float = Field(default=900, ge=1)
+    payment_gateway_timeout_seconds: float = Field(default=30, gt=0)
+    payment_reconcile_interval_seconds: float = Field(default=5, gt=0)
+    api_run_reconciler: bool = True
+    # Which gateway a shop uses unless its settings say `{"payments": {"gateway": ...}}`.
+    payment_default_gateway: Literal["test", "stripe"] = "test"
+    # The built-in test gateway's own record (a SQLite file; default: data_dir/test-gateway.db).
+    test_gateway_path: Path | None = None
+    test_gateway_slow_seconds: float = Field(default=2.0, ge=0, le=60)
+    # Stripe: enabled when the API key is set; `stripe_api_base` points at stripe-mock in tests.
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
 
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=500)
@@ -101,6 +136,35 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @field_validator("cassandra_hosts")
+    @classmethod
+    def _well_formed_hosts(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        ports = set()
+        for entry in (part.strip() for part in value.split(",")):
+            host, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "9042")
+            if not host or not port.isdigit():
+                raise ValueError(f"cassandra: {entry!r} is not host[:port]")
+            ports.add(port)
+        if len(ports) != 1:
+            raise ValueError("cassandra: every host must use the same port")
+        return value
+
+    @field_validator("cassandra_replication")
+    @classmethod
+    def _known_replication(cls, value: str) -> str:
+        strategy, _, rest = value.partition(":")
+        if strategy == "SimpleStrategy" and rest.isdigit() and int(rest) >= 1:
+            return value
+        entries = [part.partition("=") for part in rest.split(",")] if rest else []
+        if (strategy == "NetworkTopologyStrategy" and entries
+                and all(dc and factor.isdigit() for dc, _, factor in entries)):  # fmt: skip
+            return value
+        raise ValueError(
+            "cassandra: SimpleStrategy:<factor> or NetworkTopologyStrategy:<dc>=<factor>,..."
+        )
 
     @field_validator("postgres_url", "postgres_admin_url", "redis_url", "mongo_url")
     @classmethod
@@ -127,6 +191,12 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"profile 'full' needs {', '.join(missing)}")
+        if self.payment_gateway_timeout_seconds >= self.payment_reservation_seconds:
+            raise ValueError(
+                "POLYSHOP_PAYMENT_GATEWAY_TIMEOUT_SECONDS must be shorter than"
+                " POLYSHOP_PAYMENT_RESERVATION_SECONDS (a live charge must end before the"
+                " reconciler may release its reservation)"
+            )
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("POLYSHOP_POOL_MIN_SIZE is larger than POLYSHOP_POOL_MAX_SIZE")
         return self

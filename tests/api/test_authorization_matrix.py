@@ -109,6 +109,15 @@ GET    /content/pages                             401 403 403 403 200 403 401
 POST   /content/pages                             401 403 403 403 422 403 401
 PATCH  /content/pages/{page}                      401 403 403 403 422 403 401
 PUT    /content/pages/{page}/status               401 403 403 403 422 403 401
+POST   /events                                    422 422 422 422 422 422 401
+GET    /me/analytics/timeline                     401 200 200 200 200 403 401
+GET    /analytics/customers/{customer}/timeline   401 403 403 403 200 403 401
+GET    /analytics/carts/anon-1/timeline           401 403 403 403 200 403 401
+GET    /analytics/products/{product}/hourly       401 403 403 403 200 403 401
+GET    /analytics/products/{product}/funnel       401 403 403 403 200 403 401
+GET    /analytics/categories/{category}/funnel    401 403 403 403 200 403 401
+GET    /analytics/top-products                    401 403 403 403 200 403 401
+GET    /analytics/orders/{order}/events           401 403 403 403 200 403 401
 """
 # These end the caller's session, so every role calls them with a fresh one.
 SESSION_ENDING = {("POST", "/auth/logout"), ("DELETE", "/auth/sessions")}
@@ -225,6 +234,7 @@ def _template(path: str) -> str:
         path = path.replace("{id}", {"me": "{address_id}", "variants": "{variant_id}",
                                      "products": "{product_id}", "images": "{image_id}",
                                      "reviews": "{review_id}"}[prefix])  # fmt: skip
+    path = path.replace("/analytics/carts/anon-1/", "/analytics/carts/{cart_token}/")
     for slug in ("lamp", "secret"):
         path = path.replace(f"/storefront/products/{slug}", "/storefront/products/{slug}")
     return path.replace("/shipped", "/{target}").replace(

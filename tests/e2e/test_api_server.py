@@ -55,7 +55,7 @@ def _seed(client: httpx.Client) -> dict[str, str]:
         201,
     )
     client.headers["X-Tenant"] = slug
-    _ok(client.post("/auth/register", json={"email": customer_email, **person}), 201)
+    _ok(client.post("/auth/register", json={"email": customer_email, **person}), 202)
 
     def login(email: str) -> str:
         token: str = _ok(client.post("/auth/login", json={"email": email, "password": PASSWORD}))[

@@ -88,5 +88,5 @@ async def new_customer(http: httpx.AsyncClient, slug: str, name: str = "ann") ->
         "first_name": name.title(),
         "last_name": "Lee",
     }
-    ok(await Actor(http, slug).call("POST", "/auth/register", json=registration), 201)
+    ok(await Actor(http, slug).call("POST", "/auth/register", json=registration), 202)
     return await Actor(http, slug).sign_in(email)

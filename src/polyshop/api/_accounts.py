@@ -113,9 +113,19 @@ class AddressIn(Model):
     is_default: bool = False
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=User)
+class RegistrationAccepted(Model):
+    detail: str
+
+
+@router.post(
+    "/auth/register", status_code=status.HTTP_202_ACCEPTED, response_model=RegistrationAccepted
+)
 async def register(body: Registration, container: Services, tenant_id: Tenant) -> Any:
-    return await container.customers.register(tenant_id, **body.model_dump())
+    """Open a customer account. The answer is the same whether or not the address already
+    has an account here (202); the outcome goes to the address by email. Invalid input (a
+    weak password, a malformed address) is still a 422."""
+    await container.customers.sign_up(tenant_id, **body.model_dump())
+    return {"detail": "check your email to finish opening your account"}
 
 
 @router.post("/auth/login", response_model=SignedInOut)

@@ -15,8 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from polyshop import __version__
 from polyshop.api import (
     _accounts,
+    _analytics,
     _catalog,
     _content,
+    _docs,
     _ops,
     _orders,
     _platform,
@@ -31,6 +33,7 @@ from polyshop.api._context import (
     TENANT_HEADER,
     TenantDirectory,
 )
+from polyshop.api._headers import SecurityHeaders
 from polyshop.bootstrap import Container, application
 from polyshop.ports import PaymentGateway
 from polyshop.settings import Settings, load_settings
@@ -177,15 +180,23 @@ def create_app(
         description="Multi-tenant commerce: catalog, accounts, carts, checkout, orders, "
         "payments, reviews and content. Errors are RFC 9457 problem details.",
         lifespan=lifespan,
+        # Served by `_docs` from a package's bundled assets instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     _problems.install(app)
+    _docs.install(app)
     app.include_router(_catalog.storefront)
-    for module in (_ops, _platform, _accounts, _catalog, _orders, _reviews, _content):
+    for module in (
+        _ops, _platform, _accounts, _catalog, _orders, _reviews, _content, _analytics,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]
     if container is not None:
         _attach(app, container)
     app.add_middleware(_BodyLimit, max_bytes=resolved.api_max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts_seconds=resolved.api_hsts_seconds)
     app.add_middleware(_Metrics)
     return app
 

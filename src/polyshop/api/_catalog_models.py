@@ -10,6 +10,8 @@ from pydantic import ConfigDict, Field
 from polyshop.api._common import Model, MoneyIn, Name, Slug, Text
 from polyshop.services.catalog import ProductSummary
 
+# numeric(8, 2): six digits before the point (a larger one would be the database's refusal).
+Weight = Annotated[str, Field(pattern=r"^\d{1,6}(\.\d{1,2})?$", examples=["1.25"])]
 Policy = Literal["deny", "continue"]
 StatusName = Literal["draft", "active", "inactive", "archived"]
 
@@ -78,7 +80,7 @@ class ProductIn(Model):
     short_description: Annotated[str, Field(max_length=500)] | None = None
     compare_price: MoneyIn | None = None
     cost_price: MoneyIn | None = None
-    weight: MoneyIn | None = None
+    weight: Weight | None = None
     status: StatusName = "draft"
     inventory_tracking: bool = True
     inventory_policy: Policy = "deny"

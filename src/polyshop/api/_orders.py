@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import ConfigDict, Field
 
 from polyshop.api._common import (
@@ -39,6 +39,7 @@ from polyshop.domain.identity import Permission
 from polyshop.services.carts import CartLine, anonymous_cart, user_cart
 from polyshop.services.checkout import CheckoutRequest, OrderLine, PlacedOrder
 from polyshop.services.orders import OrderSummary, VendorLine
+from polyshop.services.payments import handle_webhook
 
 router = APIRouter(responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
@@ -58,7 +59,8 @@ CartToken = Annotated[
            description="Names an anonymous visitor's cart"),
 ]  # fmt: skip
 Cursor = Annotated[str | None, Query(max_length=500)]
-Quantity = Annotated[int, Field(ge=1, le=10_000)]
+# Counts are strict: `true`, `"2"` and `2.0` are refused as the schema's `integer` says.
+Quantity = Annotated[int, Field(ge=1, le=10_000, strict=True)]
 Field100 = Annotated[str, Field(max_length=100)]
 
 
@@ -71,7 +73,7 @@ class CartItemIn(Model):
 class CartQuantity(Model):
     product_id: UUID
     variant_id: UUID | None = None
-    quantity: int = Field(ge=0, le=10_000, description="0 removes the line")
+    quantity: int = Field(ge=0, le=10_000, strict=True, description="0 removes the line")
 
 
 class CartOut(Model):
@@ -350,6 +352,27 @@ async def refund_order(
         idempotency_key=idempotency_key,
     )  # fmt: skip
     return {"order_id": order_id, "amount": amount}
+
+
+class WebhookOut(Model):
+    received: bool
+    outcome: Literal["applied", "duplicate", "ignored"]
+
+
+@router.post("/payments/webhooks/{gateway}", response_model=WebhookOut, tags=["payments"])
+async def payment_webhook(
+    gateway: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,49}$")], request: Request,
+    container: Services, tenant_id: Tenant,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature", max_length=4000)] = None,
+) -> Any:  # fmt: skip
+    """A gateway's signed event about one of the shop's payments (Stripe's scheme: the
+    `Stripe-Signature` header). A bad or stale signature is a 400 and changes nothing; an
+    event id seen before changes nothing (`duplicate`)."""
+    outcome = await handle_webhook(
+        container.database, container.gateways, tenant_id, gateway, await request.body(),
+        stripe_signature,
+    )  # fmt: skip
+    return {"received": True, "outcome": outcome}
 
 
 @router.get("/vendor/order-lines", response_model=VendorLineList, tags=["orders"])

@@ -3,13 +3,13 @@ Authenticated by the platform admin token (POLYSHOP_PLATFORM_ADMIN_TOKEN), not a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field
 
 from polyshop.api._accounts import Registration
-from polyshop.api._common import PROBLEMS, Model, Name, Slug
+from polyshop.api._common import PROBLEMS, Model, MoneyIn, Name, Slug
 from polyshop.api._context import Services, platform_admin
 from polyshop.domain.identity import Role
 from polyshop.domain.tenancy import Tenant
@@ -21,6 +21,40 @@ router = APIRouter(
 )  # fmt: skip
 
 Hostname = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")]
+
+
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,50}$")]
+Country = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]
+Rate = Annotated[
+    str, Field(pattern=r"^(0(\.\d{1,6})?|1(\.0{1,6})?)$", examples=["0.0825"],
+               description="A rate from 0 to 1, as a decimal string")
+]  # fmt: skip
+
+
+class TaxIn(Model):
+    default_rate: Rate = "0"
+    rates: dict[Country, Rate] = Field(default_factory=dict, max_length=300)
+    shipping_taxable: bool = False
+
+
+class ShippingIn(Model):
+    price: MoneyIn
+    free_over: MoneyIn | None = None
+
+
+class DiscountIn(Model):
+    type: Literal["percent", "fixed"]
+    value: MoneyIn = Field(description="Percent (more than 0, at most 100) or an amount (> 0).")
+    min_subtotal: MoneyIn = "0"
+
+
+class ShopSettingsIn(Model):
+    """A shop's checkout rules. Checked completely when written; checkout checks them again
+    when it reads them (a stored document that fails refuses sales with a 409)."""
+
+    tax: TaxIn = Field(default_factory=TaxIn)
+    shipping: dict[Code, ShippingIn] = Field(default_factory=dict, max_length=50)
+    discounts: dict[Code, DiscountIn] = Field(default_factory=dict, max_length=1000)
 
 
 class TenantIn(Model):
@@ -50,10 +84,10 @@ async def get_tenant(slug: Slug, container: Services) -> Any:
 
 
 @router.put("/tenants/{slug}/settings", status_code=status.HTTP_204_NO_CONTENT)
-async def configure_tenant(slug: Slug, body: dict[str, Any], container: Services) -> None:
+async def configure_tenant(slug: Slug, body: ShopSettingsIn, container: Services) -> None:
     """Replace the shop's checkout rules (tax, shipping, discounts); validated before saving."""
     tenant = await container.tenants.get(slug)
-    await container.tenants.configure(tenant.id, body)
+    await container.tenants.configure(tenant.id, body.model_dump(exclude_none=True))
 
 
 @router.post("/tenants/{slug}/admins", status_code=status.HTTP_201_CREATED, response_model=User)

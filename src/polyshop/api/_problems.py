@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from polyshop.adapters.postgres import translate_error as translate
 from polyshop.domain import errors
 from polyshop.services.ratelimit import RateLimitedError
 
@@ -88,6 +89,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.PolyshopError], int], ...] = (
     (errors.ConflictError, 409),
     (errors.PaymentDeclinedError, 402),
     (errors.PaymentFailedError, 502),
+    (errors.WebhookSignatureError, 400),
     (errors.AccountLockedError, 429),
     (errors.AuthenticationError, 401),
     (RateLimitedError, 429),
@@ -139,7 +141,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(exc, errors.ValidationError):
         field_errors = [{"field": exc.field or "body", "message": str(exc)}]
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, RateLimitedError | errors.AccountLockedError):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_seconds)))
     if isinstance(exc, errors.StoreUnavailableError):
         headers["Retry-After"] = "5"
@@ -183,11 +185,14 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unstorable(request: Request, exc: Exception) -> JSONResponse:
-    # psycopg refuses some text before it reaches the server (a NUL character): bad input.
-    detail = f"a value cannot be stored: {str(exc).splitlines()[0] if str(exc) else 'bad text'}"
-    return problem_response(
-        request, 422, "validation", detail, field_errors=[{"field": "body", "message": detail}]
-    )
+    # A value refused by psycopg before it reaches the server (a NUL character) or by the server
+    # outside any translated block: bad input, told in our words. The server's text would
+    # quote the value and name types and columns.
+    assert isinstance(exc, psycopg.DataError)
+    translated = translate(exc)
+    assert isinstance(translated, errors.ValidationError)
+    log.info("%s %s: refused value: %s", request.method, request.url.path, exc)
+    return await _on_domain_error(request, translated)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,9 +11,17 @@ from fastapi import APIRouter, Depends, status
 from pydantic import Field
 
 from polyshop.api._common import PROBLEMS, Limit, Model, Money
-from polyshop.api._context import Allowed, Principal, Services, SignedIn, Tenant, rate_limit
+from polyshop.api._context import (
+    Allowed,
+    MaybePrincipal,
+    Principal,
+    Services,
+    SignedIn,
+    Tenant,
+    rate_limit,
+)
 from polyshop.domain.identity import Permission
-from polyshop.services.reviews import Review
+from polyshop.services.reviews import PUBLIC, Review, Viewer
 
 router = APIRouter(tags=["reviews"], responses=PROBLEMS, dependencies=[Depends(rate_limit)])
 
@@ -38,14 +46,23 @@ class HelpfulOut(Model):
     helpful_count: int
 
 
+def _viewer(principal: Principal | None) -> Viewer:
+    return PUBLIC if principal is None else Viewer(principal.role, principal.vendor_id)
+
+
 @router.get("/products/{product_id}/reviews", response_model=list[Review])
-async def product_reviews(product_id: UUID, container: Services, tenant_id: Tenant) -> Any:
-    return await container.reviews.for_product(tenant_id, product_id)
+async def product_reviews(
+    product_id: UUID, container: Services, tenant_id: Tenant, who: MaybePrincipal
+) -> Any:
+    """Approved reviews of a product the caller can see (404 for a hidden product)."""
+    return await container.reviews.for_product(tenant_id, product_id, viewer=_viewer(who))
 
 
 @router.get("/products/{product_id}/rating", response_model=RatingOut)
-async def product_rating(product_id: UUID, container: Services, tenant_id: Tenant) -> Any:
-    summary = await container.reviews.summary(tenant_id, product_id)
+async def product_rating(
+    product_id: UUID, container: Services, tenant_id: Tenant, who: MaybePrincipal
+) -> Any:
+    summary = await container.reviews.summary(tenant_id, product_id, viewer=_viewer(who))
     average: Decimal | None = summary.average
     return {
         "count": summary.count,
@@ -63,13 +80,19 @@ async def write_review(
     """A review awaiting moderation; verified when it belongs to a delivered order."""
     return await container.reviews.write(
         tenant_id, who.user_id, product_id, body.rating, title=body.title, content=body.content,
-        order_id=body.order_id,
+        order_id=body.order_id, viewer=_viewer(who),
     )  # fmt: skip
 
 
 @router.post("/reviews/{review_id}/helpful", response_model=HelpfulOut)
-async def mark_helpful(review_id: UUID, container: Services, tenant_id: Tenant, _: SignedIn) -> Any:
-    return {"helpful_count": await container.reviews.mark_helpful(tenant_id, review_id)}
+async def mark_helpful(
+    review_id: UUID, container: Services, tenant_id: Tenant, who: SignedIn
+) -> Any:
+    """Count the caller's vote once (again: the same count); not for their own review."""
+    count = await container.reviews.mark_helpful(
+        tenant_id, review_id, who.user_id, viewer=_viewer(who)
+    )
+    return {"helpful_count": count}
 
 
 @router.get("/reviews/pending", response_model=list[Review])

@@ -34,6 +34,13 @@ def upgrade_command(revision: Annotated[str, typer.Argument()] = "head") -> None
     url = _admin_url()
     upgrade(url, revision)
     console.print(f"schema at revision {current_revision(url)}")
+    config = settings()
+    if config.cassandra_hosts:
+        applied = bootstrap.prepare_analytics(config)
+        console.print(
+            f"cassandra keyspace {config.cassandra_keyspace}: "
+            + (f"applied {', '.join(applied)}" if applied else "up to date")
+        )
 
 
 @app.command("downgrade")

@@ -9,7 +9,7 @@ import redis.exceptions
 import typer
 from rich.console import Console
 
-from polyshop.cli import _db, _stores, _sync, _tenants
+from polyshop.cli import _analytics, _db, _payments, _stores, _sync, _tenants
 from polyshop.domain.errors import PolyshopError
 from polyshop.runtime.health import first_line
 
@@ -24,6 +24,8 @@ _stores.register(app)
 app.add_typer(_db.app, name="db")
 app.add_typer(_tenants.app, name="tenants")
 app.add_typer(_sync.app, name="sync")
+app.add_typer(_analytics.app, name="analytics")
+app.add_typer(_payments.app, name="payments")
 
 _errors = Console(stderr=True, highlight=False, soft_wrap=True)
 

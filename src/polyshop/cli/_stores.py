@@ -24,10 +24,12 @@ def _up() -> tuple[bootstrap.StoreUrls, list[StoreStatus], str | None]:
             urls = bootstrap.store_urls(config)
     else:
         urls = bootstrap.store_urls(config)
-    statuses = asyncio.run(bootstrap.check_stores(urls, config.mongo_url))
+    statuses = asyncio.run(bootstrap.check_stores(urls, config.mongo_url, config.cassandra_hosts))
     bootstrap.raise_for_unavailable(statuses)
     with console.status("migrating the schema ..."):
         revision = bootstrap.migrate(urls)
+        for applied in bootstrap.prepare_analytics(config):
+            console.print(f"cassandra: applied {applied}")
     for skipped in asyncio.run(bootstrap.prepare_documents(config, urls)):
         console.print(f"[yellow]mongodb lacks {skipped}; skipped[/]")
     return urls, statuses, revision
@@ -63,7 +65,7 @@ def status() -> None:
             console.print(status_table(statuses))
             raise typer.Exit(1)
     urls = bootstrap.store_urls(config)
-    statuses = asyncio.run(bootstrap.check_stores(urls, config.mongo_url))
+    statuses = asyncio.run(bootstrap.check_stores(urls, config.mongo_url, config.cassandra_hosts))
     console.print(status_table(statuses))
     if not all(s.ok for s in statuses):
         raise typer.Exit(1)

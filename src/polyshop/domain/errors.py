@@ -87,6 +87,12 @@ class PaymentFailedError(PolyshopError):
     code = "payment_failed"
 
 
+class WebhookSignatureError(PolyshopError):
+    """A gateway webhook whose signature is missing, wrong or too old; nothing changed."""
+
+    code = "invalid_signature"
+
+
 class AuthenticationError(PolyshopError):
     """Wrong email or password (deliberately not saying which)."""
 
@@ -94,4 +100,17 @@ class AuthenticationError(PolyshopError):
 
 
 class AccountLockedError(AuthenticationError):
+    """Too many failed sign-ins; `retry_after_seconds` says how long the lock still lasts."""
+
     code = "account_locked"
+
+    def __init__(self, message: str, *, retry_after_seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ShopMisconfiguredError(ConflictError):
+    """A shop's stored settings break the rules they are checked against when written (set
+    before the check existed, or by hand): what needs them is refused until they are fixed."""
+
+    code = "shop_misconfigured"

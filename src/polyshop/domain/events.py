@@ -24,6 +24,7 @@ class Aggregate(StrEnum):
     ORDER = "order"
     REVIEW = "review"
     CONTENT_PAGE = "content_page"
+    STOREFRONT = "storefront"  # a batch of storefront events (POST /events); id: the batch
 
 
 class Event(StrEnum):
@@ -61,6 +62,8 @@ class Event(StrEnum):
     USER_DEFAULT_ADDRESS_SET = "user.default_address_set"
     USER_ADDRESS_REMOVED = "user.address_removed"
 
+    # Stock reserved, payment pending (checkout's first step); then placed (paid) or cancelled.
+    ORDER_RESERVED = "order.reserved"
     ORDER_PLACED = "order.placed"
     ORDER_PARTIALLY_REFUNDED = "order.partially_refunded"
     # An order moving to a status is "order.<status>" (order_moved_to).
@@ -81,6 +84,10 @@ class Event(StrEnum):
     CONTENT_DRAFT = "content.draft"
     CONTENT_PUBLISHED = "content.published"
     CONTENT_ARCHIVED = "content.archived"
+
+    # Storefront events accepted by POST /events, one row per batch (payload: {"events": [...]});
+    # the analytics and graph projectors both read them.
+    STOREFRONT_EVENTS_RECORDED = "storefront.events_recorded"
 
 
 def order_moved_to(status: OrderStatus | str) -> Event:

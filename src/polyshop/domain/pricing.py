@@ -10,13 +10,14 @@ The rules live in `tenants.settings`:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from polyshop.domain.errors import ValidationError
+from polyshop.domain.errors import ShopMisconfiguredError, ValidationError
 from polyshop.domain.money import ZERO, parse_money, parse_rate, round_money
 
 DEFAULT_SHIPPING = "standard"
@@ -75,41 +76,111 @@ class PricingRules:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> PricingRules:
-        tax = settings.get("tax", {})
-        shipping = settings.get("shipping") or {DEFAULT_SHIPPING: {"price": "0.00"}}
-        discounts = settings.get("discounts", {})
+        """The rules from a shop's settings document, checked completely: every value has its
+        type and range and nothing unknown is accepted, so a document that passes can price
+        every order (checkout reads stored settings through here too, never trusting them)."""
+        root = _mapping(settings, "settings", {"tax", "shipping", "discounts"})
+        tax = _mapping(root.get("tax", {}), "tax", {"default_rate", "rates", "shipping_taxable"})
+        shipping = _mapping(
+            root.get("shipping") or {DEFAULT_SHIPPING: {"price": "0.00"}}, "shipping"
+        )
+        discounts = _mapping(root.get("discounts", {}), "discounts")
+        shipping_taxable = tax.get("shipping_taxable", False)
+        if not isinstance(shipping_taxable, bool):
+            raise ValidationError("must be true or false", field="tax.shipping_taxable")
         return cls(
             default_tax_rate=parse_rate(tax.get("default_rate", "0"), field="tax.default_rate"),
             tax_rates={
-                country.upper(): parse_rate(rate, field=f"tax.rates.{country}")
-                for country, rate in tax.get("rates", {}).items()
+                _code(country, "tax.rates").upper(): parse_rate(rate, field=f"tax.rates.{country}")
+                for country, rate in _mapping(tax.get("rates", {}), "tax.rates").items()
             },
-            shipping_taxable=bool(tax.get("shipping_taxable", False)),
+            shipping_taxable=shipping_taxable,
             shipping_methods={
-                code: ShippingMethod(
-                    code,
-                    parse_money(spec["price"], field=f"shipping.{code}.price"),
-                    parse_money(spec["free_over"], field=f"shipping.{code}.free_over")
-                    if spec.get("free_over") is not None
-                    else None,
-                )
+                _code(code, "shipping"): _shipping_method(code, spec)
                 for code, spec in shipping.items()
             },
             discounts={
-                code.upper(): Discount(
-                    code.upper(),
-                    _discount_kind(spec.get("type"), code),
-                    Decimal(str(spec["value"])),
-                    parse_money(
-                        spec.get("min_subtotal", "0"), field=f"discounts.{code}.min_subtotal"
-                    ),
-                )
+                _code(code, "discounts").upper(): _discount(code, spec)
                 for code, spec in discounts.items()
             },
         )
 
+    @classmethod
+    def from_stored(cls, settings: Mapping[str, Any]) -> PricingRules:
+        """The rules from settings read back from the store: checked like new ones, and a
+        document that fails (written before the check, or by hand) refuses the sale as the
+        shop's fault, not the customer's input."""
+        try:
+            return cls.from_settings(settings)
+        except ValidationError as error:
+            raise ShopMisconfiguredError(
+                f"this shop's checkout rules are invalid ({error.field}: {error}); the shop"
+                " must correct them"
+            ) from None
+
     def tax_rate(self, country: str) -> Decimal:
         return self.tax_rates.get(country.upper(), self.default_tax_rate)
+
+
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+_HUNDRED = Decimal(100)
+
+
+def _mapping(value: object, field: str, allowed: set[str] | None = None) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{field} must be an object", field=field)
+    unknown = set(value) - allowed if allowed is not None else set()
+    if unknown:
+        name = min(unknown)
+        raise ValidationError(f"unknown setting {name!r}", field=f"{field}.{name}")
+    return value
+
+
+def _code(code: str, field: str) -> str:
+    if not _CODE.match(code):
+        raise ValidationError(
+            "codes are 1 to 50 letters, digits, '-' or '_'", field=f"{field}.{code[:50]}"
+        )
+    return code
+
+
+def _text(value: object, field: str) -> str:
+    # Decimal strings only: a JSON number could have been a binary float on its way here.
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a decimal string", field=field)
+    return value
+
+
+def _shipping_method(code: str, spec: object) -> ShippingMethod:
+    field = f"shipping.{code}"
+    spec = _mapping(spec, field, {"price", "free_over"})
+    if "price" not in spec:
+        raise ValidationError("a shipping method needs a price", field=f"{field}.price")
+    free_over = spec.get("free_over")
+    return ShippingMethod(
+        code,
+        parse_money(_text(spec["price"], f"{field}.price"), field=f"{field}.price"),
+        None
+        if free_over is None
+        else parse_money(_text(free_over, f"{field}.free_over"), field=f"{field}.free_over"),
+    )
+
+
+def _discount(code: str, spec: object) -> Discount:
+    field = f"discounts.{code}"
+    spec = _mapping(spec, field, {"type", "value", "min_subtotal"})
+    kind = _discount_kind(spec.get("type"), code)
+    if "value" not in spec:
+        raise ValidationError("a discount needs a value", field=f"{field}.value")
+    value = parse_money(_text(spec["value"], f"{field}.value"), field=f"{field}.value")
+    if value <= 0 or (kind == "percent" and value > _HUNDRED):
+        limits = "more than 0 and at most 100" if kind == "percent" else "more than 0"
+        raise ValidationError(f"a {kind} discount must be {limits}", field=f"{field}.value")
+    minimum = spec.get("min_subtotal", "0")
+    return Discount(
+        code.upper(), kind, value,
+        parse_money(_text(minimum, f"{field}.min_subtotal"), field=f"{field}.min_subtotal"),
+    )  # fmt: skip
 
 
 def _discount_kind(kind: object, code: str) -> Literal["percent", "fixed"]:
@@ -117,7 +188,10 @@ def _discount_kind(kind: object, code: str) -> Literal["percent", "fixed"]:
         return "percent"
     if kind == "fixed":
         return "fixed"
-    raise ValidationError(f"discount {code} has unknown type {kind!r}", field="discounts")
+    raise ValidationError(
+        f"discount {code} has unknown type {kind!r} (percent or fixed)",
+        field=f"discounts.{code}.type",
+    )
 
 
 @dataclass(frozen=True, slots=True)

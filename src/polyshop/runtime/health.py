@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -67,3 +68,35 @@ async def mongo_status(url: str) -> StoreStatus:
         await client.close()
     elapsed = (time.perf_counter() - started) * 1000
     return StoreStatus("mongodb", True, f"MongoDB protocol {info.get('version')}", elapsed)
+
+
+async def cassandra_status(hosts: str) -> StoreStatus:
+    from cassandra import DriverException
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+    from cassandra.policies import RoundRobinPolicy
+
+    def probe() -> str:
+        names, port = [], 9042
+        for entry in hosts.split(","):
+            name, _, given = entry.strip().rpartition(":")
+            names.append(name or entry.strip())
+            port = int(given) if name and given.isdigit() else port
+        profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=5)
+        cluster = Cluster(
+            names, port=port, protocol_version=5, connect_timeout=3,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        )  # fmt: skip
+        try:
+            session = cluster.connect()
+            row = session.execute("SELECT release_version FROM system.local").one()
+            up = sum(1 for host in cluster.metadata.all_hosts() if host.is_up)
+            return f"Cassandra {row[0]}, {up} node(s) up"
+        finally:
+            cluster.shutdown()
+
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.to_thread(probe)
+    except (DriverException, NoHostAvailable, OSError) as exc:
+        return StoreStatus("cassandra", False, first_line(exc))
+    return StoreStatus("cassandra", True, detail, (time.perf_counter() - started) * 1000)

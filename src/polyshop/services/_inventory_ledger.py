@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from polyshop.adapters.postgres import UnitOfWork
+from polyshop.adapters.postgres import UnitOfWork, domain_errors
 from polyshop.domain.errors import InsufficientStockError, NotFoundError
 
 MovementType = Literal["in", "out", "adjustment", "transfer"]
@@ -35,11 +35,13 @@ async def record_movement(
     else:
         table, target, belongs = "products", product_id, ""
         may_go_negative = "(inventory_policy = 'continue' OR NOT inventory_tracking)"
-    cursor = await uow.connection.execute(
-        f"UPDATE {table} SET inventory_quantity = inventory_quantity + %s WHERE id = %s {belongs}"
-        f" AND ({may_go_negative} OR inventory_quantity + %s >= 0) RETURNING inventory_quantity",
-        (quantity, target, quantity),
-    )
+    with domain_errors(field="quantity"):  # stock past the integer range
+        cursor = await uow.connection.execute(
+            f"UPDATE {table} SET inventory_quantity = inventory_quantity + %s WHERE id = %s"
+            f" {belongs} AND ({may_go_negative} OR inventory_quantity + %s >= 0)"
+            " RETURNING inventory_quantity",
+            (quantity, target, quantity),
+        )
     row = await cursor.fetchone()
     if row is None:
         cursor = await uow.connection.execute(

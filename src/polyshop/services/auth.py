@@ -5,7 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from polyshop.adapters.redis import Keys, RedisClient, redis_unavailable, scripts
-from polyshop.domain.errors import AccountLockedError, AuthenticationError
+from polyshop.domain.credentials import normalise_email
+from polyshop.domain.errors import AccountLockedError, AuthenticationError, ValidationError
 from polyshop.services.carts import CartService, anonymous_cart, user_cart
 from polyshop.services.customers import CustomerService
 from polyshop.services.sessions import NewSession, SessionService
@@ -31,13 +32,15 @@ class AuthService:
         """A new session for these credentials; the visitor's anonymous cart, if any, joins
         the user's cart. After `max_failures` wrong attempts for an email within the lock
         window, even the right password is refused until it ends."""
-        failures_key = Keys(tenant_id).login_failures(email.strip())
+        failures_key = Keys(tenant_id).login_failures(_lockout_name(email))
         with redis_unavailable("signing in"):
             failures = int(await self._client.get(failures_key) or 0)
             if failures >= self._max_failures:
                 retry_ms = int(await self._client.pttl(failures_key))
+                wait = max(retry_ms, 1000) / 1000
                 raise AccountLockedError(
-                    f"too many failed attempts; try again in {max(retry_ms, 1000) // 1000} s"
+                    f"too many failed attempts; try again in {int(wait)} s",
+                    retry_after_seconds=wait,
                 )
         try:
             user = await self._customers.authenticate(tenant_id, email, password)
@@ -66,3 +69,12 @@ class AuthService:
         """Change the password and end every session of the user; returns how many ended."""
         await self._customers.change_password(tenant_id, user_id, current, new)
         return await self._sessions.revoke_all(tenant_id, user_id)
+
+
+def _lockout_name(email: str) -> str:
+    """Failures count per account, so every spelling of one address (case, fullwidth letters)
+    shares one counter."""
+    try:
+        return normalise_email(email)
+    except ValidationError:
+        return email.strip().lower()

@@ -52,6 +52,24 @@ def anonymous_cart(token: str) -> str:
     return f"anon:{digest(token)[:40]}"
 
 
+# How long an emptied cart remembers the order it became: long enough for a double click.
+_PLACED_MEMORY_MS = 60_000
+
+
+def _cart_key(owner: str, lines: list[CartLine]) -> str:
+    """The idempotency key of checking out these exact cart lines: the same cart (same items,
+    quantities and times added) gives the same key; a cart filled again later, another."""
+    content = sorted(
+        f"{line.product_id}:{line.variant_id or '-'}:{line.quantity}:{line.added_at}"
+        for line in lines
+    )
+    return "cart:" + digest(owner + "|" + "|".join(content))[:48]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _field(product_id: UUID, variant_id: UUID | None) -> str:
     return f"{product_id}:{variant_id or '-'}"
 
@@ -143,13 +161,26 @@ class CartService:
         idempotency_key: str | None = None,
     ) -> PlacedOrder:  # fmt: skip
         """Order what is in the user's cart at current prices; the ordered lines leave the cart
-        only after the order has committed, so a failed checkout loses nothing."""
+        only after the order has committed, so a failed checkout loses nothing.
+
+        Without an idempotency key the cart's own lines make one (a double-clicked "Place
+        order" sends the same cart twice): concurrent checkouts of one cart place one order,
+        and the others answer with it (or a 409 while its payment is still running)."""
+        owner = user_cart(customer_id)
         if idempotency_key is not None:
             placed = await self._checkout.previous_order(tenant_id, idempotency_key, customer_id)
             if placed is not None:
                 return placed  # a retry after success: the cart is already empty
-        owner = user_cart(customer_id)
         cart = await self.view(tenant_id, owner)
+        if not cart.lines and idempotency_key is None:
+            with redis_unavailable("your cart"):
+                last_key = await self._client.get(Keys(tenant_id).cart_placed(owner))
+            if last_key is not None:
+                placed = await self._checkout.previous_order(
+                    tenant_id, _text(last_key), customer_id
+                )
+                if placed is not None:
+                    return placed  # the twin of a checkout that has just emptied this cart
         if not cart.lines:
             raise ValidationError("the cart is empty", field="cart")
         unavailable = [
@@ -159,6 +190,7 @@ class CartService:
             raise ValidationError(
                 f"no longer for sale: {', '.join(unavailable)}; remove them first", field="cart"
             )
+        key = idempotency_key or _cart_key(owner, cart.lines)
         request = CheckoutRequest(
             customer_id=customer_id,
             lines=tuple(OrderLine(l.product_id, l.quantity, l.variant_id) for l in cart.lines),  # noqa: E741
@@ -168,14 +200,16 @@ class CartService:
             discount_code=discount_code,
             payment_method=payment_method,
         )
-        placed = await self._checkout.place_order(
-            tenant_id, request, idempotency_key=idempotency_key
-        )
+        placed = await self._checkout.place_order(tenant_id, request, idempotency_key=key)
         with redis_unavailable("emptying your cart"):
-            await self._client.hdel(
-                Keys(tenant_id).cart(owner),
-                *(_field(line.product_id, line.variant_id) for line in cart.lines),
-            )
+            keys = Keys(tenant_id)
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hdel(
+                    keys.cart(owner),
+                    *(_field(line.product_id, line.variant_id) for line in cart.lines),
+                )
+                pipe.set(keys.cart_placed(owner), key, px=_PLACED_MEMORY_MS)
+                await pipe.execute()
         return placed
 
     async def _ensure_for_sale(

@@ -1,25 +1,32 @@
-"""Checkout: turn lines into a paid order, atomically, without ever overselling.
+"""Checkout: turn lines into a paid order in durable steps, without ever overselling, and
+without holding a lock while the payment gateway thinks.
 
-One transaction, two round trips:
+1. **Reserve** (one transaction, two round trips): claim the idempotency key; read the tenant's
+   rules and the customer; lock the stock rows of every line, products first then variants,
+   each in id order (so two checkouts over the same items cannot deadlock); price the order
+   from current data (pure domain code); write the order as `pending` (awaiting payment), its
+   items, the stock decrements with their ledger rows, the payment as `pending` with its
+   deadline, the history and the outbox event; commit. The stock is now reserved.
+2. **Charge** the shop's gateway with our payment id as the reference (its idempotency key),
+   with no transaction open and no row locked, bounded by the gateway timeout.
+3. **Confirm** (payment completed, order confirmed, `order.placed`) or **release** (stock back,
+   order cancelled with its reason, payment declined or failed) in one transaction:
+   `services.payments.confirm_payment` / `release_payment`.
 
-1. (pipelined) claim the idempotency key; read the tenant's rules and the customer; lock the
-   stock rows of every line, products first then variants, each in id order, so two checkouts
-   over the same items always lock in the same order and cannot deadlock;
-2. price the order from current data (pure domain code), charge the gateway, then write the
-   order, its items, the stock decrements, the ledger rows, the payment, the status history and
-   the outbox event in one statement, and commit in the same round trip.
-
-If anything fails, nothing is written: no order without items, no stock moved without an order.
-The gateway is charged while the stock rows are locked; the gateway call is the one place a
-slow dependency can hold those locks, which a real gateway bounds with its timeout.
+A process that dies between the steps leaves a pending payment; the reconciler
+(`services.payments.Reconciler`) asks the gateway about it once its deadline has passed and
+confirms or releases it, so no money is taken without an order and no stock leaks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -42,8 +49,18 @@ from polyshop.domain.errors import (
 )
 from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricedLine, PricingRules, Quote, quote
-from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
+from polyshop.faults import crash_point
+from polyshop.ports import (
+    NoListener,
+    PaymentGateway,
+    PaymentOutcome,
+    PaymentResult,
+    ProductChangeListener,
+)
 from polyshop.services._idempotency import CLAIM_KEY, KeyTaken
+from polyshop.services.payments import Gateways, confirm_payment, release_payment
+
+log = logging.getLogger(__name__)
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -130,12 +147,19 @@ def request_fingerprint(
 
 class CheckoutService:
     def __init__(
-        self, database: Database, gateway: PaymentGateway,
-        listener: ProductChangeListener | None = None,
+        self, database: Database, gateways: Gateways | PaymentGateway,
+        listener: ProductChangeListener | None = None, *, reservation_seconds: float = 900,
+        gateway_timeout_seconds: float = 30, replay_wait_seconds: float | None = None,
     ) -> None:  # fmt: skip
         self._database = database
-        self._gateway = gateway
+        self._gateways = gateways if isinstance(gateways, Gateways) else Gateways([gateways])
         self._listener: ProductChangeListener = listener or NoListener()
+        self._reservation = timedelta(seconds=reservation_seconds)
+        self._gateway_timeout = gateway_timeout_seconds
+        # A retry waits for the first attempt's charge at most this long, then answers 409.
+        self._replay_wait = (
+            gateway_timeout_seconds + 5 if replay_wait_seconds is None else replay_wait_seconds
+        )
 
     async def place_order(
         self, tenant_id: UUID, request: CheckoutRequest, *, idempotency_key: str | None = None
@@ -148,6 +172,68 @@ class CheckoutService:
     async def _place_once(
         self, tenant_id: UUID, request: CheckoutRequest, idempotency_key: str | None
     ) -> PlacedOrder:
+        reservation = await self._reserve(tenant_id, request, idempotency_key)
+        crash_point("checkout.after_reserve")
+        await self._listener.products_changed(tenant_id, reservation.product_ids, listings=False)
+        gateway = self._gateways.get(reservation.gateway)
+        reference = str(reservation.payment_id)
+        try:
+            result = await asyncio.wait_for(
+                gateway.charge(
+                    reference=reference, amount=reservation.order.total,
+                    currency=reservation.order.currency, method=request.payment_method,
+                ),
+                timeout=self._gateway_timeout,
+            )  # fmt: skip
+        except Exception as exc:  # a timeout or a broken gateway: we do not know what happened
+            log.warning("charge %s: %s: %s", reference, type(exc).__name__, exc)
+            result = await self._after_unknown_charge(gateway, reference)
+        crash_point("checkout.after_charge")
+        if result.outcome is PaymentOutcome.APPROVED:
+            resolution = await confirm_payment(
+                self._database, tenant_id, reservation.payment_id, result
+            )
+            crash_point("checkout.after_confirm")
+            if resolution.order_status != "confirmed":
+                # The reconciler released the reservation first (we outlived its deadline):
+                # the order is gone, so the money must go back.
+                await gateway.void(reference=reference)
+                raise PaymentFailedError("the payment took too long; nothing was ordered")
+            return reservation.order
+        await release_payment(
+            self._database, tenant_id, reservation.payment_id, result.outcome, result.response,
+            reason=(
+                "payment declined" if result.outcome is PaymentOutcome.DECLINED
+                else "payment failed"
+            ),
+        )  # fmt: skip
+        await self._listener.products_changed(tenant_id, reservation.product_ids, listings=False)
+        if result.outcome is PaymentOutcome.DECLINED:
+            raise PaymentDeclinedError("the payment was declined; nothing was ordered")
+        raise PaymentFailedError("the payment could not be processed; nothing was ordered")
+
+    async def _after_unknown_charge(self, gateway: PaymentGateway, reference: str) -> PaymentResult:
+        """After a charge call that ended without an answer: make sure it takes no money (or
+        learn that it did). If the gateway cannot be reached at all, the payment stays pending
+        and the reconciler settles it after its deadline."""
+        try:
+            known = await asyncio.wait_for(
+                gateway.retrieve(reference=reference), timeout=self._gateway_timeout
+            )
+            if known is not None and known.outcome is PaymentOutcome.APPROVED:
+                return known
+            await asyncio.wait_for(gateway.void(reference=reference), timeout=self._gateway_timeout)
+        except Exception as exc:
+            log.warning("charge %s left for the reconciler: %s", reference, exc)
+            raise PaymentFailedError(
+                "the payment gateway did not answer; the order will be confirmed or released"
+                " once the gateway does"
+            ) from None
+        return PaymentResult(PaymentOutcome.FAILED, None, {"error": "gateway_unavailable"})
+
+    async def _reserve(
+        self, tenant_id: UUID, request: CheckoutRequest, idempotency_key: str | None
+    ) -> _Reservation:
         quantities = _merged_lines(request.lines)
         shipping_address = _address(request.shipping_address, "shipping_address")
         billing_address = _address(
@@ -186,6 +272,8 @@ class CheckoutService:
             (is_active,) = await _one(customer, "customer not found")
             if not is_active:
                 raise ValidationError("this customer account is disabled", field="customer_id")
+            gateway_name = self._gateways.name_for(settings)
+            self._gateways.get(gateway_name)  # refuse before reserving if it is not configured
             priced = _price_lines(quantities, await products.fetchall(), await variants.fetchall())
             order_quote = quote(
                 priced,
@@ -196,33 +284,17 @@ class CheckoutService:
             )
 
             order_id, payment_id = uuid4(), uuid4()
-            result = await self._gateway.charge(
-                reference=str(payment_id),
-                amount=order_quote.total,
-                currency=currency,
-                method=request.payment_method,
-            )
-            if result.outcome is PaymentOutcome.DECLINED:
-                raise PaymentDeclinedError("the payment was declined; nothing was ordered")
-            if result.outcome is not PaymentOutcome.APPROVED:
-                raise PaymentFailedError("the payment could not be processed; nothing was ordered")
-
             params = _write_params(
                 tenant_id, order_id, payment_id, request, order_quote, currency,
-                shipping_address, billing_address, result.transaction_id,
-                result.response, self._gateway.name, idempotency_key,
+                shipping_address, billing_address, gateway_name, idempotency_key,
+                self._reservation,
             )  # fmt: skip
-            try:
-                with domain_errors():
-                    async with connection.pipeline():
-                        written = await connection.execute(_WRITE_ORDER, params)
-                        await uow.commit()
-            except BaseException:
-                await self._gateway.void(reference=str(payment_id))
-                raise
+            with domain_errors():
+                async with connection.pipeline():
+                    written = await connection.execute(_RESERVE_ORDER, params)
+                    await uow.commit()
             (order_number,) = await _one(written, "order was not written")
-        await self._listener.products_changed(tenant_id, {p for p, _ in quantities}, listings=False)
-        return PlacedOrder(
+        order = PlacedOrder(
             id=order_id,
             order_number=order_number,
             status="confirmed",
@@ -234,6 +306,7 @@ class CheckoutService:
             total=order_quote.total,
             currency=currency,
         )
+        return _Reservation(order, payment_id, gateway_name, {p for p, _ in quantities})
 
     async def previous_order(
         self, tenant_id: UUID, idempotency_key: str, customer_id: UUID
@@ -246,35 +319,57 @@ class CheckoutService:
                     "SELECT " + _PLACED_COLUMNS + " FROM idempotency_keys k JOIN orders o"
                     " ON o.tenant_id = k.tenant_id AND o.id = k.resource_id"
                     " WHERE k.scope = 'checkout' AND k.key = %s AND o.user_id = %s"
-                    " AND k.expires_at > now()",
+                    " AND k.expires_at > now() AND o.status <> 'pending'",
                     (idempotency_key, customer_id),
                 )
                 row = await cursor.fetchone()
         return None if row is None else PlacedOrder(**row, replayed=True)
 
     async def _replay(self, tenant_id: UUID, key: str, fingerprint: str) -> PlacedOrder:
-        """The same key again: the same order for the same request, a conflict for another."""
-        async with self._database.unit_of_work(tenant_id) as uow:
-            async with uow.connection.cursor(row_factory=dict_row) as cursor:
-                await cursor.execute(
-                    "SELECT k.request_hash, "
-                    + _PLACED_COLUMNS
-                    + " FROM idempotency_keys k LEFT JOIN orders o"
-                    " ON o.tenant_id = k.tenant_id AND o.id = k.resource_id"
-                    " WHERE k.scope = 'checkout' AND k.key = %s",
-                    (key,),
-                )
-                row = await cursor.fetchone()
-        if row is None or row["id"] is None:
-            raise ConflictError("a request with this idempotency key is still in progress")
-        if row.pop("request_hash") != fingerprint:
-            raise ConflictError("this idempotency key was used for a different request")
-        return PlacedOrder(**row, replayed=True)
+        """The same key again: the same order for the same request (once its payment has
+        resolved: this waits for it, holding no connection), a conflict for another."""
+        deadline = asyncio.get_running_loop().time() + self._replay_wait
+        pause = 0.02
+        while True:
+            async with self._database.unit_of_work(tenant_id) as uow:
+                async with uow.connection.cursor(row_factory=dict_row) as cursor:
+                    await cursor.execute(
+                        "SELECT k.request_hash, k.response, "
+                        + _PLACED_COLUMNS
+                        + " FROM idempotency_keys k LEFT JOIN orders o"
+                        " ON o.tenant_id = k.tenant_id AND o.id = k.resource_id"
+                        " WHERE k.scope = 'checkout' AND k.key = %s",
+                        (key,),
+                    )
+                    row = await cursor.fetchone()
+            if row is not None and row.pop("request_hash") != fingerprint:
+                raise ConflictError("this idempotency key was used for a different request")
+            if row is not None and row["id"] is not None and row["status"] != "pending":
+                outcome = (row.pop("response") or {}).get("outcome")
+                if row["status"] == "cancelled" and outcome == "declined":
+                    raise PaymentDeclinedError("the payment was declined; nothing was ordered")
+                if row["status"] == "cancelled" and outcome is not None:
+                    raise PaymentFailedError(
+                        "the payment could not be processed; nothing was ordered"
+                    )
+                return PlacedOrder(**row, replayed=True)
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ConflictError("a request with this idempotency key is still in progress")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reservation:
+    order: PlacedOrder  # as it will read once confirmed
+    payment_id: UUID
+    gateway: str
+    product_ids: set[UUID]
 
 
 @lru_cache(maxsize=256)
 def _parsed_rules(settings_json: str) -> PricingRules:
-    return PricingRules.from_settings(json.loads(settings_json))
+    return PricingRules.from_stored(json.loads(settings_json))
 
 
 def _rules(settings: dict[str, Any]) -> PricingRules:
@@ -348,8 +443,7 @@ def _price_lines(
 def _write_params(
     tenant_id: UUID, order_id: UUID, payment_id: UUID, request: CheckoutRequest, q: Quote,
     currency: str, shipping_address: dict[str, Any], billing_address: dict[str, Any],
-    transaction_id: str | None,
-    gateway_response: dict[str, Any], gateway: str, idempotency_key: str | None,
+    gateway: str, idempotency_key: str | None, reservation: timedelta,
 ) -> dict[str, Any]:  # fmt: skip
     lines = q.lines
     return {
@@ -385,30 +479,10 @@ def _write_params(
         ),
         "method": request.payment_method,
         "gateway": gateway,
-        "transaction": transaction_id,
-        "gateway_response": Jsonb(gateway_response, dumps),
+        "reservation": reservation,
         # Plain strings: the statement is prepared, and an enum has no psycopg dumper of its own.
         "aggregate": str(Aggregate.ORDER),
-        "event_type": str(Event.ORDER_PLACED),
-        "payload": Jsonb(
-            {
-                "order_id": order_id,
-                "customer_id": request.customer_id,
-                "total": q.total,
-                "currency": currency,
-                "discount_code": q.discount_code,
-                "lines": [
-                    {
-                        "product_id": line.product_id,
-                        "variant_id": line.variant_id,
-                        "quantity": line.quantity,
-                        "unit_price": line.unit_price,
-                    }
-                    for line in lines
-                ],
-            },
-            dumps,
-        ),
+        "event_type": str(Event.ORDER_RESERVED),
         "key": idempotency_key,
     }
 
@@ -440,13 +514,13 @@ _LOCK_VARIANTS = """
        FOR UPDATE OF v
 """
 
-_WRITE_ORDER = """
+_RESERVE_ORDER = """
 WITH placed AS (
     INSERT INTO orders (tenant_id, id, order_number, user_id, status, subtotal, tax_amount,
                         shipping_amount, discount_amount, total_amount, currency, payment_status,
                         billing_address, shipping_address, shipping_method, notes)
-    VALUES (%(tenant)s, %(order)s, next_order_number(), %(user)s, 'confirmed', %(subtotal)s,
-            %(tax)s, %(shipping)s, %(discount)s, %(total)s, %(currency)s, 'paid', %(billing)s,
+    VALUES (%(tenant)s, %(order)s, next_order_number(), %(user)s, 'pending', %(subtotal)s,
+            %(tax)s, %(shipping)s, %(discount)s, %(total)s, %(currency)s, 'pending', %(billing)s,
             %(shipping_address)s, %(shipping_method)s, %(notes)s)
     RETURNING order_number
 ), lines AS (
@@ -471,18 +545,18 @@ WITH placed AS (
     SELECT %(tenant)s, product_id, variant_id, 'out', -quantity, 'order', %(order)s, %(user)s
       FROM lines
 ), payment AS (
-    INSERT INTO payments (tenant_id, id, order_id, payment_method, payment_gateway,
-                          gateway_transaction_id, amount, currency, status, gateway_response,
-                          processed_at)
-    VALUES (%(tenant)s, %(payment)s, %(order)s, %(method)s, %(gateway)s, %(transaction)s, %(total)s,
-            %(currency)s, 'completed', %(gateway_response)s, now())
+    INSERT INTO payments (tenant_id, id, order_id, payment_method, payment_gateway, amount,
+                          currency, status, expires_at)
+    VALUES (%(tenant)s, %(payment)s, %(order)s, %(method)s, %(gateway)s, %(total)s,
+            %(currency)s, 'pending', now() + %(reservation)s)
 ), history AS (
     INSERT INTO order_events (tenant_id, order_id, from_status, to_status, note, actor_user_id)
-    VALUES (%(tenant)s, %(order)s, NULL, 'confirmed', 'placed and paid', %(user)s)
+    VALUES (%(tenant)s, %(order)s, NULL, 'pending', 'stock reserved, awaiting payment', %(user)s)
 ), event AS (
+    -- The stock moved now: the projector refreshes the products (and the pending order).
     INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
     SELECT %(tenant)s, %(aggregate)s, %(order)s, %(event_type)s,
-           %(payload)s || jsonb_build_object('order_number', placed.order_number)
+           jsonb_build_object('order_number', placed.order_number)
       FROM placed
 ), keyed AS (
     UPDATE idempotency_keys SET resource_id = %(order)s

@@ -14,14 +14,17 @@ from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database, domain_errors
+from polyshop.domain.credentials import check_password, normalise_email, visible_name
 from polyshop.domain.errors import (
     AccountLockedError,
     AuthenticationError,
+    ConflictError,
     NotFoundError,
     ValidationError,
 )
 from polyshop.domain.events import Aggregate, Event
-from polyshop.domain.identity import Role, normalise_email, validate_password
+from polyshop.domain.identity import Role
+from polyshop.ports import Mailer, Message
 
 AddressType = Literal["billing", "shipping", "both"]
 
@@ -83,19 +86,56 @@ _DUMMY_HASH = _hasher.hash("polyshop-dummy-password")
 
 
 class CustomerService:
-    def __init__(self, database: Database, lockout: LockoutPolicy | None = None) -> None:
+    def __init__(
+        self, database: Database, lockout: LockoutPolicy | None = None, *,
+        mailer: Mailer | None = None,
+    ) -> None:  # fmt: skip
         self._database = database
         self._lockout = lockout or LockoutPolicy()
+        self._mailer = mailer
+
+    async def sign_up(
+        self,
+        tenant_id: UUID,
+        email: str,
+        password: str,
+        first_name: str,
+        last_name: str,
+        *,
+        phone: str | None = None,
+        shop_name: str = "the shop",
+    ) -> None:
+        """Self-registration that does not tell whether an account exists: the caller hears
+        the same either way, and the address's owner learns the outcome by email (a welcome,
+        or a note that they already have an account). Bad input is still refused at once: it
+        says nothing about other people's accounts."""
+        address = normalise_email(email)
+        try:
+            user = await self.register(
+                tenant_id, address, password, first_name, last_name, phone=phone
+            )
+        except ConflictError:
+            subject, body = (
+                f"Someone tried to open an account at {shop_name} with this address",
+                "You already have an account. If it was you, sign in or reset your password;"
+                " if not, you can ignore this message.",
+            )
+        else:
+            subject, body = (
+                f"Welcome to {shop_name}",
+                f"Your account is open, {user.first_name}. You can sign in now.",
+            )
+        if self._mailer is not None:
+            await self._mailer.send(Message(tenant_id, address, subject, body))
 
     async def register(
         self, tenant_id: UUID, email: str, password: str, first_name: str, last_name: str, *,
         phone: str | None = None, role: Role = Role.CUSTOMER, vendor_id: UUID | None = None,
     ) -> User:  # fmt: skip
         email = normalise_email(email)
-        validate_password(password, email=email)
-        for field, value in (("first_name", first_name), ("last_name", last_name)):
-            if not value.strip():
-                raise ValidationError(f"{field.replace('_', ' ')} must not be blank", field=field)
+        first_name = visible_name(first_name, field="first_name")
+        last_name = visible_name(last_name, field="last_name")
+        check_password(password, email=email, names=(first_name, last_name))
         password_hash = await asyncio.to_thread(_hasher.hash, password)
         async with self._database.unit_of_work(tenant_id) as uow:
             async with uow.connection.cursor(row_factory=class_row(User)) as cursor:
@@ -104,7 +144,7 @@ class CustomerService:
                         "INSERT INTO users (tenant_id, email, password_hash, first_name, last_name,"
                         " phone, role, vendor_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                         f" RETURNING {_USER_COLUMNS}",
-                        (tenant_id, email, password_hash, first_name.strip(), last_name.strip(),
+                        (tenant_id, email, password_hash, first_name, last_name,
                          phone, str(Role(role)), vendor_id),
                     )  # fmt: skip
                 user = await cursor.fetchone()
@@ -139,7 +179,8 @@ class CustomerService:
             user_id, password_hash, locked_until, is_active = row
             if locked_until is not None and locked_until > now:
                 raise AccountLockedError(
-                    f"too many failed attempts; try again after {locked_until:%H:%M:%S} UTC"
+                    f"too many failed attempts; try again after {locked_until:%H:%M:%S} UTC",
+                    retry_after_seconds=(locked_until - now).total_seconds(),
                 )
             if not await asyncio.to_thread(_verify, password_hash, password) or not is_active:
                 await uow.connection.execute(
@@ -167,14 +208,16 @@ class CustomerService:
     async def change_password(self, tenant_id: UUID, user_id: UUID, current: str, new: str) -> None:
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(
-                "SELECT password_hash, email FROM users WHERE id = %s FOR UPDATE", (user_id,)
+                "SELECT password_hash, email, first_name, last_name FROM users"
+                " WHERE id = %s FOR UPDATE",
+                (user_id,),
             )
             row = await cursor.fetchone()
             if row is None:
                 raise NotFoundError("user not found")
             if not await asyncio.to_thread(_verify, row[0], current):
                 raise AuthenticationError("the current password is wrong")
-            validate_password(new, email=row[1])
+            check_password(new, email=row[1], names=(row[2], row[3]))
             new_hash = await asyncio.to_thread(_hasher.hash, new)
             await uow.connection.execute(
                 "UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id)
@@ -233,8 +276,8 @@ class CustomerService:
             if v is not None
         }
         for field in ("first_name", "last_name"):
-            if field in changes and not str(changes[field]).strip():
-                raise ValidationError(f"{field.replace('_', ' ')} must not be blank", field=field)
+            if field in changes:
+                changes[field] = visible_name(str(changes[field]), field=field)
         if changes:
             await self._update_user(tenant_id, user_id, changes, Event.USER_UPDATED)
 

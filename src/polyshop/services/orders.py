@@ -1,24 +1,31 @@
 """Orders after checkout: status changes with history, cancellation with restock, refunds.
 
 Every change locks the order row first, so two admins cancelling or refunding the same order
-are serialised and money is never refunded twice.
+are serialised and money is never refunded twice. A refund is recorded as `pending` (with a
+deadline) and committed before the gateway is asked, with the refund's id as the gateway's
+idempotency reference; the answer settles it (or marks it failed) in a second transaction. A
+process that dies in between leaves a pending refund, which the reconciler asks the gateway
+about again (`settle_refund`): the same reference never pays twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres import Database, UnitOfWork
+from polyshop.codec import dumps
 from polyshop.domain.errors import (
     ConflictError,
     NotFoundError,
-    PaymentDeclinedError,
     PaymentFailedError,
     ValidationError,
 )
@@ -27,12 +34,23 @@ from polyshop.domain.money import ZERO, parse_money
 from polyshop.domain.orders import (
     RESTOCK_ON_CANCEL,
     OrderStatus,
+    allowed_next,
     check_transition,
     payment_status_after_refund,
 )
-from polyshop.ports import NoListener, PaymentGateway, PaymentOutcome, ProductChangeListener
+from polyshop.faults import crash_point
+from polyshop.ports import (
+    NoListener,
+    PaymentGateway,
+    PaymentOutcome,
+    PaymentResult,
+    ProductChangeListener,
+)
 from polyshop.services import _idempotency as idempotency
 from polyshop.services._inventory_ledger import record_movement
+from polyshop.services.payments import Gateways
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +95,15 @@ _SUMMARY = (
 
 class OrderService:
     def __init__(
-        self, database: Database, gateway: PaymentGateway,
-        listener: ProductChangeListener | None = None,
+        self, database: Database, gateways: Gateways | PaymentGateway,
+        listener: ProductChangeListener | None = None, *, reservation_seconds: float = 900,
+        gateway_timeout_seconds: float = 30,
     ) -> None:  # fmt: skip
         self._database = database
-        self._gateway = gateway
+        self._gateways = gateways if isinstance(gateways, Gateways) else Gateways([gateways])
         self._listener: ProductChangeListener = listener or NoListener()
+        self._refund_deadline = timedelta(seconds=reservation_seconds)
+        self._gateway_timeout = gateway_timeout_seconds
 
     async def get(
         self, tenant_id: UUID, order_id: UUID, *, customer_id: UUID | None = None
@@ -128,13 +149,15 @@ class OrderService:
         before: tuple[datetime, UUID] | None = None,
     ) -> list[OrderSummary]:  # fmt: skip
         """Orders newest first: one customer's, or the whole shop's when `customer_id` is None.
-        Pass the last (created_at, id) for the next page."""
+        Pass the last (created_at, id) for the next page. A customer does not see attempts
+        whose payment was refused (kept for the shop's records: they never became orders)."""
         if not 1 <= limit <= 100:
             raise ValidationError("limit must be between 1 and 100", field="limit")
         conditions: list[str] = []
         params: list[Any] = []
         if customer_id is not None:
             conditions.append("user_id = %s")
+            conditions.append("NOT (status = 'cancelled' AND payment_status = 'failed')")
             params.append(customer_id)
         if before is not None:
             conditions.append("(created_at, id) < (%s, %s)")
@@ -208,22 +231,34 @@ class OrderService:
         self, tenant_id: UUID, order_id: UUID, *, actor: UUID | None = None,
         reason: str = "cancelled", customer_id: UUID | None = None,
     ) -> None:  # fmt: skip
-        """Cancel before shipping: the goods go back into stock and any payment is refunded.
+        """Cancel before shipping: the goods go back into stock and what was paid is refunded
+        (recorded as pending refunds in the same transaction, then settled with the gateway).
         With `customer_id`, only that customer's order (another's is not found)."""
         async with self._database.unit_of_work(tenant_id) as uow:
             order = await _lock_order(uow, order_id, customer_id)
             current = OrderStatus(order["status"])
+            if current is OrderStatus.PENDING and order["payment_status"] == "pending":
+                raise ConflictError("the payment of this order is still being processed")
             check_transition(current, OrderStatus.CANCELLED)
-            changes: dict[str, Any] = {}
             restocked: list[UUID] = []
             if current in RESTOCK_ON_CANCEL:
                 restocked = await _restock(uow, order_id, actor)
+            refunds: list[UUID] = []
             if order["payment_status"] in ("paid", "partially_refunded"):
-                await self._refund_payments(uow, order_id, None, order["currency"])
-                changes["payment_status"] = "refunded"
-            await _set_status(uow, order_id, current, OrderStatus.CANCELLED, actor, reason, changes)
+                refunds = await self._record_refunds(
+                    uow, order_id, None, order["currency"], reason, actor, target=None
+                )
+            await _set_status(uow, order_id, current, OrderStatus.CANCELLED, actor, reason, {})
             await uow.commit()
         await self._listener.products_changed(tenant_id, restocked, listings=False)
+        crash_point("refund.after_record")
+        for refund_id in refunds:
+            try:
+                await self.settle_refund(tenant_id, refund_id)
+            except PaymentFailedError as exc:
+                # The order is cancelled either way; the reconciler retries the refund.
+                log.warning("refund %s of cancelled order %s left pending: %s",
+                            refund_id, order_id, exc)  # fmt: skip
 
     async def refund(
         self, tenant_id: UUID, order_id: UUID, amount: Decimal | str | None = None, *,
@@ -251,6 +286,7 @@ class OrderService:
         self, tenant_id: UUID, order_id: UUID, amount: Decimal | str | None,
         actor: UUID | None, reason: str, idempotency_key: str | None, fingerprint: str,
     ) -> Decimal:  # fmt: skip
+        """Record the refund as pending (committed), ask the gateway, then settle it."""
         async with self._database.unit_of_work(tenant_id) as uow:
             if idempotency_key is not None and not await idempotency.claim(
                 uow, "refund", idempotency_key, fingerprint
@@ -260,13 +296,8 @@ class OrderService:
             current = OrderStatus(order["status"])
             if order["payment_status"] not in ("paid", "partially_refunded"):
                 raise ConflictError(f"nothing to refund: the payment is {order['payment_status']}")
-            cursor = await uow.connection.execute(
-                "SELECT coalesce(sum(amount), 0), coalesce(sum(refunded_amount), 0) FROM payments"
-                " WHERE order_id = %s AND status IN ('completed', 'refunded')",
-                (order_id,),
-            )
-            paid, refunded = await cursor.fetchone()  # type: ignore[misc]
-            remaining = paid - refunded
+            paid, committed = await _paid_and_refunding(uow, order_id)
+            remaining = paid - committed
             wanted = remaining if amount is None else parse_money(amount, field="amount")
             if wanted <= ZERO:
                 raise ValidationError("a refund must be more than zero", field="amount")
@@ -274,59 +305,178 @@ class OrderService:
                 raise ValidationError(
                     f"cannot refund {wanted}: only {remaining} is left to refund", field="amount"
                 )
-            await self._refund_payments(uow, order_id, wanted, order["currency"])
-            payment_status = payment_status_after_refund(paid, refunded + wanted)
-            if payment_status == "refunded":
+            target = None
+            if payment_status_after_refund(paid, committed + wanted) == "refunded":
                 check_transition(current, OrderStatus.REFUNDED)
-                await _set_status(
-                    uow, order_id, current, OrderStatus.REFUNDED, actor, reason,
-                    {"payment_status": payment_status},
-                )  # fmt: skip
-            else:
-                await uow.connection.execute(
-                    "UPDATE orders SET payment_status = %s WHERE id = %s",
-                    (payment_status, order_id),
-                )
-                await uow.append_event(Aggregate.ORDER, order_id, Event.ORDER_PARTIALLY_REFUNDED,
-                    {"amount": wanted, "payment_status": payment_status},
-                )  # fmt: skip
+                target = str(OrderStatus.REFUNDED)
+            refunds = await self._record_refunds(
+                uow, order_id, wanted, order["currency"], reason, actor, target=target
+            )
             if idempotency_key is not None:
                 await idempotency.record(
                     uow, "refund", idempotency_key, order_id, {"amount": str(wanted)}
                 )
             await uow.commit()
+        crash_point("refund.after_record")
+        outcomes = [await self.settle_refund(tenant_id, refund_id) for refund_id in refunds]
+        if "failed" in outcomes:
+            if idempotency_key is not None:
+                await self._forget_key(tenant_id, idempotency_key)
+            raise PaymentFailedError("the gateway could not refund; nothing more was refunded")
         return wanted
 
-    async def _refund_payments(
-        self, uow: UnitOfWork, order_id: UUID, amount: Decimal | None, currency: str
-    ) -> None:
-        """Refund across the order's payments, oldest first; None refunds everything left."""
+    async def _forget_key(self, tenant_id: UUID, key: str) -> None:
+        """A refused refund spends its key, so a retry asks again rather than replaying."""
+        async with self._database.unit_of_work(tenant_id) as uow:
+            await uow.connection.execute(
+                "UPDATE idempotency_keys SET expires_at = now() WHERE scope = 'refund' AND key = %s",
+                (key,),
+            )
+            await uow.commit()
+
+    async def _record_refunds(
+        self, uow: UnitOfWork, order_id: UUID, amount: Decimal | None, currency: str,
+        reason: str, actor: UUID | None, *, target: str | None,
+    ) -> list[UUID]:  # fmt: skip
+        """Pending refunds across the order's payments, oldest first (None: all that is left)."""
         cursor = await uow.connection.execute(
-            "SELECT id, gateway_transaction_id, amount - refunded_amount FROM payments"
-            " WHERE order_id = %s AND status = 'completed' AND refunded_amount < amount"
-            " ORDER BY created_at FOR UPDATE",
+            "SELECT p.id, p.amount - coalesce((SELECT sum(r.amount) FROM refunds r"
+            " WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)"
+            " FROM payments p WHERE p.order_id = %s AND p.status IN ('completed', 'refunded')"
+            " ORDER BY p.created_at FOR UPDATE OF p",
             (order_id,),
         )
-        left = amount
-        for payment_id, transaction_id, refundable in await cursor.fetchall():
+        left, recorded = amount, []
+        for payment_id, refundable in await cursor.fetchall():
             portion = refundable if left is None else min(refundable, left)
             if portion <= 0:
-                break
-            result = await self._gateway.refund(
-                transaction_id=transaction_id, amount=portion, currency=currency
-            )
-            if result.outcome is PaymentOutcome.DECLINED:
-                raise PaymentDeclinedError("the gateway declined the refund; nothing changed")
-            if result.outcome is not PaymentOutcome.APPROVED:
-                raise PaymentFailedError("the gateway could not refund; nothing changed")
+                continue
+            refund_id = uuid4()
             await uow.connection.execute(
-                "UPDATE payments SET refunded_amount = refunded_amount + %s,"
-                " status = CASE WHEN refunded_amount + %s >= amount THEN 'refunded' ELSE status END"
-                " WHERE id = %s",
-                (portion, portion, payment_id),
-            )
+                "INSERT INTO refunds (tenant_id, id, order_id, payment_id, amount, currency,"
+                " reason, order_target, actor_user_id, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s)",
+                (uow.tenant_id, refund_id, order_id, payment_id, portion, currency, reason[:255],
+                 target, actor, self._refund_deadline),
+            )  # fmt: skip
+            recorded.append(refund_id)
             if left is not None:
                 left -= portion
+        return recorded
+
+    async def settle_refund(self, tenant_id: UUID, refund_id: UUID) -> str:
+        """Ask the gateway for the pending refund (by its id: asking twice pays once) and record
+        the answer; returns the refund's status afterwards (`pending` if the gateway did not
+        answer: the reconciler asks again after the deadline)."""
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT r.status, r.amount, r.currency, p.gateway_transaction_id,"
+                " p.payment_gateway FROM refunds r JOIN payments p"
+                " ON p.tenant_id = r.tenant_id AND p.id = r.payment_id WHERE r.id = %s",
+                (refund_id,),
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFoundError("refund not found")
+        status, amount, currency, transaction_id, gateway_name = row
+        if status != "pending":
+            return str(status)
+        gateway = self._gateways.get(gateway_name)
+        try:
+            result = await asyncio.wait_for(
+                gateway.refund(
+                    reference=str(refund_id), transaction_id=transaction_id, amount=amount,
+                    currency=currency,
+                ),
+                timeout=self._gateway_timeout,
+            )  # fmt: skip
+        except Exception as exc:
+            log.warning("refund %s: %s: %s", refund_id, type(exc).__name__, exc)
+            raise PaymentFailedError(
+                "the gateway did not answer; the refund stays pending"
+            ) from None
+        crash_point("refund.after_gateway")
+        return await self._record_refund_result(tenant_id, refund_id, result)
+
+    async def _record_refund_result(
+        self, tenant_id: UUID, refund_id: UUID, result: PaymentResult
+    ) -> str:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT order_id FROM refunds WHERE id = %s", (refund_id,)
+            )
+            (order_id,) = await cursor.fetchone()  # type: ignore[misc]
+            order = await _lock_order(uow, order_id)
+            cursor = await uow.connection.execute(
+                "SELECT status, amount, payment_id, order_target FROM refunds"
+                " WHERE id = %s FOR UPDATE",
+                (refund_id,),
+            )
+            status, amount, payment_id, target = await cursor.fetchone()  # type: ignore[misc]
+            if status != "pending":
+                return str(status)
+            approved = result.outcome is PaymentOutcome.APPROVED
+            outcome = "settled" if approved else "failed"
+            await uow.connection.execute(
+                "UPDATE refunds SET status = %s, gateway_refund_id = %s, gateway_response = %s,"
+                " settled_at = CASE WHEN %s THEN now() END WHERE id = %s",
+                (outcome, result.transaction_id, Jsonb(result.response, dumps), approved,
+                 refund_id),
+            )  # fmt: skip
+            if approved:
+                await uow.connection.execute(
+                    "UPDATE payments SET refunded_amount = refunded_amount + %s,"
+                    " status = CASE WHEN refunded_amount + %s >= amount THEN 'refunded'"
+                    " ELSE status END WHERE id = %s",
+                    (amount, amount, payment_id),
+                )
+                await self._after_settled(uow, order_id, order, amount, target)
+            await uow.commit()
+        return outcome
+
+    async def _after_settled(
+        self, uow: UnitOfWork, order_id: UUID, order: dict[str, Any], amount: Decimal,
+        target: str | None,
+    ) -> None:  # fmt: skip
+        """The order's payment status (and, for a full refund, its status) once money is back."""
+        cursor = await uow.connection.execute(
+            "SELECT coalesce(sum(amount), 0), coalesce(sum(refunded_amount), 0) FROM payments"
+            " WHERE order_id = %s AND status IN ('completed', 'refunded')",
+            (order_id,),
+        )
+        paid, refunded = await cursor.fetchone()  # type: ignore[misc]
+        payment_status = payment_status_after_refund(paid, refunded)
+        current = OrderStatus(order["status"])
+        if (
+            target == OrderStatus.REFUNDED
+            and payment_status == "refunded"
+            and (OrderStatus.REFUNDED in allowed_next(current))
+        ):
+            await _set_status(
+                uow, order_id, current, OrderStatus.REFUNDED, None, "refunded",
+                {"payment_status": payment_status},
+            )  # fmt: skip
+            return
+        await uow.connection.execute(
+            "UPDATE orders SET payment_status = %s WHERE id = %s", (payment_status, order_id)
+        )
+        if payment_status == "partially_refunded":
+            await uow.append_event(
+                Aggregate.ORDER, order_id, Event.ORDER_PARTIALLY_REFUNDED,
+                {"amount": amount, "payment_status": payment_status},
+            )  # fmt: skip
+
+
+async def _paid_and_refunding(uow: UnitOfWork, order_id: UUID) -> tuple[Decimal, Decimal]:
+    """What was paid, and what is refunded or being refunded, for the order."""
+    cursor = await uow.connection.execute(
+        "SELECT coalesce(sum(p.amount), 0), coalesce((SELECT sum(r.amount) FROM refunds r"
+        " WHERE r.order_id = %s AND r.status <> 'failed'), 0) FROM payments p"
+        " WHERE p.order_id = %s AND p.status IN ('completed', 'refunded')",
+        (order_id, order_id),
+    )
+    paid, refunding = await cursor.fetchone()  # type: ignore[misc]
+    return paid, refunding
 
 
 class _Now:

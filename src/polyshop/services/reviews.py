@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from polyshop.adapters.postgres import Database, domain_errors
-from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.access import product_visible
+from polyshop.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from polyshop.domain.events import Aggregate, Event
+
+
+class Viewer(NamedTuple):
+    """Who asks, for the visibility rule of products (`domain.access.product_visible`)."""
+
+    role: str | None = None
+    vendor_id: UUID | None = None
+
+
+PUBLIC = Viewer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +44,11 @@ class RatingSummary:
     distribution: dict[int, int]
 
 
+# The helpful count is derived from the votes (one row per account), never stored.
 _COLUMNS = (
     "id, product_id, user_id, order_id, rating, title, content, is_verified_purchase,"
-    " is_approved, helpful_count"
+    " is_approved, (SELECT count(*) FROM review_votes v WHERE v.tenant_id = reviews.tenant_id"
+    " AND v.review_id = reviews.id)::integer AS helpful_count"
 )
 
 
@@ -45,14 +59,16 @@ class ReviewService:
     async def write(
         self, tenant_id: UUID, customer_id: UUID, product_id: UUID, rating: int, *,
         title: str | None = None, content: str | None = None, order_id: UUID | None = None,
+        viewer: Viewer = PUBLIC,
     ) -> Review:  # fmt: skip
         """A review awaiting moderation. It is a verified purchase when it belongs to one of the
         customer's delivered orders containing the product: the one given, or else the latest
-        delivered order not reviewed yet."""
+        delivered order not reviewed yet. A product the writer cannot see is not found."""
         if not isinstance(rating, int) or not 1 <= rating <= 5:
             raise ValidationError("rating must be a whole number from 1 to 5", field="rating")
         async with self._database.unit_of_work(tenant_id) as uow:
             connection = uow.connection
+            await _visible_product(connection, product_id, viewer, lock=True)
             if order_id is not None:
                 cursor = await connection.execute(
                     _DELIVERED_PURCHASE + " AND o.id = %s", (customer_id, product_id, order_id)
@@ -115,24 +131,43 @@ class ReviewService:
             )
             await uow.commit()
 
-    async def mark_helpful(self, tenant_id: UUID, review_id: UUID) -> int:
+    async def mark_helpful(
+        self, tenant_id: UUID, review_id: UUID, voter: UUID, *, viewer: Viewer = PUBLIC
+    ) -> int:
+        """One vote per account and review (voting again changes nothing), never for one's own
+        review, only for approved reviews of products the voter can see; returns the count."""
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(
-                "UPDATE reviews SET helpful_count = helpful_count + 1 WHERE id = %s AND is_approved"
-                " RETURNING helpful_count",
+                "SELECT r.user_id, p.status, p.vendor_id FROM reviews r JOIN products p"
+                " ON p.tenant_id = r.tenant_id AND p.id = r.product_id"
+                " WHERE r.id = %s AND r.is_approved FOR SHARE OF r",
                 (review_id,),
             )
             row = await cursor.fetchone()
-            if row is None:
+            if row is None or not product_visible(row[1], viewer.role, viewer.vendor_id, row[2]):
                 raise NotFoundError("review not found")
+            if row[0] == voter:
+                raise ForbiddenError("you cannot vote for your own review")
+            with domain_errors():
+                await uow.connection.execute(
+                    "INSERT INTO review_votes (tenant_id, review_id, user_id) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (tenant_id, review_id, voter),
+                )
+            cursor = await uow.connection.execute(
+                "SELECT count(*) FROM review_votes WHERE review_id = %s", (review_id,)
+            )
+            (count,) = await cursor.fetchone()  # type: ignore[misc]
             await uow.commit()
-        return int(row[0])
+        return int(count)
 
     async def for_product(
-        self, tenant_id: UUID, product_id: UUID, *, include_pending: bool = False
-    ) -> list[Review]:
+        self, tenant_id: UUID, product_id: UUID, *, include_pending: bool = False,
+        viewer: Viewer = PUBLIC,
+    ) -> list[Review]:  # fmt: skip
         condition = "" if include_pending else " AND is_approved"
         async with self._database.unit_of_work(tenant_id) as uow:
+            await _visible_product(uow.connection, product_id, viewer)
             cursor = await uow.connection.execute(
                 f"SELECT {_COLUMNS} FROM reviews WHERE product_id = %s{condition}"
                 " ORDER BY created_at DESC, id",
@@ -148,9 +183,12 @@ class ReviewService:
             )
             return [Review(*row) for row in await cursor.fetchall()]
 
-    async def summary(self, tenant_id: UUID, product_id: UUID) -> RatingSummary:
+    async def summary(
+        self, tenant_id: UUID, product_id: UUID, *, viewer: Viewer = PUBLIC
+    ) -> RatingSummary:
         """Count, average and distribution of the approved ratings."""
         async with self._database.unit_of_work(tenant_id) as uow:
+            await _visible_product(uow.connection, product_id, viewer)
             cursor = await uow.connection.execute(
                 "SELECT rating, count(*) FROM reviews WHERE product_id = %s AND is_approved"
                 " GROUP BY rating",
@@ -172,3 +210,18 @@ _DELIVERED_PURCHASE = """
        AND EXISTS (SELECT 1 FROM order_items i WHERE i.tenant_id = o.tenant_id
                       AND i.order_id = o.id AND i.product_id = %s)
 """
+
+
+async def _visible_product(
+    connection: Any, product_id: UUID, viewer: Viewer, *, lock: bool = False
+) -> None:
+    """Reviews follow their product's visibility: what a caller cannot read (a draft, an
+    archived product, another vendor's unpublished one) is not found for its reviews either,
+    so they cannot tell which hidden ids exist."""
+    cursor = await connection.execute(
+        "SELECT status, vendor_id FROM products WHERE id = %s" + (" FOR SHARE" if lock else ""),
+        (product_id,),
+    )
+    row = await cursor.fetchone()
+    if row is None or not product_visible(row[0], viewer.role, viewer.vendor_id, row[1]):
+        raise NotFoundError("product not found")

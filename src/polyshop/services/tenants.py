@@ -13,6 +13,7 @@ from polyshop.domain.errors import NotFoundError, ValidationError
 from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricingRules
 from polyshop.domain.tenancy import Tenant, normalise_currency, normalise_slug
+from polyshop.services.payments import check_payment_settings
 
 
 class TenantService:
@@ -43,8 +44,10 @@ class TenantService:
         return tenant
 
     async def configure(self, tenant_id: UUID, settings: dict[str, Any]) -> None:
-        """Replace the shop's checkout rules (tax, shipping, discounts), validated first."""
+        """Replace the shop's checkout rules (tax, shipping, discounts) and its payment gateway
+        (`{"payments": {"gateway": "stripe"}}`), validated first."""
         PricingRules.from_settings(settings)
+        check_payment_settings(settings)
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(
                 "UPDATE tenants SET settings = %s WHERE id = %s", (Jsonb(settings), tenant_id)

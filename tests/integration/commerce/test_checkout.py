@@ -56,7 +56,10 @@ async def test_prices_tax_and_shipping_are_computed_on_the_server(shop: Shop) ->
     assert [(p["amount"], p["status"]) for p in order["payments"]] == [
         (Decimal("114.99"), "completed")
     ]
-    assert [(e["from_status"], e["to_status"]) for e in order["events"]] == [(None, "confirmed")]
+    # Reserved first (awaiting payment), confirmed once the gateway approved.
+    assert [(e["from_status"], e["to_status"]) for e in order["events"]] == [
+        (None, "pending"), ("pending", "confirmed"),
+    ]  # fmt: skip
     await assert_stock_matches_ledger(shop.app, shop.tenant_id)
 
 
@@ -137,13 +140,6 @@ async def test_order_numbers_are_per_tenant_and_increasing(app: bootstrap.Contai
             ValidationError,
             "street, postalCode, country",
         ),
-        ([("cable", 1)], {"payment_method": DECLINING_METHOD}, PaymentDeclinedError, "declined"),
-        (
-            [("cable", 1)],
-            {"payment_method": FAILING_METHOD},
-            PaymentFailedError,
-            "could not be processed",
-        ),
     ],
 )
 async def test_a_refused_checkout_writes_nothing(
@@ -157,6 +153,40 @@ async def test_a_refused_checkout_writes_nothing(
     assert await _count(shop.app, shop.tenant_id, "SELECT count(*) FROM orders") == 0
     assert await _count(shop.app, shop.tenant_id, "SELECT count(*) FROM payments") == 0
     assert await _count(shop.app, shop.tenant_id, "SELECT count(*) FROM outbox") == before_events
+    await assert_stock_matches_ledger(shop.app, shop.tenant_id)
+
+
+@pytest.mark.parametrize(
+    ("method", "error", "message", "payment_status", "reason"),
+    [
+        (DECLINING_METHOD, PaymentDeclinedError, "declined", "declined", "payment declined"),
+        (FAILING_METHOD, PaymentFailedError, "could not be processed", "failed", "payment failed"),
+    ],
+)
+async def test_a_refused_payment_sells_nothing_and_keeps_the_attempt(
+    shop: Shop, method: str, error: type[Exception], message: str, payment_status: str,
+    reason: str,
+) -> None:  # fmt: skip
+    """The reservation was durable before the gateway was asked, so a refused payment leaves
+    the attempt on record (cancelled, with its reason) and everything else as it was: the
+    stock back, no confirmed order, no `order.placed`, no money."""
+    stock_before = {sku: q for sku, q, _ in await _stock(shop)}
+    with pytest.raises(error, match=message):
+        await shop.app.checkout.place_order(
+            shop.tenant_id, shop.request(shop.line("cable"), payment_method=method)
+        )
+    async with shop.app.database.unit_of_work(shop.tenant_id) as uow:
+        cursor = await uow.connection.execute(
+            "SELECT o.status, o.payment_status, p.status, p.gateway_transaction_id,"
+            " (SELECT note FROM order_events e WHERE e.order_id = o.id AND e.to_status = 'cancelled')"
+            " FROM orders o JOIN payments p ON p.order_id = o.id"
+        )
+        rows = await cursor.fetchall()
+    assert rows == [("cancelled", "failed", payment_status, None, reason)]
+    assert await _count(
+        shop.app, shop.tenant_id, "SELECT count(*) FROM outbox WHERE event_type = 'order.placed'"
+    ) == 0  # fmt: skip
+    assert {sku: q for sku, q, _ in await _stock(shop)} == stock_before
     await assert_stock_matches_ledger(shop.app, shop.tenant_id)
 
 

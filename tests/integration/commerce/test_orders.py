@@ -35,8 +35,8 @@ async def test_an_order_walks_to_delivered_with_its_history(shop: Shop) -> None:
     assert order["shipped_at"] is not None and order["delivered_at"] >= order["shipped_at"]
     assert (order["shipping_carrier"], order["tracking_number"]) == ("UPS", "1Z999")
     assert [(e["from_status"], e["to_status"]) for e in order["events"]] == [
-        (None, "confirmed"), ("confirmed", "processing"), ("processing", "shipped"),
-        ("shipped", "delivered"),
+        (None, "pending"), ("pending", "confirmed"), ("confirmed", "processing"),
+        ("processing", "shipped"), ("shipped", "delivered"),
     ]  # fmt: skip
 
 

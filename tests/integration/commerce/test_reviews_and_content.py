@@ -62,9 +62,10 @@ async def test_moderation_and_rating_summary(shop: Shop) -> None:
     summary = await reviews.summary(t, product)
     assert (summary.count, summary.average) == (3, Decimal("4.33"))
     assert summary.distribution == {1: 0, 2: 0, 3: 0, 4: 2, 5: 1}
-    assert await reviews.mark_helpful(t, ratings[0].id) == 1
+    assert await reviews.mark_helpful(t, ratings[0].id, shop.customer_id) == 1
+    assert await reviews.mark_helpful(t, ratings[0].id, shop.customer_id) == 1  # once per account
     with pytest.raises(NotFoundError):
-        await reviews.mark_helpful(t, ratings[3].id)
+        await reviews.mark_helpful(t, ratings[3].id, shop.customer_id)
     page = await shop.app.catalog.product(t, product_id=product)
     assert page["rating"] == {"count": 3, "average": Decimal("4.33")}
     with pytest.raises(ValidationError):

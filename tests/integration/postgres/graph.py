@@ -301,6 +301,11 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
         )
         _insert(
             conn,
+            "review_votes",
+            {"tenant_id": t, "review_id": ids["review"], "user_id": ids["staff"]},
+        )
+        _insert(
+            conn,
             "inventory_transactions",
             {
                 "tenant_id": t,
@@ -335,6 +340,19 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
                 "event_type": "view",
                 "user_id": ids["customer"],
                 "product_id": ids["product"],
+            },
+        )
+        _insert(
+            conn,
+            "analytics_rollups",
+            {
+                "tenant_id": t,
+                "subject_kind": "product",
+                "subject_id": ids["product"],
+                "hour": "2026-01-01T10:00:00Z",
+                "event_type": "view",
+                "events": 1,
+                "last_at": "2026-01-01T10:00:00Z",
             },
         )
         _insert(

@@ -189,10 +189,6 @@ CHECK_CASES: list[tuple[str, str]] = [
         "UPDATE order_events SET from_status = to_status WHERE id = %(order_event)s",
     ),
     ("reviews_rating_range", "UPDATE reviews SET rating = 6 WHERE id = %(review)s"),
-    (
-        "reviews_helpful_count_nonnegative",
-        "UPDATE reviews SET helpful_count = -1 WHERE id = %(review)s",
-    ),
     ("reviews_verified_has_order", "UPDATE reviews SET order_id = NULL WHERE id = %(review)s"),
     (
         "inventory_transactions_type_valid",
@@ -219,6 +215,14 @@ CHECK_CASES: list[tuple[str, str]] = [
     (
         "analytics_events_properties_object",
         "UPDATE analytics_events SET properties = '[]' WHERE id = %(event)s",
+    ),
+    (
+        "analytics_rollups_subject_kind_valid",
+        "UPDATE analytics_rollups SET subject_kind = 'brand' WHERE tenant_id = %(tenant)s",
+    ),
+    (
+        "analytics_rollups_events_positive",
+        "UPDATE analytics_rollups SET events = 0 WHERE tenant_id = %(tenant)s",
     ),
     ("outbox_payload_object", "UPDATE outbox SET payload = '1' WHERE tenant_id = %(tenant)s"),
     (

@@ -1,9 +1,11 @@
 """PostgreSQL adapter: provisioning, migrations, the connection pool and the unit of work."""
 
 from polyshop.adapters.postgres import _tenants as tenant_sql
+from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import domain_errors
+from polyshop.adapters.postgres._errors import translate as translate_error
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
@@ -22,6 +24,7 @@ __all__ = [
     "OWNER_ROLE",
     "Database",
     "MaintenanceReport",
+    "PostgresAnalyticsStore",
     "PostgresDocumentStore",
     "UnitOfWork",
     "current_revision",
@@ -33,5 +36,6 @@ __all__ = [
     "provision",
     "save_checkpoint",
     "tenant_sql",
+    "translate_error",
     "upgrade",
 ]

@@ -44,7 +44,7 @@ def _singular(table: str) -> str:
     return word[:-1] if word.endswith("s") else word
 
 
-def translate(error: psycopg.Error) -> PolyshopError | None:
+def translate(error: psycopg.Error, field: str | None = None) -> PolyshopError | None:
     constraint = error.diag.constraint_name or ""
     if constraint in _SPELLED_OUT:
         kind = ConflictError if isinstance(error, pg.UniqueViolation) else ValidationError
@@ -67,27 +67,40 @@ def translate(error: psycopg.Error) -> PolyshopError | None:
     if isinstance(error, pg.CheckViolation):
         if constraint.endswith("_stock_not_oversold"):
             return InsufficientStockError([("stock", 0, 0)])
-        return ValidationError(f"{constraint.replace('_', ' ')} ({error.diag.message_primary})")
+        # Our own words only: the server's text names relations and quotes values.
+        return ValidationError(f"{constraint.replace('_', ' ')} is not met", field=field)
     if isinstance(error, pg.NotNullViolation):
-        column = error.diag.column_name or "a field"
+        column = error.diag.column_name or field or "a field"
         return ValidationError(f"{column.replace('_', ' ')} is required", field=column)
+    return _data_error(error, field)
+
+
+def _data_error(error: psycopg.Error, field: str | None) -> PolyshopError | None:
+    """A value the database cannot store or compare, in a message of our own naming the field
+    where it is known (the column, or the input the caller said the statement stores)."""
+    if not isinstance(error, psycopg.errors.DataError):
+        return None
+    field = error.diag.column_name or field
+    what = field.replace("_", " ") if field else "a value"
     if isinstance(error, pg.StringDataRightTruncation):
-        return ValidationError("a value is longer than its field allows")
-    if isinstance(error, pg.InvalidTextRepresentation | pg.NumericValueOutOfRange):
-        return ValidationError(error.diag.message_primary or "a value has the wrong format")
-    if isinstance(error, psycopg.errors.DataError):
-        # Any other value PostgreSQL cannot store (a NUL character, an unpaired surrogate).
-        return ValidationError(f"a value cannot be stored: {error.diag.message_primary or error}")
-    return None
+        return ValidationError(f"{what} is longer than allowed", field=field)
+    if isinstance(error, pg.NumericValueOutOfRange):
+        return ValidationError(f"{what} is out of the range allowed", field=field)
+    if isinstance(error, pg.UntranslatableCharacter | pg.CharacterNotInRepertoire):
+        return ValidationError(f"{what} contains characters that cannot be stored", field=field)
+    # Any other (a NUL character, a malformed date or number): never the server's text, which
+    # quotes the input and names types and columns.
+    return ValidationError(f"{what} has the wrong format", field=field)
 
 
 @contextmanager
-def domain_errors() -> Iterator[None]:
-    """Re-raise PostgreSQL data errors inside the block as domain errors."""
+def domain_errors(field: str | None = None) -> Iterator[None]:
+    """Re-raise PostgreSQL data errors inside the block as domain errors; `field` names the
+    input a data error is about when the server does not say (an expression, not a column)."""
     try:
         yield
     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
-        translated = translate(exc)
+        translated = translate(exc, field)
         if translated is None:
             raise
         raise translated from None

@@ -36,6 +36,10 @@ class Keys:
         """`owner` is `user:<id>` or `anon:<token digest>`."""
         return f"{self._base}:cart:{owner}"
 
+    def cart_placed(self, owner: str) -> str:
+        """The key of the order a cart was last checked out into (briefly kept)."""
+        return f"{self._base}:cart-placed:{owner}"
+
     def cache(self, namespace: str, key: str) -> str:
         return f"{self._base}:cache:{namespace}:{key}"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,8 +16,9 @@ from psycopg import sql
 from polyshop.adapters.postgres import CATEGORY_SUBTREE
 from polyshop.codec import dumps
 from polyshop.domain.errors import ValidationError
+from polyshop.domain.money import parse_money
 from polyshop.services.catalog._change import CatalogBase
-from polyshop.services.catalog._model import MAX_PAGE, Page, ProductQuery, ProductSummary
+from polyshop.services.catalog._model import MAX_PAGE, Page, ProductQuery, ProductSummary, Sort
 
 _SORTS: dict[str, tuple[str, str]] = {
     # sort -> (expression, direction); the id breaks ties in the same direction.
@@ -32,13 +35,32 @@ def _encode_cursor(value: object, row_id: UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[Any, UUID]:
+def _decode_cursor(cursor: str, sort: Sort) -> tuple[Any, UUID]:
+    """The (sort key, id) a page ends at, each of the type its column compares with: a cursor
+    is client input, and a dict or a number where a time belongs must be a 422, not a query
+    the database refuses."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return value, UUID(row_id)
-    except (ValueError, TypeError, binascii.Error):
+        return _cursor_key(sort, value), UUID(row_id)
+    except (ValueError, TypeError, ArithmeticError, binascii.Error):
         raise ValidationError("the page cursor is not valid", field="cursor") from None
+
+
+def _cursor_key(sort: Sort, value: object) -> Any:
+    if sort == "newest" and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            return moment
+    elif sort in ("price_asc", "price_desc") and isinstance(value, str):
+        return parse_money(value, field="cursor")
+    elif sort == "name" and isinstance(value, str) and len(value) <= 255 and "\0" not in value:
+        return value
+    elif sort == "relevance" and isinstance(value, int | float) and not isinstance(value, bool):
+        rank = float(value)
+        if math.isfinite(rank):
+            return rank
+    raise ValueError("a cursor key of the wrong type")
 
 
 class ProductListing(CatalogBase):
@@ -85,7 +107,7 @@ class ProductListing(CatalogBase):
         expression, direction = _SORTS[sort]
         outer: list[sql.Composable] = []
         if query.cursor:
-            value, after_id = _decode_cursor(query.cursor)
+            value, after_id = _decode_cursor(query.cursor, sort)
             comparison = sql.SQL("<" if direction == "DESC" else ">")
             outer.append(
                 sql.SQL("({}, id) {} (%s, %s)").format(

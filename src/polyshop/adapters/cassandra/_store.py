@@ -1,0 +1,368 @@
+"""The AnalyticsStore on Apache Cassandra (cassandra-driver).
+
+Writes: every statement is prepared; rows are grouped by partition and sent as UNLOGGED batches
+of one partition each (one coordinator hop to the replicas that own it, thanks to token-aware
+routing), with a bounded number in flight. Single-row inserts from Python are limited by the
+client's CPU (the driver spends most of its time per statement); per-partition batches are how
+the ingest path reaches the raw driver's speed (bench.analytics measures both).
+
+Reads: each query names its partitions (every bucket of a product's, category's or shop's day)
+and lets Cassandra aggregate inside each with GROUP BY on clustering columns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from cassandra import ConsistencyLevel, DriverException, OperationTimedOut
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
+
+from polyshop.adapters.cassandra._timeuuid import event_time, time_of
+from polyshop.domain.analytics import (
+    BUCKETS,
+    AnalyticsEvent,
+    EventType,
+    Funnel,
+    HourlyCount,
+    ProductRank,
+    rank_products,
+    split_user_key,
+)
+from polyshop.domain.errors import StoreUnavailableError
+
+# Rows per batch: one partition's rows, kept well under batch_size_fail_threshold (50 KiB).
+BATCH_ROWS = 40
+_CATEGORY_TYPES = {EventType.VIEW, EventType.ADD_TO_CART, EventType.PURCHASE}
+_DAILY_TYPES = {EventType.VIEW, EventType.PURCHASE}
+_CAUGHT = (DriverException, NoHostAvailable, OperationTimedOut, OSError)
+
+_INSERTS = {
+    "user": "INSERT INTO user_analytics (tenant_id, user_key, event_date, event_time, event_id,"
+    " event_type, session_id, product_id, category_id, order_id, query, quantity, amount, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+    "product": "INSERT INTO product_analytics (tenant_id, product_id, event_date, bucket,"
+    " event_hour, event_type, event_time, user_key, quantity, amount)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+    "category": "INSERT INTO category_analytics (tenant_id, category_id, event_date, bucket,"
+    " event_type, event_time, product_id, amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+    "daily": "INSERT INTO daily_product_analytics (tenant_id, event_date, bucket, product_id,"
+    " event_type, event_time, amount) VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+    "order": "INSERT INTO order_analytics (tenant_id, order_id, event_time, event_id, event_type,"
+    " user_key, product_id, category_id, quantity, amount, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+}
+_SELECTS = {
+    "timeline": "SELECT event_time, event_id, event_type, session_id, product_id, category_id,"
+    " order_id, query, quantity, amount, detail FROM user_analytics"
+    " WHERE tenant_id = ? AND user_key = ? AND event_date = ?",
+    "hourly": "SELECT event_hour, event_type, count(*), sum(amount) FROM product_analytics"
+    " WHERE tenant_id = ? AND product_id = ? AND event_date = ? AND bucket = ?"
+    " GROUP BY event_hour, event_type",
+    "category": "SELECT event_type, count(*), sum(amount) FROM category_analytics"
+    " WHERE tenant_id = ? AND category_id = ? AND event_date = ? AND bucket = ?"
+    " GROUP BY event_type",
+    "daily": "SELECT product_id, event_type, count(*), sum(amount) FROM daily_product_analytics"
+    " WHERE tenant_id = ? AND event_date = ? AND bucket = ? GROUP BY product_id, event_type",
+    "order": "SELECT event_time, event_id, event_type, user_key, product_id, category_id,"
+    " quantity, amount, detail FROM order_analytics WHERE tenant_id = ? AND order_id = ?",
+}
+
+
+def parse_hosts(hosts: str) -> tuple[list[str], int]:
+    """`a,b,c` or `a:9042,b:9042`: the driver takes one port for every contact point."""
+    names, ports = [], set()
+    for entry in (part.strip() for part in hosts.split(",")):
+        if not entry:
+            continue
+        name, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "9042")
+        names.append(name)
+        ports.add(int(port))
+    if not names or len(ports) != 1:
+        raise ValueError("cassandra hosts: give host[:port] entries that share one port")
+    return names, ports.pop()
+
+
+def connect(
+    hosts: str, *, local_dc: str, consistency: str, request_timeout: float = 10.0
+) -> Cluster:
+    names, port = parse_hosts(hosts)
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
+        consistency_level=ConsistencyLevel.name_to_value[consistency],
+        request_timeout=request_timeout,
+    )
+    return Cluster(
+        names, port=port, protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )  # fmt: skip
+
+
+class CassandraAnalyticsStore:
+    name = "cassandra"
+
+    def __init__(
+        self, hosts: str, keyspace: str, *, local_dc: str = "datacenter1",
+        consistency: str = "LOCAL_QUORUM", retention: timedelta = timedelta(days=395),
+        concurrency: int = 32, request_timeout: float = 10.0,
+    ) -> None:  # fmt: skip
+        self._hosts = hosts
+        self._keyspace = keyspace
+        self._local_dc = local_dc
+        self._consistency = consistency
+        self._request_timeout = request_timeout
+        self.retention = retention
+        self._concurrency = concurrency
+        self._cluster: Cluster | None = None
+        self._session: Any = None
+        self._inserts: dict[str, PreparedStatement] = {}
+        self._selects: dict[str, PreparedStatement] = {}
+        self._lock = asyncio.Lock()
+
+    async def _open(self) -> Any:
+        """Connect on first use (and again after a failed attempt), so an application starts
+        while Cassandra is down and the projector simply waits for it."""
+        if self._session is not None:
+            return self._session
+        async with self._lock:
+            if self._session is None:
+                try:
+                    await asyncio.to_thread(self._connect)
+                except _CAUGHT as exc:
+                    raise StoreUnavailableError("cassandra", str(exc)[:300]) from None
+        return self._session
+
+    def _connect(self) -> None:
+        cluster = connect(
+            self._hosts, local_dc=self._local_dc, consistency=self._consistency,
+            request_timeout=self._request_timeout,
+        )  # fmt: skip
+        try:
+            session = cluster.connect(self._keyspace)
+            inserts = {k: session.prepare(q) for k, q in _INSERTS.items()}
+            selects = {k: session.prepare(q) for k, q in _SELECTS.items()}
+            # Every write is keyed by its event, so the driver may retry it on another node.
+            for statement in (*inserts.values(), *selects.values()):
+                statement.is_idempotent = True
+        except BaseException:
+            cluster.shutdown()
+            raise
+        self._cluster, self._inserts, self._selects = cluster, inserts, selects
+        self._session = session
+
+    async def close(self) -> None:
+        cluster, self._cluster, self._session = self._cluster, None, None
+        if cluster is not None:
+            await asyncio.to_thread(cluster.shutdown)
+
+    # ---- driver futures as awaitables ----------------------------------------------------
+
+    async def _run(self, statement: Any, params: Any = None) -> list[Any]:
+        """Execute and collect every page; errors become StoreUnavailableError."""
+        session = await self._open()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Any]] = loop.create_future()
+        rows: list[Any] = []
+        future = session.execute_async(statement, params)
+
+        def settle(result: list[Any] | None, error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result or [])
+
+        def on_page(page: list[Any]) -> None:
+            rows.extend(page or ())
+            if future.has_more_pages:
+                future.start_fetching_next_page()
+            else:
+                loop.call_soon_threadsafe(settle, rows, None)
+
+        def on_error(error: BaseException) -> None:
+            loop.call_soon_threadsafe(settle, None, error)
+
+        future.add_callbacks(on_page, on_error)
+        try:
+            return await done
+        except _CAUGHT as exc:
+            raise StoreUnavailableError("cassandra", f"{type(exc).__name__}: {exc}"[:300]) from None
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    def _ttl(self, event: AnalyticsEvent, now: datetime) -> int:
+        """Seconds left of the event's retention, counted from when it happened."""
+        left = self.retention - (now - event.occurred_at)
+        return int(left.total_seconds())
+
+    def rows(
+        self, events: Sequence[AnalyticsEvent], now: datetime | None = None
+    ) -> dict[tuple[Any, ...], list[tuple[str, tuple[Any, ...]]]]:
+        """The rows these events become, grouped by (table, partition key)."""
+        now = now or datetime.now(UTC)
+        partitions: dict[tuple[Any, ...], list[tuple[str, tuple[Any, ...]]]] = defaultdict(list)
+        for e in events:
+            ttl = self._ttl(e, now)
+            if ttl < 1:
+                continue  # already past retention: nothing to keep
+            t, day, bucket, when = e.tenant_id, e.day, e.bucket, event_time(e)
+            kind = str(e.type)
+            user = e.user_key
+            if user is not None:
+                partitions[("user", t, user, day)].append(("user", (
+                    t, user, day, when, e.event_id, kind, e.session_id, e.product_id,
+                    e.category_id, e.order_id, e.query, e.quantity, e.amount, e.detail, ttl)))  # fmt: skip
+            if e.product_id is not None:
+                partitions[("product", t, e.product_id, day, bucket)].append(("product", (
+                    t, e.product_id, day, bucket, e.hour, kind, when, user, e.quantity,
+                    e.amount, ttl)))  # fmt: skip
+                if e.type in _DAILY_TYPES:
+                    partitions[("daily", t, day, bucket)].append(("daily", (
+                        t, day, bucket, e.product_id, kind, when, e.amount, ttl)))  # fmt: skip
+            if e.category_id is not None and e.type in _CATEGORY_TYPES:
+                partitions[("category", t, e.category_id, day, bucket)].append(("category", (
+                    t, e.category_id, day, bucket, kind, when, e.product_id, e.amount, ttl)))  # fmt: skip
+            if e.order_id is not None:
+                partitions[("order", t, e.order_id)].append(("order", (
+                    t, e.order_id, when, e.event_id, kind, user, e.product_id, e.category_id,
+                    e.quantity, e.amount, e.detail, ttl)))  # fmt: skip
+        return partitions
+
+    async def record(self, events: Sequence[AnalyticsEvent]) -> None:
+        if not events:
+            return
+        await self._open()
+        statements: list[Any] = []
+        for rows in self.rows(events).values():
+            for start in range(0, len(rows), BATCH_ROWS):
+                chunk = rows[start : start + BATCH_ROWS]
+                if len(chunk) == 1:
+                    table, values = chunk[0]
+                    statements.append(self._inserts[table].bind(values))
+                    continue
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                batch.is_idempotent = True
+                for table, values in chunk:
+                    batch.add(self._inserts[table], values)
+                statements.append(batch)
+        await self._run_all(statements)
+
+    async def _run_all(self, statements: list[Any]) -> None:
+        """At most `concurrency` requests in flight; the first failure fails the call (the
+        caller retries the whole batch: every write is idempotent)."""
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def one(statement: Any) -> None:
+            async with limit:
+                await self._run(statement)
+
+        results = await asyncio.gather(*(one(s) for s in statements), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    async def _buckets(self, name: str, *key: Any) -> list[Any]:
+        await self._open()
+        pages = await asyncio.gather(
+            *(self._run(self._selects[name], (*key, b)) for b in range(BUCKETS))
+        )
+        return [row for page in pages for row in page]
+
+    async def user_timeline(
+        self, tenant_id: UUID, user_key: str, day: date
+    ) -> list[AnalyticsEvent]:
+        await self._open()
+        rows = await self._run(self._selects["timeline"], (tenant_id, user_key, day))
+        customer, cart = split_user_key(user_key)
+        events = [
+            AnalyticsEvent(
+                tenant_id=tenant_id,
+                event_id=r.event_id,
+                type=EventType(r.event_type),
+                occurred_at=time_of(r.event_time),
+                customer_id=customer,
+                cart_token=cart,
+                session_id=r.session_id,
+                product_id=r.product_id,
+                category_id=r.category_id,
+                order_id=r.order_id,
+                query=r.query,
+                quantity=r.quantity,
+                amount=r.amount,
+                detail=r.detail,
+            )
+            for r in rows
+        ]
+        return sorted(events, key=lambda e: (e.occurred_at, str(e.event_id)))
+
+    async def product_hourly(
+        self, tenant_id: UUID, product_id: UUID, day: date
+    ) -> list[HourlyCount]:
+        counts: dict[tuple[int, str], int] = defaultdict(int)
+        for hour, kind, count, _ in await self._buckets("hourly", tenant_id, product_id, day):
+            counts[(hour, kind)] += count
+        return [HourlyCount(h, EventType(k), n) for (h, k), n in sorted(counts.items())]
+
+    async def funnel(
+        self, tenant_id: UUID, day: date, *, product_id: UUID | None = None,
+        category_id: UUID | None = None,
+    ) -> Funnel:  # fmt: skip
+        if (product_id is None) == (category_id is None):
+            raise ValueError("a funnel is for one product or one category")
+        counts: dict[str, int] = defaultdict(int)
+        revenue = Decimal(0)
+        if product_id is not None:
+            rows = [(k, n, s) for _, k, n, s in
+                    await self._buckets("hourly", tenant_id, product_id, day)]  # fmt: skip
+        else:
+            rows = await self._buckets("category", tenant_id, category_id, day)
+        for kind, count, total in rows:
+            counts[kind] += count
+            if kind == EventType.PURCHASE and total is not None:
+                revenue += total
+        return Funnel(
+            counts[EventType.VIEW], counts[EventType.ADD_TO_CART], counts[EventType.PURCHASE],
+            revenue,
+        )  # fmt: skip
+
+    async def top_products(
+        self, tenant_id: UUID, day: date, *, by: str = "views", limit: int = 10
+    ) -> list[ProductRank]:
+        views: dict[UUID, int] = defaultdict(int)
+        purchases: dict[UUID, int] = defaultdict(int)
+        revenue: dict[UUID, Decimal] = defaultdict(Decimal)
+        for product, kind, count, total in await self._buckets("daily", tenant_id, day):
+            if kind == EventType.VIEW:
+                views[product] += count
+            else:
+                purchases[product] += count
+                revenue[product] += total or Decimal(0)
+        totals = {
+            p: ProductRank(p, views[p], purchases[p], revenue[p])
+            for p in views.keys() | purchases.keys()
+        }
+        return rank_products(totals, by, limit)
+
+    async def order_history(self, tenant_id: UUID, order_id: UUID) -> list[AnalyticsEvent]:
+        await self._open()
+        rows = await self._run(self._selects["order"], (tenant_id, order_id))
+        events = []
+        for r in rows:
+            customer, cart = split_user_key(r.user_key)
+            events.append(AnalyticsEvent(
+                tenant_id=tenant_id, event_id=r.event_id, type=EventType(r.event_type),
+                occurred_at=time_of(r.event_time), customer_id=customer, cart_token=cart,
+                product_id=r.product_id, category_id=r.category_id, order_id=order_id,
+                quantity=r.quantity, amount=r.amount, detail=r.detail,
+            ))  # fmt: skip
+        return sorted(events, key=lambda e: (e.occurred_at, str(e.event_id)))

@@ -1,0 +1,273 @@
+"""One contract for every AnalyticsStore adapter: the same events give the same answers on the
+PostgreSQL twin and on a real Cassandra 5.0 node."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+
+from polyshop import bootstrap
+from polyshop.adapters.cassandra import CassandraAnalyticsStore
+from polyshop.adapters.postgres import PostgresAnalyticsStore
+from polyshop.domain.analytics import (
+    BUCKETS,
+    AnalyticsEvent,
+    EventType,
+    Funnel,
+    HourlyCount,
+    ProductRank,
+    bucket_of,
+)
+from polyshop.ports import AnalyticsStore
+
+ADAPTERS = ["postgres", "cassandra"]
+Factory = Callable[[timedelta], AnalyticsStore]
+
+
+@pytest.fixture(params=ADAPTERS)
+async def make_store(
+    request: pytest.FixtureRequest, app: bootstrap.Container
+) -> AsyncIterator[Factory]:
+    made: list[AnalyticsStore] = []
+
+    def make(retention: timedelta = timedelta(days=30)) -> AnalyticsStore:
+        store: AnalyticsStore
+        if request.param == "postgres":
+            store = PostgresAnalyticsStore(app.database, retention=retention)
+        else:
+            hosts = request.getfixturevalue("cassandra")
+            keyspace = request.getfixturevalue("cassandra_keyspace")
+            store = CassandraAnalyticsStore(hosts, keyspace, retention=retention)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+@pytest.fixture
+def store(make_store: Factory) -> AnalyticsStore:
+    return make_store(timedelta(days=30))
+
+
+@pytest.fixture
+async def tenants(app: bootstrap.Container) -> tuple[UUID, UUID]:
+    first = await app.tenants.create(f"an-{uuid4().hex[:10]}", "Analytics A")
+    second = await app.tenants.create(f"an-{uuid4().hex[:10]}", "Analytics B")
+    return first.id, second.id
+
+
+# A day in the recent past, so retention keeps it and the clock never makes it "future".
+DAY = (datetime.now(UTC) - timedelta(days=2)).date()
+
+
+def at(hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(DAY.year, DAY.month, DAY.day, hour, minute, second, micro, tzinfo=UTC)
+
+
+def event(tenant: UUID, kind: EventType, when: datetime, **fields: object) -> AnalyticsEvent:
+    return AnalyticsEvent(tenant_id=tenant, event_id=uuid4(), type=kind, occurred_at=when, **fields)  # type: ignore[arg-type]
+
+
+class Shop:
+    """Ids shared by both tenants on purpose: isolation must come from the tenant key."""
+
+    customer = UUID("00000000-0000-4000-8000-0000000000c1")
+    product = UUID("00000000-0000-4000-8000-0000000000a1")
+    other_product = UUID("00000000-0000-4000-8000-0000000000a2")
+    category = UUID("00000000-0000-4000-8000-0000000000b1")
+    order = UUID("00000000-0000-4000-8000-0000000000d1")
+
+
+def a_day_of_shopping(tenant: UUID) -> list[AnalyticsEvent]:
+    s = Shop
+    common = {"category_id": s.category}
+    return [
+        event(tenant, EventType.SEARCH, at(9, 0), customer_id=s.customer, query="headphones"),
+        event(tenant, EventType.VIEW, at(9, 1), customer_id=s.customer, product_id=s.product, **common),
+        event(tenant, EventType.VIEW, at(9, 2), cart_token="anon-1", product_id=s.product, **common),
+        event(tenant, EventType.VIEW, at(10, 5), cart_token="anon-1", product_id=s.other_product, **common),
+        event(tenant, EventType.VIEW, at(10, 6), cart_token="anon-2", product_id=s.other_product, **common),
+        event(tenant, EventType.VIEW, at(10, 7), cart_token="anon-3", product_id=s.other_product, **common),
+        event(tenant, EventType.ADD_TO_CART, at(9, 3), customer_id=s.customer, product_id=s.product, quantity=2, **common),
+        event(tenant, EventType.REMOVE_FROM_CART, at(9, 4), customer_id=s.customer, product_id=s.product, quantity=1, **common),
+        event(tenant, EventType.CHECKOUT_STARTED, at(9, 5), customer_id=s.customer),
+        event(tenant, EventType.PURCHASE, at(9, 6), customer_id=s.customer, product_id=s.product, order_id=s.order, quantity=1, amount=Decimal("199.99"), **common),
+        event(tenant, EventType.ORDER_STATUS, at(11, 0), customer_id=s.customer, order_id=s.order, detail="confirmed->shipped"),
+        event(tenant, EventType.REFUND, at(12, 0), customer_id=s.customer, order_id=s.order, amount=Decimal("50.00"), detail="partially_refunded"),
+    ]  # fmt: skip
+
+
+async def test_the_queries_answer_from_the_events(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    events = a_day_of_shopping(tenant)
+    await store.record(events)
+    s = Shop
+
+    timeline = await store.user_timeline(tenant, f"customer:{s.customer}", DAY)
+    mine = sorted((e for e in events if e.customer_id == s.customer), key=lambda e: e.occurred_at)
+    assert timeline == mine
+    assert [e.type for e in await store.user_timeline(tenant, "cart:anon-1", DAY)] == [
+        EventType.VIEW, EventType.VIEW,
+    ]  # fmt: skip
+    assert await store.user_timeline(tenant, "cart:anon-1", DAY + timedelta(days=1)) == []
+
+    assert await store.product_hourly(tenant, s.product, DAY) == [
+        HourlyCount(9, EventType.ADD_TO_CART, 1),
+        HourlyCount(9, EventType.PURCHASE, 1),
+        HourlyCount(9, EventType.REMOVE_FROM_CART, 1),
+        HourlyCount(9, EventType.VIEW, 2),
+    ]
+    assert await store.funnel(tenant, DAY, product_id=s.product) == Funnel(
+        2, 1, 1, Decimal("199.99")
+    )
+    assert await store.funnel(tenant, DAY, category_id=s.category) == Funnel(
+        5, 1, 1, Decimal("199.99")
+    )
+    assert await store.top_products(tenant, DAY, by="views") == [
+        ProductRank(s.other_product, 3, 0, Decimal(0)),
+        ProductRank(s.product, 2, 1, Decimal("199.99")),
+    ]
+    assert await store.top_products(tenant, DAY, by="revenue", limit=1) == [
+        ProductRank(s.product, 2, 1, Decimal("199.99")),
+    ]
+    history = await store.order_history(tenant, s.order)
+    assert [(e.type, e.amount, e.detail) for e in history] == [
+        (EventType.PURCHASE, Decimal("199.99"), None),
+        (EventType.ORDER_STATUS, None, "confirmed->shipped"),
+        (EventType.REFUND, Decimal("50.00"), "partially_refunded"),
+    ]
+
+
+async def test_money_stays_decimal(store: AnalyticsStore, tenants: tuple[UUID, UUID]) -> None:
+    tenant, _ = tenants
+    prices = [Decimal("0.10"), Decimal("0.20"), Decimal("1234567.89")]
+    await store.record([
+        event(tenant, EventType.PURCHASE, at(8, i), customer_id=Shop.customer,
+              product_id=Shop.product, order_id=Shop.order, quantity=1, amount=price)
+        for i, price in enumerate(prices)
+    ])  # fmt: skip
+    funnel = await store.funnel(tenant, DAY, product_id=Shop.product)
+    assert isinstance(funnel.revenue, Decimal)
+    assert funnel.revenue == Decimal("1234568.19")  # a float sum would give ...18999999
+    amounts = [e.amount for e in await store.order_history(tenant, Shop.order)]
+    assert amounts == prices
+    assert all(isinstance(a, Decimal) for a in amounts)
+
+
+async def test_a_replayed_event_is_counted_once(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    events = a_day_of_shopping(tenant)
+    await store.record(events)
+    await store.record(events)
+    await store.record(events[3:6])  # a partial replay, as after a crash mid-batch
+    assert await store.funnel(tenant, DAY, category_id=Shop.category) == Funnel(
+        5, 1, 1, Decimal("199.99")
+    )
+    assert len(await store.user_timeline(tenant, f"customer:{Shop.customer}", DAY)) == 8
+    assert len(await store.order_history(tenant, Shop.order)) == 3
+
+
+async def test_events_of_the_same_user_type_and_millisecond_are_all_kept(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    same = at(13, 30, 15, 123_000)
+    twins = [
+        event(tenant, EventType.VIEW, same, customer_id=Shop.customer, product_id=Shop.product)
+        for _ in range(5)
+    ]
+    await store.record(twins)
+    timeline = await store.user_timeline(tenant, f"customer:{Shop.customer}", DAY)
+    assert sorted(e.event_id for e in timeline) == sorted(e.event_id for e in twins)
+    assert {e.occurred_at for e in timeline} == {same}
+    assert await store.product_hourly(tenant, Shop.product, DAY) == [
+        HourlyCount(13, EventType.VIEW, 5)
+    ]
+
+
+async def test_a_hot_product_day_is_counted_across_its_buckets(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    views = [
+        event(tenant, EventType.VIEW, at(hour % 24, minute, second), cart_token=f"v{hour}",
+              product_id=Shop.product, category_id=Shop.category)
+        for hour in range(24) for minute in range(0, 60, 6) for second in (1, 2)
+    ]  # fmt: skip
+    assert {bucket_of(e.event_id) for e in views} == set(range(BUCKETS))
+    await store.record(views)
+    hourly = await store.product_hourly(tenant, Shop.product, DAY)
+    assert hourly == [HourlyCount(h, EventType.VIEW, 20) for h in range(24)]
+    assert (await store.funnel(tenant, DAY, category_id=Shop.category)).views == 480
+    assert await store.top_products(tenant, DAY) == [ProductRank(Shop.product, 480, 0, Decimal(0))]
+
+
+async def test_two_shops_with_the_same_ids_never_see_each_other(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    alpha, beta = tenants
+    await store.record(a_day_of_shopping(alpha))
+    await store.record(
+        [event(beta, EventType.VIEW, at(9, 30), customer_id=Shop.customer, product_id=Shop.product,
+               category_id=Shop.category)]
+    )  # fmt: skip
+    assert [
+        e.tenant_id for e in await store.user_timeline(beta, f"customer:{Shop.customer}", DAY)
+    ] == [beta]
+    assert await store.product_hourly(beta, Shop.product, DAY) == [
+        HourlyCount(9, EventType.VIEW, 1)
+    ]
+    assert await store.funnel(beta, DAY, category_id=Shop.category) == Funnel(1, 0, 0, Decimal(0))
+    assert await store.top_products(beta, DAY) == [ProductRank(Shop.product, 1, 0, Decimal(0))]
+    assert await store.order_history(beta, Shop.order) == []
+    # ... and the first shop's answers did not move.
+    assert (await store.funnel(alpha, DAY, category_id=Shop.category)).views == 5
+
+
+async def test_events_expire_after_the_retention(
+    make_store: Factory, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    store = make_store(timedelta(seconds=3))
+    now = datetime.now(UTC)
+    fresh = [
+        event(tenant, EventType.VIEW, now, customer_id=Shop.customer, product_id=Shop.product,
+              category_id=Shop.category),
+        event(tenant, EventType.PURCHASE, now, customer_id=Shop.customer,
+              product_id=Shop.product, order_id=Shop.order, quantity=1, amount=Decimal("5.00")),
+    ]  # fmt: skip
+    # Older than the retention already: never kept, so a replay of old events resurrects nothing.
+    stale = event(tenant, EventType.VIEW, now - timedelta(seconds=10), customer_id=Shop.customer,
+                  product_id=Shop.product)  # fmt: skip
+    await store.record([*fresh, stale])
+    today = now.date()
+    assert len(await store.user_timeline(tenant, f"customer:{Shop.customer}", today)) == 2
+    assert (await store.funnel(tenant, today, product_id=Shop.product)).views == 1
+    assert len(await store.order_history(tenant, Shop.order)) == 1
+    await asyncio.sleep(3.5)
+    assert await store.user_timeline(tenant, f"customer:{Shop.customer}", today) == []
+    assert await store.product_hourly(tenant, Shop.product, today) == []
+    assert await store.funnel(tenant, today, product_id=Shop.product) == Funnel(0, 0, 0, Decimal(0))
+    assert await store.top_products(tenant, today) == []
+    assert await store.order_history(tenant, Shop.order) == []
+
+
+async def test_a_funnel_is_for_a_product_or_a_category(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    with pytest.raises(ValueError, match="one product or one category"):
+        await store.funnel(tenant, DAY)
+    with pytest.raises(ValueError, match="one product or one category"):
+        await store.funnel(tenant, DAY, product_id=Shop.product, category_id=Shop.category)
