@@ -66,6 +66,7 @@ class Event(StrEnum):
     ORDER_RESERVED = "order.reserved"
     ORDER_PLACED = "order.placed"
     ORDER_PARTIALLY_REFUNDED = "order.partially_refunded"
+    ORDER_PAYMENT_REFUNDED = "order.payment_refunded"  # paid back in full, status unchanged
     # An order moving to a status is "order.<status>" (order_moved_to).
     ORDER_CONFIRMED = "order.confirmed"
     ORDER_PROCESSING = "order.processing"

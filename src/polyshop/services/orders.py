@@ -460,9 +460,13 @@ class OrderService:
         await uow.connection.execute(
             "UPDATE orders SET payment_status = %s WHERE id = %s", (payment_status, order_id)
         )
-        if payment_status == "partially_refunded":
+        # Every change of the order's row is an event, or its document would miss it (a cancel
+        # whose refund completes here changes the payment status, not the order status).
+        if payment_status in ("partially_refunded", "refunded"):
+            event = (Event.ORDER_PARTIALLY_REFUNDED if payment_status == "partially_refunded"
+                     else Event.ORDER_PAYMENT_REFUNDED)  # fmt: skip
             await uow.append_event(
-                Aggregate.ORDER, order_id, Event.ORDER_PARTIALLY_REFUNDED,
+                Aggregate.ORDER, order_id, event,
                 {"amount": amount, "payment_status": payment_status},
             )  # fmt: skip
 

@@ -88,6 +88,10 @@ class AnalyticsProjector:
                         quantity=quantity, amount=total, **common,
                     ))  # fmt: skip
                 continue
+            if event_type == Event.ORDER_PAYMENT_REFUNDED:
+                # A cancel's payment paid back: it rebuilds the order's document; analytics
+                # counted cancels by their status event before this event existed, and still do.
+                continue
             if event_type == _PARTIAL_REFUND:
                 events.append(AnalyticsEvent(
                     event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
