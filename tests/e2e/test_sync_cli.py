@@ -48,6 +48,6 @@ def test_sync_run_status_verify_and_rebuild() -> None:
         assert run("sync", "verify", env=env).returncode == 0
         unknown = run("sync", "rebuild", "graph", env=env)
         assert unknown.returncode == 1
-        assert unknown.stderr.strip() == "error: no projector 'graph' (known: documents)"
+        assert unknown.stderr.strip() == "error: no projector 'graph' (known: documents, analytics)"
     finally:
         drop_database(urls.postgres_admin)
