@@ -48,13 +48,12 @@ def urls(settings: Settings) -> bootstrap.StoreUrls:
     found = bootstrap.store_urls(settings)
     assert found.postgres_admin is not None
     drop_database(found.postgres_admin)
-    provision(found.postgres_admin, app_password=_app_password(found.postgres))
+    provision(
+        found.postgres_admin, found.postgres, relay_url=found.postgres_relay,
+        platform_url=found.postgres_platform,
+    )  # fmt: skip
     upgrade(found.postgres_admin)
     return found
-
-
-def _app_password(app_url: str) -> str:
-    return str(psycopg.conninfo.conninfo_to_dict(app_url)["password"])
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +130,26 @@ async def app(settings: Settings, urls: bootstrap.StoreUrls) -> AsyncIterator[bo
 async def database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
     """The application's pool, logged in as the role without BYPASSRLS."""
     db = Database(urls.postgres, min_size=1, max_size=20)
+    await db.open()
+    yield db
+    await db.close()
+
+
+@pytest.fixture(scope="session")
+async def relay_database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
+    """The relay's pool, logged in as its own role (no BYPASSRLS either)."""
+    assert urls.postgres_relay is not None
+    db = Database(urls.postgres_relay, min_size=1, max_size=4)
+    await db.open()
+    yield db
+    await db.close()
+
+
+@pytest.fixture(scope="session")
+async def platform_database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
+    """The platform operator's pool."""
+    assert urls.postgres_platform is not None
+    db = Database(urls.postgres_platform, min_size=1, max_size=2)
     await db.open()
     yield db
     await db.close()

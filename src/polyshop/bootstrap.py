@@ -21,12 +21,13 @@ from polyshop.adapters.postgres import (
     Database,
     PostgresAnalyticsStore,
     PostgresDocumentStore,
+    admin_url_for,
     current_revision,
     provision,
     upgrade,
 )
 from polyshop.adapters.redis import RedisClient, connect
-from polyshop.domain.errors import StoreUnavailableError
+from polyshop.domain.errors import ConfigurationError, StoreUnavailableError
 from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import (
@@ -61,6 +62,9 @@ class StoreUrls:
     postgres: str
     postgres_admin: str | None
     redis: str
+    # The relay's and the platform operator's own logins (None: not configured).
+    postgres_relay: str | None = None
+    postgres_platform: str | None = None
 
 
 def embedded_runtime(settings: Settings) -> EmbeddedRuntime:
@@ -71,11 +75,30 @@ def store_urls(settings: Settings) -> StoreUrls:
     """Where the stores are; in `embedded` this starts the servers that are not running."""
     if settings.profile == "embedded":
         urls = embedded_runtime(settings).up()
-        provision(urls.postgres_admin, app_password=urls.app_password)
-        return StoreUrls(urls.postgres_app, urls.postgres_admin, urls.redis)
+        provision(
+            urls.postgres_admin, urls.postgres_app, relay_url=urls.postgres_relay,
+            platform_url=urls.postgres_platform,
+        )  # fmt: skip
+        return StoreUrls(
+            urls.postgres_app, urls.postgres_admin, urls.redis, urls.postgres_relay,
+            urls.postgres_platform,
+        )  # fmt: skip
     assert settings.postgres_url is not None
     assert settings.redis_url is not None
-    return StoreUrls(settings.postgres_url, settings.admin_url, settings.redis_url)
+    app = settings.postgres_url
+    # The admin URL may name the maintenance database; everything is done in the app's.
+    admin = admin_url_for(settings.admin_url, app) if settings.admin_url else None
+    platform = settings.postgres_platform_url or (admin if settings.postgres_admin_url else None)
+    return StoreUrls(app, admin, settings.redis_url, settings.postgres_relay_url, platform)
+
+
+def relay_url(urls: StoreUrls) -> str:
+    """The relay's login; the relay refuses to start without its own role."""
+    if urls.postgres_relay is None:
+        raise ConfigurationError(
+            "POLYSHOP_POSTGRES_RELAY_URL: the outbox relay needs its own login (polyshop_relay)"
+        )
+    return urls.postgres_relay
 
 
 async def check_stores(
@@ -180,6 +203,9 @@ class Container:
     settings: Settings
     urls: StoreUrls
     database: Database
+    # The relay's pool (its own role) and the platform operator's (None: not configured).
+    relay_database: Database
+    platform_database: Database | None
     redis: RedisClient
     gateway: PaymentGateway
     mailer: Mailer
@@ -224,10 +250,21 @@ async def application(
     """
     if urls is None:
         urls = await asyncio.to_thread(store_urls, settings)
+    listen_url = relay_url(urls) if run_relay else None
     database = Database(
         urls.postgres, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )
+    # Small pools that connect on first use: most processes never act as relay or platform.
+    # Without a relay URL the relay's pool logs in as the application, and the database refuses
+    # it everything the relay does; the commands that run the relay check `relay_url` first.
+    relay_database = Database(urls.postgres_relay or urls.postgres, min_size=0, max_size=4)
+    platform_database = (
+        Database(urls.postgres_platform, min_size=0, max_size=2) if urls.postgres_platform else None
+    )
     await database.open()
+    await relay_database.open()
+    if platform_database is not None:
+        await platform_database.open()
     s = settings
     gateways = payment_gateways(s, gateway)
     redis = connect(urls.redis, cluster=s.redis_cluster, timeout=s.redis_timeout_seconds)
@@ -258,22 +295,38 @@ async def application(
         redis, database, checkout, ttl_seconds=s.cart_ttl_seconds,
         max_lines=s.cart_max_lines, max_quantity=s.cart_max_quantity,
     )  # fmt: skip
+    # Two handles on the document store: the relay's writes it (and its checkpoint), the
+    # application's only reads it.
     documents: DocumentStore = (
+        MongoDocumentStore(s.mongo_url, relay_database, database_name=s.mongo_database)
+        if s.mongo_url
+        else PostgresDocumentStore(relay_database)
+    )
+    readable: DocumentStore = (
         MongoDocumentStore(s.mongo_url, database, database_name=s.mongo_database)
         if s.mongo_url
         else PostgresDocumentStore(database)
     )
-    analytics = analytics_store(s, database)
+    # Likewise for analytics: the relay records, the application queries (Cassandra needs no
+    # PostgreSQL login, so one store serves both there).
+    analytics = analytics_store(s, relay_database)
+    analytics_reads = (
+        analytics
+        if isinstance(analytics, CassandraAnalyticsStore)
+        else analytics_store(s, database)
+    )
     container = Container(
         settings=settings,
         urls=urls,
         database=database,
+        relay_database=relay_database,
+        platform_database=platform_database,
         redis=redis,
         gateway=gateways.get(gateways.default),
         mailer=mailer,
         gateways=gateways,
         reconciler=Reconciler(database, gateways, orders),
-        tenants=TenantService(database),
+        tenants=TenantService(database, platform_database),
         catalog=catalog,
         customers=customers,
         inventory=InventoryService(database, reads),
@@ -293,14 +346,16 @@ async def application(
             redis, limit=s.rate_limit_requests, window_seconds=s.rate_limit_window_seconds
         ),
         documents=documents,
-        document_reads=DocumentReads(documents),
-        analytics=AnalyticsService(database, analytics, max_batch=s.analytics_max_batch),
-        relays=Relays([Relay(database, p) for p in projectors(database, documents, analytics)]),
+        document_reads=DocumentReads(readable),
+        analytics=AnalyticsService(database, analytics_reads, max_batch=s.analytics_max_batch),
+        relays=Relays(
+            [Relay(relay_database, p) for p in projectors(relay_database, documents, analytics)]
+        ),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
-        asyncio.create_task(container.relays.run(urls.postgres, stop), name="outbox-relay")
-        if run_relay
+        asyncio.create_task(container.relays.run(listen_url, stop), name="outbox-relay")
+        if listen_url is not None
         else None
     )
     background = [relay] if relay is not None else []
@@ -323,7 +378,13 @@ async def application(
             except TimeoutError:
                 task.cancel()
         await documents.close()
+        await readable.close()
         await analytics.close()
+        if analytics_reads is not analytics:
+            await analytics_reads.close()
         await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()
+        await relay_database.close()
+        if platform_database is not None:
+            await platform_database.close()

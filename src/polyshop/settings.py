@@ -29,12 +29,16 @@ Profile = Literal["embedded", "full"]
 _SCHEMES: dict[str, tuple[str, ...]] = {
     "postgres_url": ("postgresql", "postgres"),
     "postgres_admin_url": ("postgresql", "postgres"),
+    "postgres_relay_url": ("postgresql", "postgres"),
+    "postgres_platform_url": ("postgresql", "postgres"),
     "redis_url": ("redis", "rediss", "unix"),
     "mongo_url": ("mongodb", "mongodb+srv"),
 }
 _STORE_NAMES = {
     "postgres_url": "postgres",
     "postgres_admin_url": "postgres (admin)",
+    "postgres_relay_url": "postgres (relay)",
+    "postgres_platform_url": "postgres (platform)",
     "redis_url": "redis",
     "mongo_url": "mongodb",
 }
@@ -55,6 +59,11 @@ class Settings(BaseSettings):
     # migrations and platform maintenance use `postgres_admin_url` (the owner role or a superuser).
     postgres_url: str | None = None
     postgres_admin_url: str | None = None
+    # The outbox relay logs in as its own role (`polyshop_relay`), and the platform operator's
+    # writes (creating and configuring shops) as `polyshop_platform`; docs/schema.md has what
+    # each may do. Without a platform URL, platform writes use the admin URL.
+    postgres_relay_url: str | None = None
+    postgres_platform_url: str | None = None
     redis_url: str | None = None
     # Documents go to MongoDB when this is set; otherwise to PostgreSQL JSONB.
     mongo_url: str | None = None
@@ -166,7 +175,10 @@ class Settings(BaseSettings):
             "cassandra: SimpleStrategy:<factor> or NetworkTopologyStrategy:<dc>=<factor>,..."
         )
 
-    @field_validator("postgres_url", "postgres_admin_url", "redis_url", "mongo_url")
+    @field_validator(
+        "postgres_url", "postgres_admin_url", "postgres_relay_url", "postgres_platform_url",
+        "redis_url", "mongo_url",
+    )  # fmt: skip
     @classmethod
     def _well_formed_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:

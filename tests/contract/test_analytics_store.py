@@ -38,7 +38,7 @@ async def make_store(
     def make(retention: timedelta = timedelta(days=30)) -> AnalyticsStore:
         store: AnalyticsStore
         if request.param == "postgres":
-            store = PostgresAnalyticsStore(app.database, retention=retention)
+            store = PostgresAnalyticsStore(app.relay_database, retention=retention)
         else:
             hosts = request.getfixturevalue("cassandra")
             keyspace = request.getfixturevalue("cassandra_keyspace")

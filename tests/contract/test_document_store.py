@@ -24,10 +24,10 @@ async def store(
     request: pytest.FixtureRequest, app: bootstrap.Container
 ) -> AsyncIterator[DocumentStore]:
     if request.param == "postgres-jsonb":
-        yield PostgresDocumentStore(app.database)
+        yield PostgresDocumentStore(app.relay_database)
         return
     ferretdb: FerretDB = request.getfixturevalue("ferretdb")
-    mongo = MongoDocumentStore(ferretdb.url, app.database, database_name="polyshop_contract")
+    mongo = MongoDocumentStore(ferretdb.url, app.relay_database, database_name="polyshop_contract")
     await mongo.prepare()
     yield mongo
     await mongo.close()
@@ -120,7 +120,7 @@ async def test_mongodb_adapter_creates_what_the_server_supports(
     app: bootstrap.Container, ferretdb: FerretDB
 ) -> None:
     mongo = MongoDocumentStore(
-        ferretdb.url, app.database, database_name=f"polyshop_prep_{uuid4().hex[:6]}"
+        ferretdb.url, app.relay_database, database_name=f"polyshop_prep_{uuid4().hex[:6]}"
     )
     try:
         skipped = await mongo.prepare()

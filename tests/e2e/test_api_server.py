@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import httpx
 import pytest
 
 from polyshop import bootstrap
-from tests.conftest import PLATFORM_TOKEN, TEST_DATA_DIR, TEST_DATABASE
+from tests.conftest import PLATFORM_TOKEN, ROOT, TEST_DATA_DIR, TEST_DATABASE
 from tests.support.api_server import ApiServer
 
 PASSWORD = "correct horse battery staple"
@@ -109,8 +111,10 @@ def test_serve_answers_and_stops_cleanly(urls: bootstrap.StoreUrls) -> None:
 def test_schemathesis_finds_no_server_error_or_schema_violation(
     urls: bootstrap.StoreUrls, tmp_path: Path
 ) -> None:
-    """Generated requests (examples, boundary values, random data), as a shop admin and as a
-    customer, against the real server: no 5xx, every response as the schema says."""
+    """Generated requests (examples, boundary values, random data, then chains of calls that
+    follow the schema's links from what one call created to the next), as a shop admin and as
+    a customer, against the real server, with crafted listing cursors among the generated
+    queries (`tests/support/schemathesis_hooks.py`): no 5xx, every response as the schema says."""
     with ApiServer(SERVER_ENV) as server:
         with httpx.Client(base_url=server.url) as client:
             world = _seed(client)
@@ -118,21 +122,33 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
         parameters = "\n".join(
             f'"path.{name}" = "{value}"' for name, value in world.items() if name.endswith("_id")
         )
-        config.write_text(f'[parameters]\n"path.slug" = "{world["slug"]}"\n{parameters}\n')
+        # Longer chains than the default reach the operations two links away (create a
+        # product, add a variant, change it).
+        config.write_text(
+            f'[phases.stateful]\nmax-steps = 40\n\n[parameters]\n"path.slug" = "{world["slug"]}"\n'
+            f"{parameters}\n"
+        )
         for role in ("admin", "customer"):
             result = subprocess.run(
                 [SCHEMATHESIS, "--config-file", str(config), "run", f"{server.url}/openapi.json",
                  "--header", f"X-Tenant: {world['slug']}", "--header", f"Authorization: {world[role]}",
                  "--checks", "not_a_server_error,response_schema_conformance,"
                  "content_type_conformance,status_code_conformance",
-                 "--phases", "examples,coverage,fuzzing", "--max-examples", "15", "--seed", "20261125",
+                 "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "15",
+                 "--seed", "20261125",
                  # These end the session the run authenticates with.
                  "--exclude-path", "/auth/logout", "--exclude-path", "/auth/sessions",
                  "--exclude-path", "/auth/password", "--exclude-path", "/auth/login",
                  "--generation-with-security-parameters", "false", "--no-color",
                  "--request-timeout", "20"],
                 capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+                env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
+                     "PYTHONPATH": str(ROOT)},
             )  # fmt: skip
+            (tmp_path / f"{role}.log").write_text(result.stdout)
             assert result.returncode == 0, f"{role}: {result.stdout[-6000:]}"
             assert "passed" in result.stdout
+            # The stateful phase ran and followed links (it has nothing to do without them).
+            followed = re.search(r"API Links:\s+(\d+) covered", result.stdout)
+            assert followed and int(followed[1]) > 0, result.stdout[-3000:]
         assert "Traceback" not in server.log(), server.log()[-4000:]

@@ -72,3 +72,19 @@ def test_api_benchmark_loads_every_route_and_reports_its_ratio() -> None:
     for route in only.values():
         assert route["per_s"] > 0 and route["errors"] == 0
         assert 0 < route["p50_ms"] <= route["p99_ms"]
+
+
+@pytest.mark.slow
+def test_analytics_benchmark_runs_both_stores_and_reports_its_ratio(cassandra: str) -> None:
+    report, output = run_benchmark(
+        "analytics", "--ingest", "500", "--events", "2000", "--queries", "3",
+        "--cassandra-hosts", cassandra,
+    )  # fmt: skip
+    assert "ingest ratio" in output
+    ingest = report["ingest"]
+    assert ingest["raw_events_per_s"] > 0 and ingest["ingest_events_per_s"] > 0
+    assert 3 <= ingest["ingest_rows_per_event"] <= 4
+    assert report["outbox_path_events_per_s"] > 0
+    for by_store in report["queries"].values():
+        assert set(by_store) == {"Cassandra", "PostgreSQL"}
+        assert all(0 < s["p50_ms"] <= s["p99_ms"] for s in by_store.values())

@@ -69,7 +69,9 @@ def ensure_jars() -> Path:
 
 
 def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM if the test process dies without stopping it."""
+    """Linux: the server gets SIGTERM if the test process dies without stopping it. (Strictly,
+    when the thread that started it ends: start nodes from the main thread or a pool thread,
+    which lives as long as its pool.)"""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -246,8 +248,9 @@ class LoopbackCluster:
             try:
                 session = client.connect()
                 while True:
-                    peers = session.execute("SELECT peer FROM system.peers_v2").all()
-                    if len(peers) == len(self.nodes) - 1:
+                    # A peer counts once it owns tokens (it has joined the ring, not just gossip).
+                    peers = session.execute("SELECT peer, tokens FROM system.peers_v2").all()
+                    if sum(1 for p in peers if p.tokens) == len(self.nodes) - 1:
                         break
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"{node.name} sees {len(peers)} peers")

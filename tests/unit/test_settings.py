@@ -54,6 +54,14 @@ def test_full_profile_takes_its_urls(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"redis_url": "http://cache"}, "POLYSHOP_REDIS_URL: redis: URL must start with redis://"),
         ({"pool_min_size": 5, "pool_max_size": 2}, "settings: POLYSHOP_POOL_MIN_SIZE is larger"),
         ({"database": "Drop Table"}, "POLYSHOP_DATABASE: String should match pattern"),
+        (
+            {"postgres_relay_url": "mysql://relay@db/shop"},
+            "POLYSHOP_POSTGRES_RELAY_URL: postgres (relay): URL must start with postgresql://",
+        ),
+        (
+            {"postgres_platform_url": "postgresql:///nohost"},
+            "POLYSHOP_POSTGRES_PLATFORM_URL: postgres (platform): URL has no host",
+        ),
     ],
 )
 def test_a_bad_setting_names_itself(overrides: dict[str, object], message: str) -> None:

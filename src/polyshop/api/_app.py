@@ -112,6 +112,41 @@ class _BodyLimit:
         await self._app(scope, counted, send)
 
 
+# Operations that create something, and the path parameter its `id` fills: OpenAPI links from
+# each to every operation taking that parameter, so clients (and schemathesis's stateful
+# phase) can follow "create, then read, change, delete" without guessing ids.
+_CREATES: dict[tuple[str, str], str] = {
+    ("post", "/categories"): "category_id",
+    ("post", "/products"): "product_id",
+    ("post", "/products/{product_id}/variants"): "variant_id",
+    ("post", "/products/{product_id}/images"): "image_id",
+    ("post", "/products/{product_id}/reviews"): "review_id",
+    ("post", "/orders"): "order_id",
+    ("post", "/cart/checkout"): "order_id",
+    ("post", "/me/addresses"): "address_id",
+    ("post", "/staff"): "user_id",
+    ("post", "/content/pages"): "page_id",
+}
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    for (method, path), parameter in _CREATES.items():
+        producer = paths.get(path, {}).get(method)
+        if producer is None:
+            continue
+        created = next(code for code in producer["responses"] if code.startswith("2"))
+        links = {
+            consumer["operationId"]: {
+                "operationId": consumer["operationId"],
+                "parameters": {parameter: "$response.body#/id"},
+            }
+            for consumer_path, operations in paths.items()
+            if "{" + parameter + "}" in consumer_path
+            for consumer in operations.values()
+        }
+        producer["responses"][created]["links"] = links
+
+
 def _problem_openapi(app: FastAPI) -> dict[str, Any]:
     """OpenAPI as the app really answers: errors are problem+json (FastAPI's default 422
     schema is replaced by the 4XX problem every operation declares)."""
@@ -146,6 +181,7 @@ def _problem_openapi(app: FastAPI) -> dict[str, Any]:
         for code in ("4XX", "5XX"):
             if code in responses:
                 responses[code]["content"] = {_problems.PROBLEM_JSON: {"schema": problem}}
+    _add_links(schema["paths"])
     schemas = components.get("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)

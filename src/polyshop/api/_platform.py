@@ -48,6 +48,10 @@ class DiscountIn(Model):
     min_subtotal: MoneyIn = "0"
 
 
+class PaymentsIn(Model):
+    gateway: Literal["test", "stripe"]
+
+
 class ShopSettingsIn(Model):
     """A shop's checkout rules. Checked completely when written; checkout checks them again
     when it reads them (a stored document that fails refuses sales with a 409)."""
@@ -55,6 +59,9 @@ class ShopSettingsIn(Model):
     tax: TaxIn = Field(default_factory=TaxIn)
     shipping: dict[Code, ShippingIn] = Field(default_factory=dict, max_length=50)
     discounts: dict[Code, DiscountIn] = Field(default_factory=dict, max_length=1000)
+    payments: PaymentsIn | None = Field(
+        default=None, description="The shop's payment gateway (else the platform's default)."
+    )
 
 
 class TenantIn(Model):

@@ -152,6 +152,9 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         ]
     if status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, errors.ShopMisconfiguredError):
+        log.warning("%s %s: the shop's settings fail: %s", request.method, request.url.path,
+                    exc.reason)  # fmt: skip
     return problem_response(
         request, status, exc.code, str(exc), field_errors=field_errors, headers=headers,
         extra=extra,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
+from psycopg.conninfo import conninfo_to_dict
 
 from polyshop import bootstrap
 from polyshop.adapters.postgres import (
@@ -77,9 +79,29 @@ def maintain_command(
 @app.command("provision")
 def provision_command(
     app_password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, envvar="POLYSHOP_APP_PASSWORD")
-    ],
+        str | None,
+        typer.Option(
+            envvar="POLYSHOP_APP_PASSWORD",
+            help="the application role's password, when POLYSHOP_POSTGRES_URL has none",
+        ),
+    ] = None,
 ) -> None:
-    """Create the owner and application roles and the database (profile full, as a superuser)."""
-    provision(_admin_url(), app_password=app_password)
-    console.print("roles and database are in place")
+    """Create the roles and the database POLYSHOP_POSTGRES_URL names (profile full, as a
+    superuser; the admin URL may name that database or the maintenance database `postgres`)."""
+    config = settings()
+    if config.profile == "embedded":
+        bootstrap.store_urls(config)  # the embedded runtime provisions itself
+        console.print("roles and database are in place (embedded)")
+        return
+    assert config.postgres_url is not None
+    admin = config.postgres_admin_url
+    if admin is None:
+        raise ConfigurationError("POLYSHOP_POSTGRES_ADMIN_URL: needed to provision")
+    url_password = conninfo_to_dict(config.postgres_url).get("password")
+    if app_password is None and not url_password and sys.stdin.isatty():
+        app_password = typer.prompt("application role password", hide_input=True)
+    database = provision(
+        admin, config.postgres_url, relay_url=config.postgres_relay_url,
+        platform_url=config.postgres_platform_url, app_password=app_password,
+    )  # fmt: skip
+    console.print(f"roles and database {database!r} are in place")

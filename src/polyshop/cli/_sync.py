@@ -23,6 +23,7 @@ app = typer.Typer(help="Keep derived stores in step with PostgreSQL.", no_args_i
 
 
 def _relay(container: bootstrap.Container, name: str) -> Relay:
+    bootstrap.relay_url(container.urls)  # rebuild and verify act as the relay
     if name not in container.relays:
         known = ", ".join(container.relays.names)
         raise NotFoundError(f"no projector {name!r} (known: {known})")
@@ -37,6 +38,7 @@ def run_command(
 
     async def work() -> None:
         async with bootstrap.application(settings()) as container:
+            bootstrap.relay_url(container.urls)  # the relay's own login, or one line
             if until_idle:
                 applied = await container.relays.run_until_idle()
                 for name, count in applied.items():
@@ -47,7 +49,7 @@ def run_command(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             console.print("relay running; Ctrl-C stops it")
-            await container.relays.run(container.urls.postgres, stop)
+            await container.relays.run(bootstrap.relay_url(container.urls), stop)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(work())
@@ -59,7 +61,8 @@ def status_command() -> None:
 
     async def read() -> list[tuple[str, ...]]:
         async with bootstrap.application(settings()) as container:
-            async with container.database.unit_of_work() as uow:
+            bootstrap.relay_url(container.urls)
+            async with container.relay_database.unit_of_work() as uow:
                 cursor = await uow.connection.execute(
                     "SELECT projector, parked FROM sync_parked_counts()"
                 )

@@ -114,3 +114,8 @@ class ShopMisconfiguredError(ConflictError):
     before the check existed, or by hand): what needs them is refused until they are fixed."""
 
     code = "shop_misconfigured"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        # For the operator's log only: it may name a discount code customers should not learn.
+        self.reason = reason

@@ -32,6 +32,7 @@ class Event(StrEnum):
 
     TENANT_CREATED = "tenant.created"
     TENANT_CONFIGURED = "tenant.configured"
+    TENANT_STATUS_CHANGED = "tenant.status_changed"
 
     CATEGORY_CREATED = "category.created"
     CATEGORY_MOVED = "category.moved"

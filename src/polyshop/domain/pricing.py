@@ -79,7 +79,8 @@ class PricingRules:
         """The rules from a shop's settings document, checked completely: every value has its
         type and range and nothing unknown is accepted, so a document that passes can price
         every order (checkout reads stored settings through here too, never trusting them)."""
-        root = _mapping(settings, "settings", {"tax", "shipping", "discounts"})
+        # `payments` (the shop's gateway) is checked by the payments service, not here.
+        root = _mapping(settings, "settings", {"tax", "shipping", "discounts", "payments"})
         tax = _mapping(root.get("tax", {}), "tax", {"default_rate", "rates", "shipping_taxable"})
         shipping = _mapping(
             root.get("shipping") or {DEFAULT_SHIPPING: {"price": "0.00"}}, "shipping"
@@ -114,8 +115,8 @@ class PricingRules:
             return cls.from_settings(settings)
         except ValidationError as error:
             raise ShopMisconfiguredError(
-                f"this shop's checkout rules are invalid ({error.field}: {error}); the shop"
-                " must correct them"
+                "this shop cannot take orders until it corrects its checkout rules",
+                reason=f"{error.field}: {error}",
             ) from None
 
     def tax_rate(self, country: str) -> Decimal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from polyshop.domain.errors import ValidationError
@@ -29,6 +30,10 @@ def normalise_currency(raw: str) -> str:
             f"currency {raw!r} must be a three-letter ISO 4217 code", field="currency"
         )
     return currency
+
+
+# What the platform operator can set a shop to (tenants_status_valid in the schema).
+TenantStatus = Literal["active", "suspended", "closed"]
 
 
 @dataclass(frozen=True, slots=True)

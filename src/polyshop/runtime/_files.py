@@ -101,21 +101,43 @@ class Credentials:
     postgres_superuser: str
     postgres_app: str
     redis: str
+    # Added with the relay and platform roles; an older file gets them on its next load.
+    postgres_relay: str = ""
+    postgres_platform: str = ""
 
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
         if path.exists():
-            return cls(**json.loads(path.read_text()))
+            stored = json.loads(path.read_text())
+            missing = [n for n in ("postgres_relay", "postgres_platform") if not stored.get(n)]
+            if not missing:
+                return cls(**stored)
+            for name in missing:
+                stored[name] = secrets.token_urlsafe(24)
+            completed = cls(**stored)
+            completed._write(path, replace=True)
+            return completed
         created = cls(
             postgres_superuser=secrets.token_urlsafe(24),
             postgres_app=secrets.token_urlsafe(24),
             redis=secrets.token_urlsafe(24),
+            postgres_relay=secrets.token_urlsafe(24),
+            postgres_platform=secrets.token_urlsafe(24),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(asdict(created), handle)
+        created._write(path, replace=False)
         return created
+
+    def _write(self, path: Path, *, replace: bool) -> None:
+        # A replacement is written beside the file and renamed over it, never half-written.
+        target = path.with_suffix(".tmp") if replace else path
+        if replace:
+            target.unlink(missing_ok=True)
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(asdict(self), handle)
+        if replace:
+            target.replace(path)
 
 
 @dataclass(frozen=True, slots=True)

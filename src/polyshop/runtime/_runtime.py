@@ -9,15 +9,19 @@ from polyshop.runtime._files import Credentials, exclusive_lock
 from polyshop.runtime._postgres import SUPERUSER, EmbeddedPostgres
 from polyshop.runtime._redis import EmbeddedRedis, redis_url
 
+# The login roles provisioning creates (adapters.postgres names them too).
 APP_ROLE = "polyshop_app"
+RELAY_ROLE = "polyshop_relay"
+PLATFORM_ROLE = "polyshop_platform"
 
 
 @dataclass(frozen=True, slots=True)
 class EmbeddedUrls:
     postgres_admin: str
     postgres_app: str
+    postgres_relay: str
+    postgres_platform: str
     redis: str
-    app_password: str
 
 
 class EmbeddedRuntime:
@@ -47,8 +51,11 @@ class EmbeddedRuntime:
         return EmbeddedUrls(
             postgres_admin=endpoint.url(SUPERUSER, credentials.postgres_superuser, self._database),
             postgres_app=endpoint.url(APP_ROLE, credentials.postgres_app, self._database),
+            postgres_relay=endpoint.url(RELAY_ROLE, credentials.postgres_relay, self._database),
+            postgres_platform=endpoint.url(
+                PLATFORM_ROLE, credentials.postgres_platform, self._database
+            ),
             redis=redis_url(redis_port, credentials.redis),
-            app_password=credentials.postgres_app,
         )
 
     def down(self) -> list[str]:

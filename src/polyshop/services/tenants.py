@@ -5,20 +5,30 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from polyshop.adapters.postgres import Database
 from polyshop.adapters.postgres import tenant_sql as tenants_sql
-from polyshop.domain.errors import NotFoundError, ValidationError
+from polyshop.domain.errors import ConfigurationError, ValidationError
 from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.pricing import PricingRules
-from polyshop.domain.tenancy import Tenant, normalise_currency, normalise_slug
+from polyshop.domain.tenancy import Tenant, TenantStatus, normalise_currency, normalise_slug
 from polyshop.services.payments import check_payment_settings
 
 
 class TenantService:
-    def __init__(self, database: Database) -> None:
+    """Reads go through the application's pool; writes through the platform operator's, whose
+    role may change shops only through the platform_* functions (docs/schema.md)."""
+
+    def __init__(self, database: Database, platform: Database | None = None) -> None:
         self._database = database
+        self._platform = platform
+
+    def _platform_database(self) -> Database:
+        if self._platform is None:
+            raise ConfigurationError(
+                "POLYSHOP_POSTGRES_PLATFORM_URL: creating or changing shops needs the platform "
+                "login (or POLYSHOP_POSTGRES_ADMIN_URL)"
+            )
+        return self._platform
 
     async def create(
         self, slug: str, name: str, *, currency: str = "USD", domains: tuple[str, ...] = ()
@@ -27,7 +37,7 @@ class TenantService:
         currency = normalise_currency(currency)
         if not name.strip():
             raise ValidationError("name must not be blank", field="name")
-        async with self._database.unit_of_work() as uow:
+        async with self._platform_database().unit_of_work() as uow:
             tenant = await tenants_sql.insert_tenant(
                 uow.connection, slug=slug, name=name.strip(), currency=currency
             )
@@ -48,13 +58,18 @@ class TenantService:
         (`{"payments": {"gateway": "stripe"}}`), validated first."""
         PricingRules.from_settings(settings)
         check_payment_settings(settings)
-        async with self._database.unit_of_work(tenant_id) as uow:
-            cursor = await uow.connection.execute(
-                "UPDATE tenants SET settings = %s WHERE id = %s", (Jsonb(settings), tenant_id)
-            )
-            if cursor.rowcount == 0:
-                raise NotFoundError("tenant not found")
+        async with self._platform_database().unit_of_work(tenant_id) as uow:
+            await tenants_sql.update_settings(uow.connection, tenant_id, settings)
             await uow.append_event(Aggregate.TENANT, tenant_id, Event.TENANT_CONFIGURED, {})
+            await uow.commit()
+
+    async def set_status(self, tenant_id: UUID, status: TenantStatus) -> None:
+        """Suspend, close or reopen a shop (a suspended shop's domains stop resolving)."""
+        async with self._platform_database().unit_of_work(tenant_id) as uow:
+            await tenants_sql.update_status(uow.connection, tenant_id, status)
+            await uow.append_event(
+                Aggregate.TENANT, tenant_id, Event.TENANT_STATUS_CHANGED, {"status": status}
+            )
             await uow.commit()
 
     async def list(self) -> list[Tenant]:

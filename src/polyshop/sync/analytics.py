@@ -100,7 +100,7 @@ class AnalyticsProjector:
                 continue
             events.append(AnalyticsEvent(
                 event_id=derived_event_id(outbox_id, "status"), type=EventType.ORDER_STATUS,
-                detail=f"{payload.get('from')}->{payload.get('to')}", **common,
+                detail=_status_detail(event_type, payload), **common,
             ))  # fmt: skip
             if event_type == _FULL_REFUND:
                 amount = await _rest_refunded(reader, order_id, outbox_id)
@@ -165,6 +165,13 @@ class AnalyticsProjector:
             if stored != dict(counts):
                 drift.different.append((tenant_id, "product_hourly", f"{product_id}:{day}"))
         return drift
+
+
+def _status_detail(event_type: str, payload: dict[str, Any]) -> str:
+    """`confirmed->shipped` for a status change; the event's own name (`reserved`) otherwise."""
+    if "to" in payload:
+        return f"{payload.get('from')}->{payload['to']}"
+    return event_type.removeprefix("order.")
 
 
 def _retained(store: AnalyticsStore, event: AnalyticsEvent) -> bool:

@@ -16,14 +16,15 @@ from polyshop.adapters.postgres import (
     provision,
     upgrade,
 )
+from polyshop.bootstrap import StoreUrls
 
 
 @pytest.fixture
-def scratch_url(admin_url: str) -> Any:
-    url = make_conninfo(admin_url, dbname="polyshop_migrations_test")
+def scratch_url(urls: StoreUrls) -> Any:
+    assert urls.postgres_admin is not None
+    url = make_conninfo(urls.postgres_admin, dbname="polyshop_migrations_test")
     drop_database(url)
-    password = "unused-here"  # the role already exists; provision leaves its password alone
-    provision(url, app_password=password)
+    provision(url, make_conninfo(urls.postgres, dbname="polyshop_migrations_test"))
     yield url
     drop_database(url)
 

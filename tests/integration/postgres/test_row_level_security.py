@@ -1,4 +1,6 @@
-"""Under the application role, a tenant sees and touches only its own rows; no tenant, nothing."""
+"""Under the application role (and the relay's and platform operator's), a tenant sees and
+touches only its own rows; no tenant, nothing. Where a role has no privilege at all on a table,
+the database refuses outright (docs/schema.md, "Database roles")."""
 
 from __future__ import annotations
 
@@ -7,20 +9,36 @@ from typing import Any
 import psycopg
 import pytest
 
-from polyshop.adapters.postgres import APP_ROLE, Database
+from polyshop.adapters.postgres import APP_ROLE, PLATFORM_ROLE, RELAY_ROLE, Database
 from tests.integration.postgres.graph import Graph, insertable_columns
 
 
-def _may(admin: psycopg.Connection[Any], table: str, privilege: str) -> bool:
-    row = admin.execute("SELECT has_table_privilege(%s, %s, %s)", (APP_ROLE, table, privilege))
+def _may(admin: psycopg.Connection[Any], table: str, privilege: str, role: str = APP_ROLE) -> bool:
+    row = admin.execute("SELECT has_table_privilege(%s, %s, %s)", (role, table, privilege))
     return bool(row.fetchone()[0])  # type: ignore[index]
 
 
-def test_ledgers_are_append_only_for_the_application(admin: psycopg.Connection[Any]) -> None:
-    for table in ("inventory_transactions", "order_events", "outbox", "analytics_events"):
-        assert _may(admin, table, "INSERT"), table
-        assert not _may(admin, table, "UPDATE"), table
-        assert not _may(admin, table, "DELETE"), table
+@pytest.fixture(params=[APP_ROLE, RELAY_ROLE, PLATFORM_ROLE])
+def pool(
+    request: pytest.FixtureRequest, database: Database, relay_database: Database,
+    platform_database: Database,
+) -> tuple[str, Database]:  # fmt: skip
+    """Each login role with its own pool: the policies hold for all of them."""
+    role = str(request.param)
+    return role, {APP_ROLE: database, RELAY_ROLE: relay_database,
+                  PLATFORM_ROLE: platform_database}[role]  # fmt: skip
+
+
+def test_ledgers_are_append_only_for_their_writers(admin: psycopg.Connection[Any]) -> None:
+    # Analytics events are written by the relay's analytics projector, the rest by requests.
+    for table, writer in (
+        ("inventory_transactions", APP_ROLE), ("order_events", APP_ROLE), ("outbox", APP_ROLE),
+        ("analytics_events", RELAY_ROLE),
+    ):  # fmt: skip
+        assert _may(admin, table, "INSERT", writer), table
+        for role in (APP_ROLE, RELAY_ROLE, PLATFORM_ROLE):
+            assert not _may(admin, table, "UPDATE", role), (table, role)
+            assert not _may(admin, table, "DELETE", role), (table, role)
 
 
 def test_every_tenant_table_forces_row_level_security(
@@ -61,13 +79,18 @@ async def _count(database: Database, tenant: Any, sql: str, params: tuple[Any, .
 
 
 async def test_a_tenant_reads_only_its_own_rows(
-    database: Database,
+    pool: tuple[str, Database],
     admin: psycopg.Connection[Any],
     graphs: tuple[Graph, Graph],
     catalog: dict[str, list[Any]],
 ) -> None:
     alpha, beta = graphs
+    role, database = pool
     for table in catalog["tenant_tables"]:
+        if not _may(admin, table, "SELECT", role):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                await _count(database, alpha.tenant_id, f"SELECT count(*) FROM {table}")
+            continue
         own = admin.execute(
             f"SELECT count(*) FROM {table} WHERE tenant_id = %s", (alpha.tenant_id,)
         ).fetchone()
@@ -85,9 +108,12 @@ async def test_a_tenant_reads_only_its_own_rows(
 
 
 async def test_without_a_tenant_nothing_is_visible(
-    database: Database, catalog: dict[str, list[Any]]
+    pool: tuple[str, Database], admin: psycopg.Connection[Any], catalog: dict[str, list[Any]]
 ) -> None:
+    role, database = pool
     for table in catalog["tenant_tables"]:
+        if not _may(admin, table, "SELECT", role):
+            continue  # refused outright: the test above
         assert await _count(database, None, f"SELECT count(*) FROM {table}") == 0, table
 
 
@@ -122,19 +148,21 @@ async def _affected(database: Database, tenant: Any, sql: str, params: tuple[Any
 
 
 async def test_a_tenant_cannot_update_or_delete_another_tenants_rows(
-    database: Database,
+    pool: tuple[str, Database],
     admin: psycopg.Connection[Any],
     graphs: tuple[Graph, Graph],
     catalog: dict[str, list[Any]],
 ) -> None:
     alpha, beta = graphs
+    role, database = pool
     before = _snapshot(admin, catalog["tenant_tables"], beta.tenant_id)
     for table in catalog["tenant_tables"]:
         for privilege, statement in (
             ("UPDATE", f"UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = %s"),
             ("DELETE", f"DELETE FROM {table} WHERE tenant_id = %s"),
         ):
-            if _may(admin, table, privilege):
+            # A WHERE clause reads the table, so it needs SELECT too.
+            if _may(admin, table, privilege, role) and _may(admin, table, "SELECT", role):
                 affected = await _affected(database, alpha.tenant_id, statement, (beta.tenant_id,))
                 assert affected == 0, (table, privilege)
             else:
@@ -151,12 +179,13 @@ def _snapshot(admin: psycopg.Connection[Any], tables: list[str], tenant: Any) ->
 
 
 async def test_a_tenant_cannot_write_rows_into_another_tenant(
-    database: Database,
+    pool: tuple[str, Database],
     admin: psycopg.Connection[Any],
     graphs: tuple[Graph, Graph],
     catalog: dict[str, list[Any]],
 ) -> None:
     alpha, beta = graphs
+    role, database = pool
     for table in catalog["tenant_tables"]:
         columns = insertable_columns(admin, table)
         picked = ", ".join("%s" if c == "tenant_id" else c for c in columns)
@@ -164,10 +193,14 @@ async def test_a_tenant_cannot_write_rows_into_another_tenant(
             f"INSERT INTO {table} ({', '.join(columns)}) OVERRIDING SYSTEM VALUE"
             f" SELECT {picked} FROM {table} LIMIT 1"
         )
+        if not (_may(admin, table, "SELECT", role) and _may(admin, table, "INSERT", role)):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                await _affected(database, alpha.tenant_id, copy, (beta.tenant_id,))
+            continue
         # Copying one of its own rows into the other tenant: refused by the policy's WITH CHECK.
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             await _affected(database, alpha.tenant_id, copy, (beta.tenant_id,))
-        if _may(admin, table, "UPDATE"):
+        if _may(admin, table, "UPDATE", role):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
                 await _affected(
                     database,
@@ -175,6 +208,23 @@ async def test_a_tenant_cannot_write_rows_into_another_tenant(
                     f"UPDATE {table} SET tenant_id = %s",
                     (beta.tenant_id,),
                 )
+
+
+@pytest.mark.parametrize("role", [APP_ROLE, PLATFORM_ROLE])
+async def test_events_cannot_be_appended_for_another_tenant(
+    role: str, database: Database, platform_database: Database, graphs: tuple[Graph, Graph]
+) -> None:
+    """The outbox is blind to both writers (no SELECT), and still policed on the way in."""
+    alpha, beta = graphs
+    writer = database if role == APP_ROLE else platform_database
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+        await _affected(
+            writer,
+            alpha.tenant_id,
+            "INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)"
+            " VALUES (%s, 'tenant', 'x', 'tenant.configured', '{}')",
+            (beta.tenant_id,),
+        )
 
 
 async def test_without_a_tenant_nothing_can_be_written(

@@ -100,7 +100,7 @@ async def test_a_poison_event_is_parked_and_the_relay_moves_on(app: bootstrap.Co
     assert (await app.document_reads.product_by_slug(t, "speaker"))["pricing"]["price"] == Decimal(
         "33.00"
     )
-    async with app.database.unit_of_work(t) as uow:
+    async with app.relay_database.unit_of_work(t) as uow:
         cursor = await uow.connection.execute(
             "SELECT event_type, error, attempts FROM sync_parked WHERE projector = 'documents'"
         )
@@ -171,11 +171,13 @@ async def test_the_relay_delivers_to_mongodb_too(
     app: bootstrap.Container, ferretdb: FerretDB
 ) -> None:
     """The same relay and projector, with the MongoDB adapter (FerretDB): no drift after a run."""
-    mongo = MongoDocumentStore(ferretdb.url, app.database, database_name="polyshop_relay_test")
+    mongo = MongoDocumentStore(
+        ferretdb.url, app.relay_database, database_name="polyshop_relay_test"
+    )
     await mongo.prepare()
     try:
         projector = DocumentProjector(mongo, name=f"mongo-{os.getpid()}-{random.randint(0, 10**6)}")
-        relay = Relay(app.database, projector)
+        relay = Relay(app.relay_database, projector)
         shop = await make_shop(app)
         t = shop.tenant_id
         # Start this projector at the head, as a new deployment would (then rebuild catches up).
@@ -226,7 +228,7 @@ async def test_rebuild_resumes_from_the_true_head(app: bootstrap.Container, admi
     )
     await rebuild(app.relay, tenants=[shop.tenant_id])
     position = await app.relay.checkpoint()
-    async with app.database.unit_of_work() as uow:
+    async with app.relay_database.unit_of_work() as uow:
         cursor = await uow.connection.execute(
             "SELECT transaction_id::text, id FROM outbox_after('0'::xid8, 0, 2147483647)"
         )

@@ -59,7 +59,11 @@ def upgrade_schema(
     if not _KEYSPACE.match(keyspace):
         raise ValueError(f"keyspace name {keyspace!r} is not a plain lower-case identifier")
     options = _cql_map(parse_replication(replication))
-    cluster = connect(hosts, local_dc=local_dc, consistency=consistency, request_timeout=60)
+    # Every node must know a keyspace or table before the next statement uses it: a busy
+    # cluster can take longer than the driver's default 10 s to agree.
+    cluster = connect(
+        hosts, local_dc=local_dc, consistency=consistency, request_timeout=60, schema_wait=120
+    )
     try:
         session: Any = cluster.connect()
         session.execute(
@@ -67,6 +71,8 @@ def upgrade_schema(
             " AND durable_writes = true"
         )
         session.execute(f"ALTER KEYSPACE {keyspace} WITH replication = {options}")
+        if not cluster.control_connection.wait_for_schema_agreement(wait_time=120):
+            raise RuntimeError(f"the nodes did not agree on keyspace {keyspace} in 120 s")
         session.set_keyspace(keyspace)
         session.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"

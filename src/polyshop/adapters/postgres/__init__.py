@@ -13,7 +13,16 @@ from polyshop.adapters.postgres._migrations import (
     head_revision,
     upgrade,
 )
-from polyshop.adapters.postgres._provision import APP_ROLE, OWNER_ROLE, drop_database, provision
+from polyshop.adapters.postgres._provision import (
+    APP_ROLE,
+    OWNER_ROLE,
+    PLATFORM_ROLE,
+    RELAY_ROLE,
+    admin_url_for,
+    database_name,
+    drop_database,
+    provision,
+)
 from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE, save_checkpoint
 from polyshop.adapters.postgres._uow import UnitOfWork
 
@@ -22,12 +31,16 @@ __all__ = [
     "CATEGORY_PATH",
     "CATEGORY_SUBTREE",
     "OWNER_ROLE",
+    "PLATFORM_ROLE",
+    "RELAY_ROLE",
     "Database",
     "MaintenanceReport",
     "PostgresAnalyticsStore",
     "PostgresDocumentStore",
     "UnitOfWork",
+    "admin_url_for",
     "current_revision",
+    "database_name",
     "domain_errors",
     "downgrade",
     "drop_database",

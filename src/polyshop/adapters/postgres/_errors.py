@@ -88,8 +88,10 @@ def _data_error(error: psycopg.Error, field: str | None) -> PolyshopError | None
         return ValidationError(f"{what} is out of the range allowed", field=field)
     if isinstance(error, pg.UntranslatableCharacter | pg.CharacterNotInRepertoire):
         return ValidationError(f"{what} contains characters that cannot be stored", field=field)
-    # Any other (a NUL character, a malformed date or number): never the server's text, which
-    # quotes the input and names types and columns.
+    if error.diag.sqlstate is None and "NUL" in str(error):  # refused by psycopg itself
+        return ValidationError(f"{what} must not contain NUL characters", field=field)
+    # Any other (a malformed date or number): never the server's text, which quotes the input
+    # and names types and columns.
     return ValidationError(f"{what} has the wrong format", field=field)
 
 

@@ -7,11 +7,16 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from polyshop.domain.errors import ConflictError, NotFoundError
 from polyshop.domain.tenancy import Tenant
 
 _COLUMNS = "id, slug, name, currency, status, created_at"
+
+
+# Writes go through the platform_* functions (migration 0008): the role that calls them may do
+# nothing else to `tenants`, and the request-serving role may not call them at all.
 
 
 async def insert_tenant(
@@ -20,8 +25,7 @@ async def insert_tenant(
     async with connection.cursor(row_factory=class_row(Tenant)) as cursor:
         try:
             await cursor.execute(
-                "INSERT INTO tenants (slug, name, currency) VALUES (%s, %s, %s)"
-                f" RETURNING {_COLUMNS}",
+                f"SELECT {_COLUMNS} FROM platform_create_tenant(%s, %s, %s)",
                 (slug, name, currency),
             )
         except psycopg.errors.UniqueViolation:
@@ -35,12 +39,29 @@ async def insert_domain(
     connection: psycopg.AsyncConnection[Any], tenant_id: UUID, hostname: str
 ) -> None:
     try:
-        await connection.execute(
-            "INSERT INTO tenant_domains (tenant_id, hostname) VALUES (%s, %s)",
-            (tenant_id, hostname.lower()),
-        )
+        await connection.execute("SELECT platform_add_domain(%s, %s)", (tenant_id, hostname))
     except psycopg.errors.UniqueViolation:
         raise ConflictError(f"the domain {hostname!r} already belongs to a tenant") from None
+
+
+async def update_settings(
+    connection: psycopg.AsyncConnection[Any], tenant_id: UUID, settings: dict[str, Any]
+) -> None:
+    cursor = await connection.execute(
+        "SELECT platform_configure_tenant(%s, %s)", (tenant_id, Jsonb(settings))
+    )
+    if await cursor.fetchone() != (True,):
+        raise NotFoundError("tenant not found")
+
+
+async def update_status(
+    connection: psycopg.AsyncConnection[Any], tenant_id: UUID, status: str
+) -> None:
+    cursor = await connection.execute(
+        "SELECT platform_set_tenant_status(%s, %s)", (tenant_id, status)
+    )
+    if await cursor.fetchone() != (True,):
+        raise NotFoundError("tenant not found")
 
 
 async def select_tenants(connection: psycopg.AsyncConnection[Any]) -> list[Tenant]:

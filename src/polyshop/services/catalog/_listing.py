@@ -55,6 +55,7 @@ def _cursor_key(sort: Sort, value: object) -> Any:
     elif sort in ("price_asc", "price_desc") and isinstance(value, str):
         return parse_money(value, field="cursor")
     elif sort == "name" and isinstance(value, str) and len(value) <= 255 and "\0" not in value:
+        value.encode()  # a lone surrogate (JSON allows "\ud800") is not text PostgreSQL takes
         return value
     elif sort == "relevance" and isinstance(value, int | float) and not isinstance(value, bool):
         rank = float(value)
