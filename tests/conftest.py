@@ -136,6 +136,17 @@ async def database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(scope="session")
+def neo4j_server() -> Iterator[Any]:
+    """A Neo4j 5 server (Bolt on loopback) for the session."""
+    from tests.support.neo4j_server import Neo4jServer
+
+    server = Neo4jServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
 async def relay_database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database]:
     """The relay's pool, logged in as its own role (no BYPASSRLS either)."""
     assert urls.postgres_relay is not None

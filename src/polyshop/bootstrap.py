@@ -16,11 +16,13 @@ from typing import Any
 from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
 from polyshop.adapters.mail import LoggingMailer
 from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.adapters.payments import StripeGateway, TestPaymentGateway
 from polyshop.adapters.postgres import (
     Database,
     PostgresAnalyticsStore,
     PostgresDocumentStore,
+    PostgresGraphStore,
     admin_url_for,
     current_revision,
     provision,
@@ -28,7 +30,14 @@ from polyshop.adapters.postgres import (
 )
 from polyshop.adapters.redis import RedisClient, connect
 from polyshop.domain.errors import ConfigurationError, StoreUnavailableError
-from polyshop.ports import AnalyticsStore, DocumentStore, Mailer, PaymentGateway, Projector
+from polyshop.ports import (
+    AnalyticsStore,
+    DocumentStore,
+    GraphStore,
+    Mailer,
+    PaymentGateway,
+    Projector,
+)
 from polyshop.runtime import EmbeddedRuntime
 from polyshop.runtime.health import (
     StoreStatus,
@@ -50,11 +59,12 @@ from polyshop.services.inventory import InventoryService
 from polyshop.services.orders import OrderService
 from polyshop.services.payments import Gateways, Reconciler
 from polyshop.services.ratelimit import RateLimiter
+from polyshop.services.recommendations import RecommendationService
 from polyshop.services.reviews import ReviewService
 from polyshop.services.sessions import SessionService
 from polyshop.services.tenants import TenantService
 from polyshop.settings import Settings
-from polyshop.sync import AnalyticsProjector, DocumentProjector, Relay, Relays
+from polyshop.sync import AnalyticsProjector, DocumentProjector, GraphProjector, Relay, Relays
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +200,20 @@ def payment_gateways(settings: Settings, gateway: PaymentGateway | None = None) 
     return Gateways(available.values(), default=default)
 
 
+def graph_store(settings: Settings, database: Database) -> GraphStore:
+    """Neo4j when POLYSHOP_NEO4J_URL is set, else the PostgreSQL twin (tables of migration 0009)."""
+    if settings.neo4j_url:
+        password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
+        return Neo4jGraphStore(settings.neo4j_url, settings.neo4j_user, password)
+    return PostgresGraphStore(database)
+
+
 def projectors(
-    database: Database, documents: DocumentStore, analytics: AnalyticsStore
+    database: Database, documents: DocumentStore, analytics: AnalyticsStore, graph: GraphProjector
 ) -> list[Projector[Any]]:
     """Every derived store the outbox relay keeps in step, each with its own checkpoint:
     a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
-    return [DocumentProjector(documents), AnalyticsProjector(database, analytics)]
+    return [DocumentProjector(documents), AnalyticsProjector(database, analytics), graph]
 
 
 @dataclass(slots=True)
@@ -229,6 +247,8 @@ class Container:
     document_reads: DocumentReads
     analytics: AnalyticsService
     relays: Relays
+    graph: GraphStore
+    recommendations: RecommendationService
 
     @property
     def relay(self) -> Relay:
@@ -315,6 +335,17 @@ async def application(
         if isinstance(analytics, CassandraAnalyticsStore)
         else analytics_store(s, database)
     )
+    # And for the graph: the projector writes as the relay, recommendations read as the app.
+    graph = graph_store(s, relay_database)
+    graph_reads = graph if isinstance(graph, Neo4jGraphStore) else graph_store(s, database)
+    # Product recommendations are cached like product pages; the graph projector retires a
+    # tenant's entries (one generation bump) whenever it changes that tenant's graph.
+    recommendation_cache = ReadThroughCache(
+        redis, "recommend", s.product_cache_seconds, generational=True
+    )
+    graph_projector = GraphProjector(
+        relay_database, graph, on_change=recommendation_cache.invalidate_all
+    )
     container = Container(
         settings=settings,
         urls=urls,
@@ -348,9 +379,12 @@ async def application(
         documents=documents,
         document_reads=DocumentReads(readable),
         analytics=AnalyticsService(database, analytics_reads, max_batch=s.analytics_max_batch),
-        relays=Relays(
-            [Relay(relay_database, p) for p in projectors(relay_database, documents, analytics)]
-        ),
+        relays=Relays([
+            Relay(relay_database, p)
+            for p in projectors(relay_database, documents, analytics, graph_projector)
+        ]),
+        graph=graph,
+        recommendations=RecommendationService(graph_reads, recommendation_cache),
     )  # fmt: skip
     stop = asyncio.Event()
     relay = (
@@ -382,6 +416,9 @@ async def application(
         await analytics.close()
         if analytics_reads is not analytics:
             await analytics_reads.close()
+        await graph.close()
+        if graph_reads is not graph:
+            await graph_reads.close()
         await gateways.aclose(keep=gateway)
         await redis.aclose()
         await database.close()

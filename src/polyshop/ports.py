@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,18 @@ from uuid import UUID
 import psycopg
 
 from polyshop.domain.analytics import AnalyticsEvent, Funnel, HourlyCount, ProductRank
+from polyshop.domain.recommendations import (
+    CategoryFact,
+    Interaction,
+    Neighbour,
+    OrderFact,
+    ProductFact,
+    RecommendationKind,
+    Related,
+    ReviewFact,
+    Signal,
+    Similarity,
+)
 
 
 class PaymentOutcome(StrEnum):
@@ -276,3 +289,104 @@ class RebuildableProjector(Projector[ChangeT], Protocol):
     async def compare(self, tenant_id: UUID, expected: Sequence[ChangeT]) -> Drift:
         """How the stored state of the tenant differs from `expected` (builds of everything)."""
         ...
+
+
+# ---------------------------------------------------------------- the graph (recommendations)
+
+GraphSnapshot = dict[str, dict[str, tuple[Any, ...]]]
+"""A tenant's whole graph in one comparable shape: per label or relationship type, its key
+("id" for nodes, "from>to" for relationships) and its properties."""
+
+
+class GraphWriter(Protocol):
+    """One transaction of one tenant's graph (committed when the `writer` block exits cleanly).
+    The projector decides what changes (`domain.recommendations`); a writer stores it."""
+
+    async def put_categories(self, facts: Sequence[CategoryFact]) -> None: ...
+
+    async def put_products(self, facts: Sequence[ProductFact]) -> None: ...
+
+    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
+        """Stored products sharing a category or a brand with any of `facts`."""
+        ...
+
+    async def replace_similar(
+        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+    ) -> None:
+        """Drop every SIMILAR_TO touching `product_ids`, then store `edges`."""
+        ...
+
+    async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]: ...
+
+    async def put_orders(self, facts: Sequence[OrderFact]) -> None: ...
+
+    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
+        """The stored PURCHASED counts of these customers."""
+        ...
+
+    async def bought(
+        self, user_ids: Collection[UUID]
+    ) -> dict[UUID, dict[UUID, tuple[int, datetime]]]:
+        """What the stored counted orders say these customers bought: count and last time."""
+        ...
+
+    async def set_purchased(
+        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    ) -> None: ...
+
+    async def add_pairs(
+        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
+    ) -> None:
+        """Add to FREQUENTLY_BOUGHT_WITH weights or ALSO_BOUGHT customer counts (0 removes)."""
+        ...
+
+    async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None: ...
+
+    async def replace_reviews(
+        self, product_ids: Collection[UUID], facts: Sequence[ReviewFact]
+    ) -> None: ...
+
+    async def unapplied(self, batch_ids: Collection[int]) -> set[int]:
+        """Which storefront batches (outbox ids) this graph has not counted yet."""
+        ...
+
+    async def add_interactions(
+        self, batch_ids: Collection[int], rows: Sequence[Interaction]
+    ) -> None:
+        """Count the interactions and remember the batches as applied."""
+        ...
+
+
+class GraphStore(Protocol):
+    """The recommendation graph (the spec's Neo4j part), derived from PostgreSQL and the
+    storefront events. Reads return only products for sale, of the given tenant."""
+
+    name: str
+
+    async def setup(self) -> None: ...
+
+    def writer(self, tenant_id: UUID) -> AbstractAsyncContextManager[GraphWriter]: ...
+
+    async def related(
+        self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
+    ) -> list[Related]: ...
+
+    async def category_of(self, tenant_id: UUID, product_id: UUID) -> tuple[UUID, str] | None: ...
+
+    async def trending(self, tenant_id: UUID, category_id: UUID, limit: int) -> list[Related]:
+        """Products of the category and its subcategories by decayed orders and interest."""
+        ...
+
+    async def signals(self, tenant_id: UUID, user_id: UUID) -> list[Signal]: ...
+
+    async def neighbours(
+        self, tenant_id: UUID, seed_ids: Collection[UUID], per_seed: int
+    ) -> list[Neighbour]:
+        """Each seed's strongest FREQUENTLY_BOUGHT_WITH and SIMILAR_TO neighbours for sale."""
+        ...
+
+    async def snapshot(self, tenant_id: UUID) -> GraphSnapshot: ...
+
+    async def clear(self, tenant_id: UUID) -> None: ...
+
+    async def close(self) -> None: ...

@@ -33,6 +33,7 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "postgres_platform_url": ("postgresql", "postgres"),
     "redis_url": ("redis", "rediss", "unix"),
     "mongo_url": ("mongodb", "mongodb+srv"),
+    "neo4j_url": ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"),
 }
 _STORE_NAMES = {
     "postgres_url": "postgres",
@@ -41,6 +42,7 @@ _STORE_NAMES = {
     "postgres_platform_url": "postgres (platform)",
     "redis_url": "redis",
     "mongo_url": "mongodb",
+    "neo4j_url": "neo4j",
 }
 
 
@@ -68,6 +70,10 @@ class Settings(BaseSettings):
     # Documents go to MongoDB when this is set; otherwise to PostgreSQL JSONB.
     mongo_url: str | None = None
     mongo_database: str = Field(default="polyshop", pattern=r"^[A-Za-z0-9_-]{1,63}$")
+    # The recommendation graph goes to Neo4j 5 when this is set; otherwise to PostgreSQL tables.
+    neo4j_url: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
 
     # Analytics go to Cassandra when hosts are set (`host[:port],...`, one port for all);
     # otherwise to the PostgreSQL twin (`analytics_events` and its rollups).
@@ -177,7 +183,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "postgres_url", "postgres_admin_url", "postgres_relay_url", "postgres_platform_url",
-        "redis_url", "mongo_url",
+        "redis_url", "mongo_url", "neo4j_url",
     )  # fmt: skip
     @classmethod
     def _well_formed_url(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -99,6 +99,8 @@ GET    /vendor/order-lines                        401 403 403 200 403 403 401
 GET    /products/{product}/reviews                200 200 200 200 200 200 401
 POST   /products/{product}/reviews                401 422 422 403 403 403 401
 GET    /products/{product}/rating                 200 200 200 200 200 200 401
+GET    /products/{product}/recommendations        200 200 200 200 200 200 401
+GET    /me/recommendations                        401 200 200 200 200 403 401
 POST   /reviews/{ghost}/helpful                   401 404 404 404 404 403 401
 GET    /reviews/pending                           401 403 403 403 200 403 401
 PUT    /reviews/{ghost}/approval                  401 403 403 403 404 403 401

@@ -75,6 +75,24 @@ def test_api_benchmark_loads_every_route_and_reports_its_ratio() -> None:
 
 
 @pytest.mark.slow
+def test_recommend_benchmark_loads_both_graphs_and_times_every_recommender() -> None:
+    report, output = run_benchmark(
+        "recommend", "--orders", "150", "--products", "40", "--customers", "30",
+        "--categories", "4", "--seconds", "0.2", "--clients", "2",
+    )  # fmt: skip
+    for store in ("neo4j", "postgres"):
+        r = report[store]
+        assert r["projector_orders_per_s"] > 0 and r["raw_loop_orders_per_s"] > 0
+        assert r["relationships"]["FREQUENTLY_BOUGHT_WITH"] > 0
+        assert set(r["recommenders"]) >= {"bought_together", "also_bought", "similar",
+                                          "trending", "for_you"}  # fmt: skip
+        assert all(m["count"] > 0 for m in r["recommenders"].values())
+    # Both graphs hold the same relationships (the same facts, the same projector).
+    assert report["neo4j"]["relationships"] == report["postgres"]["relationships"]
+    assert "ratio" in output
+
+
+@pytest.mark.slow
 def test_analytics_benchmark_runs_both_stores_and_reports_its_ratio(cassandra: str) -> None:
     report, output = run_benchmark(
         "analytics", "--ingest", "500", "--events", "2000", "--queries", "3",

@@ -46,8 +46,18 @@ def test_sync_run_status_verify_and_rebuild() -> None:
         rebuilt = run("sync", "rebuild", "documents", env=env)
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert run("sync", "verify", env=env).returncode == 0
-        unknown = run("sync", "rebuild", "graph", env=env)
+        # The recommendation graph: verified node by node, then rebuilt and verified again.
+        graph = run("sync", "verify", "graph", env=env)
+        assert graph.returncode == 0 and "no drift" in graph.stdout, graph.stdout
+        assert run("sync", "rebuild", "graph", env=env).returncode == 0
+        assert run("sync", "verify", "graph", env=env).returncode == 0
+        with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+            admin.execute("UPDATE graph_pairs SET similarity = similarity + 1")
+        assert run("sync", "verify", "graph", env=env).returncode == 1
+        unknown = run("sync", "rebuild", "nosuch", env=env)
         assert unknown.returncode == 1
-        assert unknown.stderr.strip() == "error: no projector 'graph' (known: documents, analytics)"
+        assert unknown.stderr.strip() == (
+            "error: no projector 'nosuch' (known: documents, analytics, graph)"
+        )
     finally:
         drop_database(urls.postgres_admin)

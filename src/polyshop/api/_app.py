@@ -23,6 +23,7 @@ from polyshop.api import (
     _orders,
     _platform,
     _problems,
+    _recommendations,
     _reviews,
 )
 from polyshop.api._context import (
@@ -226,6 +227,7 @@ def create_app(
     app.include_router(_catalog.storefront)
     for module in (
         _ops, _platform, _accounts, _catalog, _orders, _reviews, _content, _analytics,
+        _recommendations,
     ):  # fmt: skip
         app.include_router(module.router)
     app.openapi = lambda: _problem_openapi(app)  # type: ignore[method-assign]

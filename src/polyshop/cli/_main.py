@@ -7,9 +7,10 @@ import sys
 import psycopg
 import redis.exceptions
 import typer
+from neo4j.exceptions import Neo4jError, ServiceUnavailable
 from rich.console import Console
 
-from polyshop.cli import _analytics, _db, _payments, _stores, _sync, _tenants
+from polyshop.cli import _analytics, _db, _payments, _recommend, _stores, _sync, _tenants
 from polyshop.domain.errors import PolyshopError
 from polyshop.runtime.health import first_line
 
@@ -26,6 +27,7 @@ app.add_typer(_tenants.app, name="tenants")
 app.add_typer(_sync.app, name="sync")
 app.add_typer(_analytics.app, name="analytics")
 app.add_typer(_payments.app, name="payments")
+app.add_typer(_recommend.app, name="recommend")
 
 _errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -45,6 +47,8 @@ def main() -> None:
         _fail(f"postgres: {first_line(exc)}")
     except redis.exceptions.RedisError as exc:
         _fail(f"redis: {first_line(exc)}")
+    except (Neo4jError, ServiceUnavailable) as exc:
+        _fail(f"neo4j: {first_line(exc)}")
     except OSError as exc:
         # An unwritable data directory, a missing binary: name the file and the reason.
         where = f": {exc.filename}" if exc.filename else ""

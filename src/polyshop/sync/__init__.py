@@ -2,6 +2,7 @@
 
 from polyshop.sync.analytics import AnalyticsProjector
 from polyshop.sync.documents import DocumentProjector
+from polyshop.sync.graph import GraphProjector
 from polyshop.sync.relay import Relay, Relays
 
-__all__ = ["AnalyticsProjector", "DocumentProjector", "Relay", "Relays"]
+__all__ = ["AnalyticsProjector", "DocumentProjector", "GraphProjector", "Relay", "Relays"]

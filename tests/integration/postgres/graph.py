@@ -377,6 +377,21 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
             {"tenant_id": t, "collection": "products", "id": str(ids["product"]),
              "body": {"slug": "headphones"}, "version": 1},
         )  # fmt: skip
+        # The recommendation graph's PostgreSQL twin (migration 0009).
+        _insert(conn, "graph_categories", {"tenant_id": t, "id": ids["category"], "name": "Audio",
+                                           "parent_id": ids["root_category"]})  # fmt: skip
+        _insert(conn, "graph_products", {"tenant_id": t, "id": ids["product"], "name": "Headphones",
+                                         "category_id": ids["category"], "brand_id": ids["brand"]})  # fmt: skip
+        conn.execute(
+            "INSERT INTO graph_orders (tenant_id, id, user_id, placed_at, counted, products,"
+            " payment_method) VALUES (%s, %s, %s, now(), true, %s, 'card')",
+            (t, ids["order"], ids["customer"], [ids["product"]]),
+        )
+        _insert(conn, "graph_user_products", {"tenant_id": t, "user_id": ids["customer"],
+                                              "product_id": ids["product"], "purchased": 1})  # fmt: skip
+        _insert(conn, "graph_pairs", {"tenant_id": t, "product_id": ids["product"],
+                                      "other_id": ids["product_with_variants"], "bought_together": 1})  # fmt: skip
+        _insert(conn, "graph_applied_batches", {"tenant_id": t, "event_id": 1})
         _insert(conn, "sync_parked", {"tenant_id": t, "projector": "documents", "event_id": 1,
                                       "event_type": "product.updated", "error": "boom", "attempts": 3})  # fmt: skip
         conn.execute(

@@ -6,6 +6,7 @@ from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import domain_errors
 from polyshop.adapters.postgres._errors import translate as translate_error
+from polyshop.adapters.postgres._graph import PostgresGraphStore
 from polyshop.adapters.postgres._maintenance import MaintenanceReport, maintain
 from polyshop.adapters.postgres._migrations import (
     current_revision,
@@ -37,6 +38,7 @@ __all__ = [
     "MaintenanceReport",
     "PostgresAnalyticsStore",
     "PostgresDocumentStore",
+    "PostgresGraphStore",
     "UnitOfWork",
     "admin_url_for",
     "current_revision",

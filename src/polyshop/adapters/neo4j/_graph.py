@@ -1,0 +1,447 @@
+"""The GraphStore port on Neo4j 5 (the `full` profile), through the official async driver.
+
+Every node carries `tenant_id` and is unique on (tenant_id, id) per label (composite uniqueness
+constraints: the community edition has no NODE KEY, so the adapter always sets both); every
+write MERGEs on that key, so an event never makes a second node. Writes go in UNWIND batches,
+one transaction per tenant and projector batch. Reads follow maintained relationships from one
+node (FREQUENTLY_BOUGHT_WITH, ALSO_BOUGHT, SIMILAR_TO, the customer's own edges): no query walks
+two hops through hot products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, LiteralString
+from uuid import UUID
+
+from neo4j import READ_ACCESS, AsyncDriver, AsyncGraphDatabase, AsyncTransaction
+from neo4j.exceptions import DriverError
+
+from polyshop.domain.errors import StoreUnavailableError
+from polyshop.domain.recommendations import (
+    CategoryFact,
+    Interaction,
+    Neighbour,
+    OrderFact,
+    ProductFact,
+    RecommendationKind,
+    Related,
+    ReviewFact,
+    Signal,
+    Similarity,
+    tally,
+)
+from polyshop.ports import GraphSnapshot
+
+LABELS = ("Product", "Category", "Order", "User", "PaymentMethod", "AppliedBatch")
+
+_SCHEMA: list[LiteralString] = [
+    *(
+        f"CREATE CONSTRAINT {label.lower()}_key IF NOT EXISTS FOR (n:{label})"
+        " REQUIRE (n.tenant_id, n.id) IS UNIQUE"
+        for label in LABELS
+    ),
+    "CREATE INDEX product_category IF NOT EXISTS FOR (n:Product) ON (n.tenant_id, n.category_id)",
+    "CREATE INDEX product_brand IF NOT EXISTS FOR (n:Product) ON (n.tenant_id, n.brand_id)",
+    "CREATE INDEX order_user IF NOT EXISTS FOR (n:Order) ON (n.tenant_id, n.user_id)",
+]
+
+_RELATIONSHIP = {
+    RecommendationKind.BOUGHT_TOGETHER: "FREQUENTLY_BOUGHT_WITH",
+    RecommendationKind.ALSO_BOUGHT: "ALSO_BOUGHT",
+    RecommendationKind.SIMILAR: "SIMILAR_TO",
+}
+
+# A product first seen through an order or a trend update gets the PostgreSQL twin's defaults.
+_NEW_PRODUCT = (
+    "ON CREATE SET p.name = '', p.for_sale = false, p.features = [], p.trend = 0.0, p.orders = 0"
+)
+
+
+def _id(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _native(value: Any) -> Any:
+    return value.to_native() if hasattr(value, "to_native") else value
+
+
+class Neo4jGraphWriter:
+    def __init__(self, tx: AsyncTransaction, tenant_id: UUID) -> None:
+        self._tx = tx
+        self._tenant = str(tenant_id)
+
+    async def _run(self, query: LiteralString, **params: Any) -> list[Any]:
+        result = await self._tx.run(query, t=self._tenant, **params)
+        return [record async for record in result]
+
+    async def put_categories(self, facts: Sequence[CategoryFact]) -> None:
+        await self._run(
+            "UNWIND $rows AS r MERGE (c:Category {tenant_id: $t, id: r.id})"
+            " SET c.name = r.name, c.parent_id = r.parent_id"
+            " WITH c, r CALL (c) { MATCH (c)-[old:CHILD_OF]->() DELETE old }"
+            " WITH c, r WHERE r.parent_id IS NOT NULL"
+            " MERGE (parent:Category {tenant_id: $t, id: r.parent_id}) ON CREATE SET parent.name = ''"
+            " MERGE (c)-[:CHILD_OF]->(parent)",
+            rows=[{"id": str(f.id), "name": f.name, "parent_id": _id(f.parent_id)} for f in facts],
+        )
+
+    async def put_products(self, facts: Sequence[ProductFact]) -> None:
+        await self._run(
+            "UNWIND $rows AS r MERGE (p:Product {tenant_id: $t, id: r.id}) " + _NEW_PRODUCT +
+            " SET p.name = r.name, p.for_sale = r.for_sale, p.category_id = r.category_id,"
+            " p.brand_id = r.brand_id, p.features = r.features"
+            " WITH p, r CALL (p) { MATCH (p)-[old:BELONGS_TO]->() DELETE old }"
+            " MERGE (c:Category {tenant_id: $t, id: r.category_id}) ON CREATE SET c.name = ''"
+            " MERGE (p)-[:BELONGS_TO]->(c)",
+            rows=[{"id": str(f.id), "name": f.name, "for_sale": f.for_sale,
+                   "category_id": str(f.category_id), "brand_id": _id(f.brand_id),
+                   "features": list(f.features)} for f in facts],
+        )  # fmt: skip
+
+    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
+        records = await self._run(
+            "CALL () { MATCH (p:Product) WHERE p.tenant_id = $t AND p.category_id IN $categories"
+            " RETURN p UNION MATCH (p:Product) WHERE p.tenant_id = $t AND p.brand_id IN $brands"
+            " RETURN p }"
+            " RETURN p.id AS id, p.name AS name, p.for_sale AS for_sale,"
+            " p.category_id AS category_id, p.brand_id AS brand_id, p.features AS features"
+            " ORDER BY id",
+            categories=sorted({str(f.category_id) for f in facts}),
+            brands=sorted({str(f.brand_id) for f in facts if f.brand_id is not None}),
+        )
+        return [
+            ProductFact(UUID(r["id"]), r["name"], r["for_sale"], UUID(r["category_id"]),
+                        UUID(r["brand_id"]) if r["brand_id"] else None, tuple(r["features"]))
+            for r in records if r["category_id"] is not None
+        ]  # fmt: skip
+
+    async def replace_similar(
+        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+    ) -> None:
+        await self._run(
+            "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
+            " MATCH (p)-[s:SIMILAR_TO]-() DELETE s",
+            ids=[str(i) for i in product_ids],
+        )
+        await self._run(
+            "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+            " MATCH (b:Product {tenant_id: $t, id: r.b})"
+            " MERGE (a)-[s:SIMILAR_TO]->(b) SET s.score = r.score, s.reason = r.reason",
+            rows=[{"a": str(a), "b": str(b), "score": s.score, "reason": s.reason}
+                  for a, b, s in edges],
+        )  # fmt: skip
+
+    async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
+        records = await self._run(
+            "MATCH (o:Order) WHERE o.tenant_id = $t AND o.id IN $ids"
+            " RETURN o.id AS id, o.user_id AS user_id, o.placed_at AS placed_at,"
+            " o.counted AS counted, o.products AS products, o.payment_method AS method",
+            ids=[str(i) for i in ids],
+        )
+        return {
+            UUID(r["id"]): OrderFact(UUID(r["id"]), UUID(r["user_id"]), _native(r["placed_at"]),
+                                     r["counted"], tuple(UUID(p) for p in r["products"]),
+                                     r["method"])
+            for r in records
+        }  # fmt: skip
+
+    async def put_orders(self, facts: Sequence[OrderFact]) -> None:
+        await self._run(
+            "UNWIND $rows AS r MERGE (o:Order {tenant_id: $t, id: r.id})"
+            " SET o.user_id = r.user_id, o.placed_at = r.placed_at, o.counted = r.counted,"
+            " o.products = r.products, o.payment_method = r.method"
+            " MERGE (u:User {tenant_id: $t, id: r.user_id}) MERGE (u)-[:PLACED]->(o)"
+            " MERGE (m:PaymentMethod {tenant_id: $t, id: r.method}) MERGE (o)-[:PAID_WITH]->(m)"
+            " WITH o, r UNWIND r.products AS pid"
+            " MERGE (p:Product {tenant_id: $t, id: pid}) " + _NEW_PRODUCT +
+            " MERGE (o)-[:CONTAINS]->(p)",
+            rows=[{"id": str(f.id), "user_id": str(f.user_id), "placed_at": f.placed_at,
+                   "counted": f.counted, "products": [str(p) for p in f.products],
+                   "method": f.payment_method} for f in facts],
+        )  # fmt: skip
+
+    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
+        records = await self._run(
+            "MATCH (u:User)-[r:PURCHASED]->(p:Product) WHERE u.tenant_id = $t AND u.id IN $ids"
+            " RETURN u.id AS user_id, p.id AS product_id, r.count AS count",
+            ids=[str(u) for u in user_ids],
+        )
+        found: dict[UUID, dict[UUID, int]] = {}
+        for r in records:
+            found.setdefault(UUID(r["user_id"]), {})[UUID(r["product_id"])] = r["count"]
+        return found
+
+    async def bought(
+        self, user_ids: Collection[UUID]
+    ) -> dict[UUID, dict[UUID, tuple[int, datetime]]]:
+        records = await self._run(
+            "MATCH (o:Order) WHERE o.tenant_id = $t AND o.user_id IN $ids AND o.counted"
+            " UNWIND o.products AS pid"
+            " RETURN o.user_id AS user_id, pid, count(*) AS count, max(o.placed_at) AS last",
+            ids=[str(u) for u in user_ids],
+        )
+        found: dict[UUID, dict[UUID, tuple[int, datetime]]] = {}
+        for r in records:
+            found.setdefault(UUID(r["user_id"]), {})[UUID(r["pid"])] = (
+                r["count"], _native(r["last"]))  # fmt: skip
+        return found
+
+    async def set_purchased(
+        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    ) -> None:
+        await self._run(
+            "MATCH (u:User)-[r:PURCHASED]->() WHERE u.tenant_id = $t AND u.id IN $ids DELETE r",
+            ids=[str(u) for u in user_ids],
+        )
+        await self._run(
+            "UNWIND $rows AS r MERGE (u:User {tenant_id: $t, id: r.user_id})"
+            " MERGE (p:Product {tenant_id: $t, id: r.product_id}) " + _NEW_PRODUCT +
+            " CREATE (u)-[:PURCHASED {count: r.count, last_at: r.last}]->(p)",
+            rows=[{"user_id": str(u), "product_id": str(p), "count": c, "last": last}
+                  for u, products in bought.items() for p, (c, last) in products.items()],
+        )  # fmt: skip
+
+    async def add_pairs(
+        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
+    ) -> None:
+        if not deltas:
+            return
+        rel = _RELATIONSHIP[kind]
+        await self._run(
+            "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+            " MATCH (b:Product {tenant_id: $t, id: r.b})"
+            f" MERGE (a)-[x:{rel}]->(b) ON CREATE SET x.weight = 0"
+            " SET x.weight = x.weight + r.d"
+            " WITH x WHERE x.weight <= 0 DELETE x",
+            rows=[{"a": str(a), "b": str(b), "d": d} for (a, b), d in sorted(deltas.items())],
+        )
+
+    async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
+        await self._run(
+            "UNWIND $rows AS r MERGE (p:Product {tenant_id: $t, id: r.id}) " + _NEW_PRODUCT +
+            " SET p.trend = p.trend + r.trend, p.orders = p.orders + r.orders",
+            rows=[{"id": str(p), "trend": t, "orders": n} for p, (t, n) in sorted(deltas.items())],
+        )  # fmt: skip
+
+    async def replace_reviews(
+        self, product_ids: Collection[UUID], facts: Sequence[ReviewFact]
+    ) -> None:
+        await self._run(
+            "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
+            " MATCH ()-[r:REVIEWED]->(p) DELETE r",
+            ids=[str(i) for i in product_ids],
+        )
+        await self._run(
+            "UNWIND $rows AS r MERGE (u:User {tenant_id: $t, id: r.user_id})"
+            " MERGE (p:Product {tenant_id: $t, id: r.product_id}) " + _NEW_PRODUCT +
+            " MERGE (u)-[x:REVIEWED]->(p) SET x.rating = r.rating, x.at = r.at",
+            rows=[{"user_id": str(f.user_id), "product_id": str(f.product_id),
+                   "rating": f.rating, "at": f.at} for f in facts],
+        )  # fmt: skip
+
+    async def unapplied(self, batch_ids: Collection[int]) -> set[int]:
+        records = await self._run(
+            "MATCH (b:AppliedBatch) WHERE b.tenant_id = $t AND b.id IN $ids RETURN b.id AS id",
+            ids=list(batch_ids),
+        )
+        return set(batch_ids) - {r["id"] for r in records}
+
+    async def add_interactions(
+        self, batch_ids: Collection[int], rows: Sequence[Interaction]
+    ) -> None:
+        await self._run(
+            "UNWIND $ids AS id CREATE (:AppliedBatch {tenant_id: $t, id: id, applied_at: datetime()})",
+            ids=sorted(batch_ids),
+        )
+        counts = tally(rows)
+        for kind, rel in (("viewed", "VIEWED"), ("added_to_cart", "ADDED_TO_CART")):
+            await self._run(
+                "UNWIND $rows AS r MERGE (u:User {tenant_id: $t, id: r.user_id})"
+                " MERGE (p:Product {tenant_id: $t, id: r.product_id}) " + _NEW_PRODUCT +
+                f" MERGE (u)-[x:{rel}]->(p) ON CREATE SET x.count = 0"
+                " SET x.count = x.count + r.count,"
+                " x.last_at = CASE WHEN x.last_at IS NULL OR r.last > x.last_at"
+                " THEN r.last ELSE x.last_at END",
+                rows=[{"user_id": str(u), "product_id": str(p), "count": n, "last": at}
+                      for (k, u, p), (n, at) in counts.items() if k == kind],
+            )  # fmt: skip
+
+
+class Neo4jGraphStore:
+    name = "neo4j"
+
+    def __init__(self, url: str, user: str, password: str, *, database: str = "neo4j") -> None:
+        auth = (user, password) if password else None
+        # Naming the database spares every session a round trip to resolve the home database.
+        self._database = database
+        # Notifications off: "unknown label" hints on an empty graph are not worth a log line.
+        self._driver: AsyncDriver = AsyncGraphDatabase.driver(
+            url, auth=auth, notifications_min_severity="OFF"
+        )
+        self._ready = False
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    async def setup(self) -> None:
+        async with self._driver.session(database=self._database) as session:
+            for statement in _SCHEMA:
+                await session.run(statement)
+        self._ready = True
+
+    @asynccontextmanager
+    async def writer(self, tenant_id: UUID) -> AsyncIterator[Neo4jGraphWriter]:
+        if not self._ready:  # constraints before the first write (IF NOT EXISTS: cheap)
+            await self.setup()
+        async with self._driver.session(database=self._database) as session:
+            tx = await session.begin_transaction()
+            try:
+                yield Neo4jGraphWriter(tx, tenant_id)
+                await tx.commit()
+            finally:
+                if not tx.closed():
+                    await tx.rollback()
+
+    async def _read(self, query: LiteralString, **params: Any) -> list[Any]:
+        """One read statement, auto-committed: no managed retries, so an unreachable server is
+        an error at once (a page or a command does not wait 30 s of retries)."""
+        try:
+            async with self._driver.session(
+                database=self._database, default_access_mode=READ_ACCESS
+            ) as session:
+                result = await session.run(query, **params)
+                return [record async for record in result]
+        except (DriverError, OSError) as exc:
+            # An unreachable graph is the store's state, not a bug: a 503 at the API.
+            raise StoreUnavailableError("neo4j", str(exc).splitlines()[0]) from exc
+
+    async def related(
+        self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
+    ) -> list[Related]:
+        rel = _RELATIONSHIP[kind]
+        weight: LiteralString = "x.score" if kind is RecommendationKind.SIMILAR else "x.weight"
+        records = await self._read(
+            f"MATCH (:Product {{tenant_id: $t, id: $id}})-[x:{rel}]->(p:Product) WHERE p.for_sale"
+            f" RETURN p.id AS id, p.name AS name, {weight} AS weight, x.reason AS reason"
+            " ORDER BY weight DESC, id LIMIT $limit",
+            t=str(tenant_id), id=str(product_id), limit=limit,
+        )  # fmt: skip
+        return [Related(UUID(r["id"]), r["name"], float(r["weight"]), r["reason"]) for r in records]
+
+    async def category_of(self, tenant_id: UUID, product_id: UUID) -> tuple[UUID, str] | None:
+        records = await self._read(
+            "MATCH (:Product {tenant_id: $t, id: $id})-[:BELONGS_TO]->(c:Category)"
+            " RETURN c.id AS id, c.name AS name",
+            t=str(tenant_id), id=str(product_id),
+        )  # fmt: skip
+        return (UUID(records[0]["id"]), records[0]["name"]) if records else None
+
+    async def trending(self, tenant_id: UUID, category_id: UUID, limit: int) -> list[Related]:
+        records = await self._read(
+            "MATCH (:Category {tenant_id: $t, id: $id})<-[:CHILD_OF*0..]-(:Category)"
+            "<-[:BELONGS_TO]-(p:Product) WHERE p.for_sale"
+            " RETURN DISTINCT p.id AS id, p.name AS name, p.trend AS trend"
+            " ORDER BY trend DESC, id LIMIT $limit",
+            t=str(tenant_id), id=str(category_id), limit=limit,
+        )  # fmt: skip
+        return [Related(UUID(r["id"]), r["name"], float(r["trend"])) for r in records]
+
+    async def signals(self, tenant_id: UUID, user_id: UUID) -> list[Signal]:
+        records = await self._read(
+            "MATCH (:User {tenant_id: $t, id: $id})-[r:PURCHASED|ADDED_TO_CART|VIEWED|REVIEWED]->"
+            "(p:Product) RETURN p.id AS id, p.name AS name, type(r) AS type, r.count AS count,"
+            " coalesce(r.last_at, r.at) AS at, r.rating AS rating",
+            t=str(tenant_id), id=str(user_id),
+        )  # fmt: skip
+        found: dict[str, dict[str, Any]] = {}
+        for r in records:
+            s = found.setdefault(r["id"], {"name": r["name"] or "", "purchased": 0,
+                                           "last_purchased": None, "carted": 0,
+                                           "last_carted": None, "viewed": 0,
+                                           "last_viewed": None, "rating": None})  # fmt: skip
+            at = _native(r["at"])
+            if r["type"] == "PURCHASED":
+                s["purchased"], s["last_purchased"] = r["count"], at
+            elif r["type"] == "ADDED_TO_CART":
+                s["carted"], s["last_carted"] = r["count"], at
+            elif r["type"] == "VIEWED":
+                s["viewed"], s["last_viewed"] = r["count"], at
+            else:
+                s["rating"] = r["rating"]
+        return [Signal(UUID(pid), **values) for pid, values in sorted(found.items())]
+
+    async def neighbours(
+        self, tenant_id: UUID, seed_ids: Collection[UUID], per_seed: int
+    ) -> list[Neighbour]:
+        found: list[Neighbour] = []
+        for rel, weight in (("FREQUENTLY_BOUGHT_WITH", "weight"), ("SIMILAR_TO", "score")):
+            records = await self._read(
+                "UNWIND $seeds AS sid MATCH (s:Product {tenant_id: $t, id: sid})"
+                " CALL (s) { MATCH (s)-[x:" + rel + "]->(p:Product)"
+                " WHERE p.for_sale RETURN p, x." + weight + " AS weight"
+                " ORDER BY weight DESC, p.id LIMIT $n }"
+                " RETURN s.id AS seed, p.id AS id, p.name AS name, weight",
+                t=str(tenant_id), seeds=[str(s) for s in seed_ids], n=per_seed,
+            )  # fmt: skip
+            for r in records:
+                together = int(r["weight"]) if rel == "FREQUENTLY_BOUGHT_WITH" else 0
+                similar = float(r["weight"]) if rel == "SIMILAR_TO" else 0.0
+                found.append(
+                    Neighbour(UUID(r["seed"]), UUID(r["id"]), r["name"], together, similar)
+                )
+        return found
+
+    async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
+        t = str(tenant_id)
+        snap: GraphSnapshot = {}
+        for r in await self._read(
+            "MATCH (c:Category {tenant_id: $t}) RETURN c.id AS id, c.name AS name,"
+            " c.parent_id AS parent",
+            t=t,
+        ):
+            snap.setdefault("Category", {})[r["id"]] = (r["name"], r["parent"])
+        for r in await self._read(
+            "MATCH (p:Product {tenant_id: $t}) RETURN p.id AS id, p.name AS name,"
+            " p.for_sale AS for_sale, p.category_id AS category, p.brand_id AS brand,"
+            " p.features AS features, p.trend AS trend, p.orders AS orders",
+            t=t,
+        ):
+            snap.setdefault("Product", {})[r["id"]] = (
+                r["name"], r["for_sale"], r["category"], r["brand"], tuple(r["features"]),
+                float(r["trend"]), r["orders"],
+            )  # fmt: skip
+        for r in await self._read(
+            "MATCH (o:Order {tenant_id: $t}) RETURN o.id AS id, o.user_id AS user,"
+            " o.placed_at AS at, o.counted AS counted, o.products AS products,"
+            " o.payment_method AS method",
+            t=t,
+        ):
+            snap.setdefault("Order", {})[r["id"]] = (
+                r["user"], _native(r["at"]), r["counted"], tuple(r["products"]), r["method"])  # fmt: skip
+        relationships: dict[str, LiteralString] = {
+            "PURCHASED": "r.count, r.last_at", "ADDED_TO_CART": "r.count, r.last_at",
+            "VIEWED": "r.count, r.last_at", "REVIEWED": "r.rating, r.at",
+            "FREQUENTLY_BOUGHT_WITH": "r.weight", "ALSO_BOUGHT": "r.weight",
+            "SIMILAR_TO": "r.score, r.reason",
+        }  # fmt: skip
+        for rel, props in relationships.items():
+            records = await self._read(
+                "MATCH (a {tenant_id: $t})-[r:" + rel + "]->(b)"
+                " RETURN a.id + '>' + b.id AS key, [" + props + "] AS props",
+                t=t,
+            )  # fmt: skip
+            for r in records:
+                snap.setdefault(rel, {})[r["key"]] = tuple(_native(v) for v in r["props"])
+        return snap
+
+    async def clear(self, tenant_id: UUID) -> None:
+        async with self._driver.session(database=self._database) as session:
+            for label in LABELS:
+                await session.run(
+                    "MATCH (n:" + label + " {tenant_id: $t})"
+                    " CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS",
+                    t=str(tenant_id),
+                )  # fmt: skip

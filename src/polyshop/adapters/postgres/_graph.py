@@ -1,0 +1,409 @@
+"""The GraphStore port on PostgreSQL (the embedded profile): the graph's nodes and maintained
+relationships as tables (migration 0009) under row-level security, so every read is a keyed
+lookup of one product's or one customer's rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._uow import UnitOfWork
+from polyshop.domain.recommendations import (
+    CategoryFact,
+    Interaction,
+    Neighbour,
+    OrderFact,
+    ProductFact,
+    RecommendationKind,
+    Related,
+    ReviewFact,
+    Signal,
+    Similarity,
+    tally,
+)
+from polyshop.ports import GraphSnapshot
+
+_PAIR_COLUMN = {
+    RecommendationKind.BOUGHT_TOGETHER: "bought_together",
+    RecommendationKind.ALSO_BOUGHT: "also_bought",
+}
+
+
+def _product(row: Sequence[Any]) -> ProductFact:
+    return ProductFact(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
+
+
+class PostgresGraphWriter:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._conn = uow.connection
+
+    @property
+    def _tenant(self) -> UUID:
+        return self._uow.tenant_id
+
+    async def put_categories(self, facts: Sequence[CategoryFact]) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_categories (tenant_id, id, name, parent_id) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name,"
+                " parent_id = EXCLUDED.parent_id",
+                [(self._tenant, f.id, f.name, f.parent_id) for f in facts],
+            )
+
+    async def put_products(self, facts: Sequence[ProductFact]) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_products (tenant_id, id, name, for_sale, category_id, brand_id,"
+                " features) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, id)"
+                " DO UPDATE SET name = EXCLUDED.name, for_sale = EXCLUDED.for_sale,"
+                " category_id = EXCLUDED.category_id, brand_id = EXCLUDED.brand_id,"
+                " features = EXCLUDED.features",
+                [(self._tenant, f.id, f.name, f.for_sale, f.category_id, f.brand_id,
+                  list(f.features)) for f in facts],
+            )  # fmt: skip
+
+    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
+        categories = list({f.category_id for f in facts})
+        brands = list({f.brand_id for f in facts if f.brand_id is not None})
+        cursor = await self._conn.execute(
+            "SELECT id, name, for_sale, category_id, brand_id, features FROM graph_products"
+            " WHERE category_id = ANY(%s) OR brand_id = ANY(%s) ORDER BY id",
+            (categories, brands),
+        )
+        return [_product(row) for row in await cursor.fetchall()]
+
+    async def replace_similar(
+        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+    ) -> None:
+        ids = list(product_ids)
+        await self._conn.execute(
+            "UPDATE graph_pairs SET similarity = 0, similarity_reason = NULL"
+            " WHERE (product_id = ANY(%s) OR other_id = ANY(%s)) AND similarity <> 0",
+            (ids, ids),
+        )
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_pairs (tenant_id, product_id, other_id, similarity,"
+                " similarity_reason) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (tenant_id, product_id, other_id) DO UPDATE"
+                " SET similarity = EXCLUDED.similarity,"
+                " similarity_reason = EXCLUDED.similarity_reason",
+                [(self._tenant, a, b, s.score, s.reason) for a, b, s in edges],
+            )
+        await self._drop_empty_pairs(ids)
+
+    async def _drop_empty_pairs(self, ids: list[UUID]) -> None:
+        await self._conn.execute(
+            "DELETE FROM graph_pairs WHERE (product_id = ANY(%s) OR other_id = ANY(%s))"
+            " AND bought_together = 0 AND also_bought = 0 AND similarity = 0",
+            (ids, ids),
+        )
+
+    async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
+        cursor = await self._conn.execute(
+            "SELECT id, user_id, placed_at, counted, products, payment_method FROM graph_orders"
+            " WHERE id = ANY(%s)",
+            (list(ids),),
+        )
+        return {
+            r[0]: OrderFact(r[0], r[1], r[2], r[3], tuple(r[4]), r[5])
+            for r in await cursor.fetchall()
+        }
+
+    async def put_orders(self, facts: Sequence[OrderFact]) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_orders (tenant_id, id, user_id, placed_at, counted, products,"
+                " payment_method) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET user_id = EXCLUDED.user_id,"
+                " placed_at = EXCLUDED.placed_at, counted = EXCLUDED.counted,"
+                " products = EXCLUDED.products, payment_method = EXCLUDED.payment_method",
+                [(self._tenant, f.id, f.user_id, f.placed_at, f.counted, list(f.products),
+                  f.payment_method) for f in facts],
+            )  # fmt: skip
+
+    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
+        cursor = await self._conn.execute(
+            "SELECT user_id, product_id, purchased FROM graph_user_products"
+            " WHERE user_id = ANY(%s) AND purchased > 0",
+            (list(user_ids),),
+        )
+        found: dict[UUID, dict[UUID, int]] = {}
+        for user, product, count in await cursor.fetchall():
+            found.setdefault(user, {})[product] = count
+        return found
+
+    async def bought(
+        self, user_ids: Collection[UUID]
+    ) -> dict[UUID, dict[UUID, tuple[int, datetime]]]:
+        cursor = await self._conn.execute(
+            "SELECT o.user_id, p.product_id, count(*), max(o.placed_at) FROM graph_orders o"
+            " CROSS JOIN LATERAL unnest(o.products) AS p(product_id)"
+            " WHERE o.user_id = ANY(%s) AND o.counted GROUP BY o.user_id, p.product_id",
+            (list(user_ids),),
+        )
+        found: dict[UUID, dict[UUID, tuple[int, datetime]]] = {}
+        for user, product, count, last in await cursor.fetchall():
+            found.setdefault(user, {})[product] = (count, last)
+        return found
+
+    async def set_purchased(
+        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE graph_user_products SET purchased = 0, last_purchased = NULL"
+            " WHERE user_id = ANY(%s) AND purchased > 0",
+            (list(user_ids),),
+        )
+        rows = [
+            (self._tenant, user, product, count, last)
+            for user, products in bought.items()
+            for product, (count, last) in products.items()
+        ]
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_user_products (tenant_id, user_id, product_id, purchased,"
+                " last_purchased) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
+                " SET purchased = EXCLUDED.purchased, last_purchased = EXCLUDED.last_purchased",
+                rows,
+            )
+        await self._conn.execute(
+            "DELETE FROM graph_user_products WHERE user_id = ANY(%s) AND purchased = 0"
+            " AND carted = 0 AND viewed = 0 AND rating IS NULL",
+            (list(user_ids),),
+        )
+
+    async def add_pairs(
+        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
+    ) -> None:
+        if not deltas:
+            return
+        column = _PAIR_COLUMN[kind]
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, product_id, other_id)"
+                f" DO UPDATE SET {column} = graph_pairs.{column} + EXCLUDED.{column}",
+                [(self._tenant, a, b, d) for (a, b), d in sorted(deltas.items())],
+            )
+        await self._drop_empty_pairs(sorted({a for a, _ in deltas}))
+
+    async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_products (tenant_id, id, trend, orders) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET trend = graph_products.trend"
+                " + EXCLUDED.trend, orders = graph_products.orders + EXCLUDED.orders",
+                [(self._tenant, p, t, n) for p, (t, n) in sorted(deltas.items())],
+            )
+
+    async def replace_reviews(
+        self, product_ids: Collection[UUID], facts: Sequence[ReviewFact]
+    ) -> None:
+        ids = list(product_ids)
+        await self._conn.execute(
+            "UPDATE graph_user_products SET rating = NULL, reviewed_at = NULL"
+            " WHERE product_id = ANY(%s) AND rating IS NOT NULL",
+            (ids,),
+        )
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_user_products (tenant_id, user_id, product_id, rating,"
+                " reviewed_at) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
+                " SET rating = EXCLUDED.rating, reviewed_at = EXCLUDED.reviewed_at",
+                [(self._tenant, f.user_id, f.product_id, f.rating, f.at) for f in facts],
+            )
+        await self._conn.execute(
+            "DELETE FROM graph_user_products WHERE product_id = ANY(%s) AND purchased = 0"
+            " AND carted = 0 AND viewed = 0 AND rating IS NULL",
+            (ids,),
+        )
+
+    async def unapplied(self, batch_ids: Collection[int]) -> set[int]:
+        cursor = await self._conn.execute(
+            "SELECT event_id FROM graph_applied_batches WHERE event_id = ANY(%s)",
+            (list(batch_ids),),
+        )
+        return set(batch_ids) - {row[0] for row in await cursor.fetchall()}
+
+    async def add_interactions(
+        self, batch_ids: Collection[int], rows: Sequence[Interaction]
+    ) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO graph_applied_batches (tenant_id, event_id) VALUES (%s, %s)",
+                [(self._tenant, b) for b in sorted(batch_ids)],
+            )
+            counts = tally(rows)
+            for kind, count, last in (("viewed", "viewed", "last_viewed"),
+                                      ("added_to_cart", "carted", "last_carted")):  # fmt: skip
+                await cursor.executemany(
+                    f"INSERT INTO graph_user_products (tenant_id, user_id, product_id, {count},"
+                    f" {last}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, user_id,"
+                    f" product_id) DO UPDATE SET {count} = graph_user_products.{count}"
+                    f" + EXCLUDED.{count}, {last} = greatest(graph_user_products.{last},"
+                    f" EXCLUDED.{last})",
+                    [(self._tenant, user, product, n, at)
+                     for (k, user, product), (n, at) in counts.items() if k == kind],
+                )  # fmt: skip
+
+
+class PostgresGraphStore:
+    name = "postgres"
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def setup(self) -> None:
+        """The tables come with migration 0009."""
+
+    async def close(self) -> None:
+        """The pool belongs to the application."""
+
+    @asynccontextmanager
+    async def writer(self, tenant_id: UUID) -> AsyncIterator[PostgresGraphWriter]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            yield PostgresGraphWriter(uow)
+            await uow.commit()
+
+    async def _rows(self, tenant_id: UUID, sql: str, params: Sequence[Any]) -> list[Any]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(sql, params)
+            return await cursor.fetchall()
+
+    async def related(
+        self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
+    ) -> list[Related]:
+        if kind is RecommendationKind.SIMILAR:
+            weight, reason = "x.similarity", "x.similarity_reason"
+        else:
+            weight, reason = f"x.{_PAIR_COLUMN[kind]}", "NULL"
+        rows = await self._rows(
+            tenant_id,
+            f"SELECT p.id, p.name, {weight}, {reason} FROM graph_pairs x"
+            " JOIN graph_products p ON p.tenant_id = x.tenant_id AND p.id = x.other_id"
+            f" WHERE x.product_id = %s AND {weight} > 0 AND p.for_sale"
+            f" ORDER BY {weight} DESC, p.id LIMIT %s",
+            (product_id, limit),
+        )
+        return [Related(r[0], r[1], float(r[2]), r[3]) for r in rows]
+
+    async def category_of(self, tenant_id: UUID, product_id: UUID) -> tuple[UUID, str] | None:
+        rows = await self._rows(
+            tenant_id,
+            "SELECT c.id, c.name FROM graph_products p JOIN graph_categories c"
+            " ON c.tenant_id = p.tenant_id AND c.id = p.category_id WHERE p.id = %s",
+            (product_id,),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def trending(self, tenant_id: UUID, category_id: UUID, limit: int) -> list[Related]:
+        rows = await self._rows(
+            tenant_id,
+            "WITH RECURSIVE tree AS (SELECT id FROM graph_categories WHERE id = %s"
+            " UNION SELECT c.id FROM graph_categories c JOIN tree ON c.parent_id = tree.id)"
+            " SELECT p.id, p.name, p.trend FROM graph_products p"
+            " WHERE p.category_id IN (SELECT id FROM tree) AND p.for_sale"
+            " ORDER BY p.trend DESC, p.id LIMIT %s",
+            (category_id, limit),
+        )
+        return [Related(r[0], r[1], float(r[2])) for r in rows]
+
+    async def signals(self, tenant_id: UUID, user_id: UUID) -> list[Signal]:
+        rows = await self._rows(
+            tenant_id,
+            "SELECT x.product_id, coalesce(p.name, ''), x.purchased, x.last_purchased, x.carted,"
+            " x.last_carted, x.viewed, x.last_viewed, x.rating FROM graph_user_products x"
+            " LEFT JOIN graph_products p ON p.tenant_id = x.tenant_id AND p.id = x.product_id"
+            " WHERE x.user_id = %s ORDER BY x.product_id",
+            (user_id,),
+        )
+        return [Signal(*r) for r in rows]
+
+    async def neighbours(
+        self, tenant_id: UUID, seed_ids: Collection[UUID], per_seed: int
+    ) -> list[Neighbour]:
+        found: list[Neighbour] = []
+        for column in ("bought_together", "similarity"):
+            rows = await self._rows(
+                tenant_id,
+                "SELECT s.id, n.id, n.name, n.weight FROM unnest(%s::uuid[]) AS s(id)"
+                f" CROSS JOIN LATERAL (SELECT p.id, p.name, x.{column} AS weight FROM graph_pairs x"
+                " JOIN graph_products p ON p.tenant_id = x.tenant_id AND p.id = x.other_id"
+                f" WHERE x.product_id = s.id AND x.{column} > 0 AND p.for_sale"
+                f" ORDER BY x.{column} DESC, p.id LIMIT %s) n",
+                (list(seed_ids), per_seed),
+            )
+            for seed, pid, name, weight in rows:
+                together = int(weight) if column == "bought_together" else 0
+                similar = float(weight) if column == "similarity" else 0.0
+                found.append(Neighbour(seed, pid, name, together, similar))
+        return found
+
+    async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
+        snap: GraphSnapshot = {}
+        queries = {
+            "Category": "SELECT id, name, parent_id FROM graph_categories",
+            "Product": "SELECT id, name, for_sale, category_id, brand_id, features, trend, orders"
+            " FROM graph_products",
+            "Order": "SELECT id, user_id, placed_at, counted, products, payment_method"
+            " FROM graph_orders",
+        }
+        for label, sql in queries.items():
+            snap[label] = {
+                str(r[0]): _node(label, r[1:]) for r in await self._rows(tenant_id, sql, ())
+            }
+        for row in await self._rows(
+            tenant_id,
+            "SELECT user_id, product_id, purchased, last_purchased, carted, last_carted, viewed,"
+            " last_viewed, rating, reviewed_at FROM graph_user_products",
+            (),
+        ):
+            key = f"{row[0]}>{row[1]}"
+            for rel, values in (("PURCHASED", row[2:4]), ("ADDED_TO_CART", row[4:6]),
+                                ("VIEWED", row[6:8])):  # fmt: skip
+                if values[0]:
+                    snap.setdefault(rel, {})[key] = (values[0], values[1])
+            if row[8] is not None:
+                snap.setdefault("REVIEWED", {})[key] = (row[8], row[9])
+        for row in await self._rows(
+            tenant_id,
+            "SELECT product_id, other_id, bought_together, also_bought, similarity, similarity_reason"
+            " FROM graph_pairs",
+            (),
+        ):
+            key = f"{row[0]}>{row[1]}"
+            if row[2]:
+                snap.setdefault("FREQUENTLY_BOUGHT_WITH", {})[key] = (row[2],)
+            if row[3]:
+                snap.setdefault("ALSO_BOUGHT", {})[key] = (row[3],)
+            if row[4]:
+                snap.setdefault("SIMILAR_TO", {})[key] = (row[4], row[5])
+        return snap
+
+    async def clear(self, tenant_id: UUID) -> None:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            for table in ("graph_pairs", "graph_user_products", "graph_orders", "graph_products",
+                          "graph_categories", "graph_applied_batches"):  # fmt: skip
+                await uow.connection.execute(f"DELETE FROM {table}")
+            await uow.commit()
+
+
+def _node(label: str, values: Sequence[Any]) -> tuple[Any, ...]:
+    """Node properties in the snapshot's canonical form (ids as text, scores rounded)."""
+    if label == "Category":
+        name, parent = values
+        return (name, str(parent) if parent else None)
+    if label == "Product":
+        name, for_sale, category, brand, features, trend, orders = values
+        return (name, for_sale, str(category) if category else None,
+                str(brand) if brand else None, tuple(features), trend, orders)  # fmt: skip
+    user, placed_at, counted, products, method = values
+    return (str(user), placed_at, counted, tuple(str(p) for p in products), method)

@@ -1,0 +1,367 @@
+"""Recommendations: the facts the graph is built from, how they change its weights, and how the
+five recommenders rank and explain. Pure code; both graph adapters store what this computes,
+so they give the same ranked answers on the same data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class RecommendationKind(StrEnum):
+    BOUGHT_TOGETHER = "bought_together"  # FREQUENTLY_BOUGHT_WITH: orders containing both
+    ALSO_BOUGHT = "also_bought"  # ALSO_BOUGHT: customers who bought both
+    SIMILAR = "similar"  # SIMILAR_TO: shared category, brand and attributes
+    TRENDING = "trending"  # products of a category by recent orders and interest
+    FOR_YOU = "for_you"  # personalised from a customer's recent behaviour
+
+
+PRODUCT_KINDS = (
+    RecommendationKind.BOUGHT_TOGETHER,
+    RecommendationKind.ALSO_BOUGHT,
+    RecommendationKind.SIMILAR,
+    RecommendationKind.TRENDING,
+)
+
+# Trending uses forward decay: every contribution is stored as w * 2^((t - EPOCH) / HALF_LIFE),
+# so a product's stored sum ranks exactly like the decayed sum at any later time (the common
+# factor 2^(-(now - EPOCH) / HALF_LIFE) does not change an order) and is maintained by additions
+# and exact subtractions (a cancelled order takes back what it added).
+TREND_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+TREND_HALF_LIFE_DAYS = 7.0
+TREND_WEIGHTS = {"order": 1.0, "add_to_cart": 0.3, "view": 0.1}
+
+# Personalised: how much each kind of signal says about a customer's taste, and how fast it fades.
+SIGNAL_WEIGHTS = {"purchased": 3.0, "added_to_cart": 2.0, "viewed": 1.0}
+SIGNAL_HALF_LIFE_DAYS = 14.0
+PERSONAL_SEEDS = 10
+
+
+def trend_contribution(weight: float, at: datetime) -> float:
+    days = (at - TREND_EPOCH).total_seconds() / 86400.0
+    return weight * math.pow(2.0, days / TREND_HALF_LIFE_DAYS)
+
+
+# ---------------------------------------------------------------- facts (what PostgreSQL says)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryFact:
+    id: UUID
+    name: str
+    parent_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFact:
+    id: UUID
+    name: str
+    for_sale: bool
+    category_id: UUID
+    brand_id: UUID | None
+    features: tuple[str, ...]  # sorted "name=value" attribute pairs
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFact:
+    """An order's contribution: `counted` is false once cancelled or refunded, and then it
+    contributes nothing (the graph keeps the fact, so a repeat changes nothing)."""
+
+    id: UUID
+    user_id: UUID
+    placed_at: datetime
+    counted: bool
+    products: tuple[UUID, ...]  # distinct, sorted
+    payment_method: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewFact:
+    user_id: UUID
+    product_id: UUID
+    rating: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One storefront event that concerns a product (view or add to cart)."""
+
+    kind: str  # "viewed" | "added_to_cart"
+    product_id: UUID
+    user_id: UUID | None
+    at: datetime
+
+
+COUNTED_STATUSES_EXCLUDED = frozenset({"cancelled", "refunded"})
+UNPAID = frozenset({"pending", "failed"})
+
+
+def order_counts(status: str, payment_status: str) -> bool:
+    """An order counts once it is paid (a reservation waiting for its payment does not) and
+    until it is cancelled or refunded in full."""
+    return status not in COUNTED_STATUSES_EXCLUDED and payment_status not in UNPAID
+
+
+# ---------------------------------------------------------------- weights (how facts change)
+
+Pair = tuple[UUID, UUID]
+
+
+def _pairs(products: Iterable[UUID]) -> list[Pair]:
+    items = sorted(set(products))
+    return [(a, b) for a in items for b in items if a != b]
+
+
+@dataclass
+class OrderDelta:
+    """What a batch of order changes does to the maintained weights."""
+
+    bought_together: dict[Pair, int]
+    trend: dict[UUID, tuple[float, int]]  # product -> (trend delta, orders delta)
+    touched_users: set[UUID]
+
+
+def order_delta(changes: Iterable[tuple[OrderFact | None, OrderFact]]) -> OrderDelta:
+    """From (stored, new) facts: FREQUENTLY_BOUGHT_WITH in both directions counts the orders that
+    contain both products; trending adds each counted order once."""
+    together: dict[Pair, int] = defaultdict(int)
+    trend: dict[UUID, list[float]] = defaultdict(lambda: [0.0, 0])
+    users: set[UUID] = set()
+    for old, new in changes:
+        if old == new:
+            continue
+        for fact, sign in ((old, -1), (new, 1)):
+            if fact is None or not fact.counted:
+                continue
+            users.add(fact.user_id)
+            for pair in _pairs(fact.products):
+                together[pair] += sign
+            contribution = trend_contribution(TREND_WEIGHTS["order"], fact.placed_at)
+            for product in fact.products:
+                trend[product][0] += sign * contribution
+                trend[product][1] += sign
+    return OrderDelta(
+        {k: v for k, v in together.items() if v},
+        {k: (float(v[0]), int(v[1])) for k, v in trend.items() if v[1] or v[0]},
+        users,
+    )
+
+
+def also_bought_delta(
+    before: dict[UUID, set[UUID]], after: dict[UUID, set[UUID]]
+) -> dict[Pair, int]:
+    """ALSO_BOUGHT counts customers who bought both products (in any orders). A customer's set
+    of bought products changes only at its edges, so only pairs with a changed end move."""
+    delta: dict[Pair, int] = defaultdict(int)
+    for user in before.keys() | after.keys():
+        old, new = before.get(user, set()), after.get(user, set())
+        changed = old ^ new
+        for product in changed:
+            for other in (old | new) - {product}:
+                d = int(product in new and other in new) - int(product in old and other in old)
+                delta[(product, other)] += d
+                if other not in changed:  # a changed `other` counts this pair in its own turn
+                    delta[(other, product)] += d
+    return {k: v for k, v in delta.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class Similarity:
+    score: float
+    reason: str
+
+
+def similarity(a: ProductFact, b: ProductFact) -> Similarity | None:
+    """SIMILAR_TO: same category counts 2, same brand 1, each shared attribute 0.5; products that
+    share neither category nor brand are not similar."""
+    same_category = a.category_id == b.category_id
+    same_brand = a.brand_id is not None and a.brand_id == b.brand_id
+    if a.id == b.id or not (same_category or same_brand):
+        return None
+    shared = len(set(a.features) & set(b.features))
+    parts = [p for p, on in (("category", same_category), ("brand", same_brand)) if on]
+    reason = "similar: same " + " and ".join(parts)
+    if shared:
+        reason += f", {shared} shared attribute{'s' if shared > 1 else ''}"
+    return Similarity(2.0 * same_category + 1.0 * same_brand + 0.5 * shared, reason)
+
+
+# ---------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    product_id: UUID
+    name: str
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """One maintained relationship from a product, as an adapter reads it."""
+
+    product_id: UUID
+    name: str
+    weight: float
+    reason: str | None = None  # SIMILAR_TO keeps its reason
+
+
+def explain(kind: RecommendationKind, related: Related, category: str | None = None) -> str:
+    if kind is RecommendationKind.BOUGHT_TOGETHER:
+        n = int(related.weight)
+        return f"bought together {n} time{'s' if n != 1 else ''}"
+    if kind is RecommendationKind.ALSO_BOUGHT:
+        n = int(related.weight)
+        return f"{n} customer{'s' if n != 1 else ''} who bought this also bought it"
+    if kind is RecommendationKind.SIMILAR:
+        return related.reason or "similar"
+    return f"trending in {category or 'this category'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What a customer did with a product (from PURCHASED, ADDED_TO_CART, VIEWED, REVIEWED)."""
+
+    product_id: UUID
+    name: str
+    purchased: int
+    last_purchased: datetime | None
+    carted: int
+    last_carted: datetime | None
+    viewed: int
+    last_viewed: datetime | None
+    rating: int | None
+
+
+def _fade(at: datetime | None, now: datetime) -> float:
+    if at is None:
+        return 0.0
+    days = max(0.0, (now - at).total_seconds() / 86400.0)
+    return math.pow(0.5, days / SIGNAL_HALF_LIFE_DAYS)
+
+
+def seed_weights(signals: Iterable[Signal], now: datetime) -> dict[UUID, tuple[float, str]]:
+    """How much each product a customer touched says about them now, and the strongest reason.
+    Recent behaviour weighs more; a bad review (1-2 stars) removes the product as a seed."""
+    seeds: dict[UUID, tuple[float, str]] = {}
+    for s in signals:
+        parts = [
+            (SIGNAL_WEIGHTS["purchased"] * _fade(s.last_purchased, now), "because you bought {}"),
+            (
+                SIGNAL_WEIGHTS["added_to_cart"] * _fade(s.last_carted, now),
+                "because you added {} to your cart",
+            ),
+            (SIGNAL_WEIGHTS["viewed"] * _fade(s.last_viewed, now), "because you viewed {}"),
+        ]
+        weight = sum(w for w, _ in parts)
+        if s.rating is not None:
+            if s.rating <= 2:
+                continue
+            weight *= 1.0 + (s.rating - 3) * 0.25
+        if weight <= 0:
+            continue
+        template = max(parts, key=lambda p: p[0])[1]
+        seeds[s.product_id] = (weight, template.format(s.name))
+    ranked = sorted(seeds.items(), key=lambda kv: (-round(kv[1][0], 9), str(kv[0])))
+    return dict(ranked[:PERSONAL_SEEDS])
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    seed_id: UUID
+    product_id: UUID
+    name: str
+    bought_together: int
+    similar: float
+
+
+def personalise(
+    seeds: dict[UUID, tuple[float, str]], neighbours: Iterable[Neighbour],
+    exclude: set[UUID], limit: int,
+) -> list[Recommendation]:  # fmt: skip
+    """Score = sum over seeds of seed weight x (orders together + similarity); the reason names
+    the seed that contributed most."""
+    score: dict[UUID, float] = defaultdict(float)
+    best: dict[UUID, tuple[float, str]] = {}
+    names: dict[UUID, str] = {}
+    for n in neighbours:
+        if n.product_id in exclude or n.seed_id not in seeds:
+            continue
+        weight, reason = seeds[n.seed_id]
+        part = weight * (n.bought_together + n.similar)
+        if part <= 0:
+            continue
+        score[n.product_id] += part
+        names[n.product_id] = n.name
+        if n.product_id not in best or part > best[n.product_id][0]:
+            best[n.product_id] = (part, reason)
+    ranked = sorted(score.items(), key=lambda kv: (-round(kv[1], 9), str(kv[0])))
+    return [
+        Recommendation(pid, names[pid], round(value, 9), best[pid][1])
+        for pid, value in ranked[:limit]
+    ]
+
+
+Tally = dict[tuple[str, UUID, UUID], tuple[int, datetime]]
+
+
+def tally(rows: Iterable[Interaction]) -> Tally:
+    """Interactions of known customers per (kind, customer, product): how many and the latest."""
+    found: Tally = {}
+    for r in rows:
+        if r.user_id is None:
+            continue
+        key = (r.kind, r.user_id, r.product_id)
+        count, last = found.get(key, (0, r.at))
+        found[key] = (count + 1, max(last, r.at))
+    return dict(sorted(found.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))))
+
+
+Snapshot = dict[str, dict[str, tuple[object, ...]]]
+
+
+def snapshot_drift(
+    expected: Snapshot, actual: Snapshot, *, float_scale: float = 1.0
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(missing, extra, different) as (label or relationship type, key), comparing two graph
+    snapshots node by node and relationship by relationship. Floats (trend sums) compare within
+    1e-9 of `float_scale`: the same contributions added in another order differ in last bits."""
+    missing, extra, different = [], [], []
+    for label in sorted(expected.keys() | actual.keys()):
+        want, got = expected.get(label, {}), actual.get(label, {})
+        missing += [(label, k) for k in sorted(want.keys() - got.keys())]
+        extra += [(label, k) for k in sorted(got.keys() - want.keys())]
+        different += [(label, k) for k in sorted(want.keys() & got.keys())
+                      if not _same(want[k], got[k], float_scale)]  # fmt: skip
+    return missing, extra, different
+
+
+def snapshot_differences(
+    expected: Snapshot, actual: Snapshot, *, float_scale: float = 1.0
+) -> list[str]:
+    """The same comparison in words, with both sides of every difference (for tests and logs)."""
+    missing, extra, different = snapshot_drift(expected, actual, float_scale=float_scale)
+    return ([f"{label} {k}: missing" for label, k in missing]
+            + [f"{label} {k}: extra" for label, k in extra]
+            + [f"{label} {k}: {expected[label][k]!r} != {actual[label][k]!r}"
+               for label, k in different])  # fmt: skip
+
+
+def _same(a: tuple[object, ...], b: tuple[object, ...], scale: float) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, float) and isinstance(y, float):
+            if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9 * scale):
+                return False
+        elif x != y:
+            return False
+    return True

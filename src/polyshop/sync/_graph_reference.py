@@ -1,0 +1,196 @@
+"""A graph held in memory, written through the same GraphWriter calls as the real stores: what
+`sync verify graph` rebuilds from PostgreSQL's facts and compares a store with."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from polyshop.domain.recommendations import (
+    CategoryFact,
+    Interaction,
+    OrderFact,
+    ProductFact,
+    RecommendationKind,
+    ReviewFact,
+    Similarity,
+    tally,
+)
+from polyshop.ports import GraphSnapshot
+
+
+def _new_product() -> dict[str, Any]:
+    return {"name": "", "for_sale": False, "category": None, "brand": None, "features": (),
+            "trend": 0.0, "orders": 0}  # fmt: skip
+
+
+def _new_link() -> dict[str, Any]:
+    return {"purchased": 0, "last_purchased": None, "carted": 0, "last_carted": None,
+            "viewed": 0, "last_viewed": None, "rating": None, "reviewed_at": None}  # fmt: skip
+
+
+@dataclass
+class ReferenceGraph:
+    categories: dict[UUID, CategoryFact] = field(default_factory=dict)
+    products: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    orders_: dict[UUID, OrderFact] = field(default_factory=dict)
+    links: dict[tuple[UUID, UUID], dict[str, Any]] = field(default_factory=dict)
+    pairs: dict[tuple[UUID, UUID], dict[str, Any]] = field(default_factory=dict)
+    batches: set[int] = field(default_factory=set)
+
+    def _product(self, product_id: UUID) -> dict[str, Any]:
+        return self.products.setdefault(product_id, _new_product())
+
+    def _link(self, user_id: UUID, product_id: UUID) -> dict[str, Any]:
+        return self.links.setdefault((user_id, product_id), _new_link())
+
+    def _pair(self, a: UUID, b: UUID) -> dict[str, Any]:
+        return self.pairs.setdefault((a, b), {"bought_together": 0, "also_bought": 0,
+                                              "similar": 0.0, "reason": None})  # fmt: skip
+
+    def _tidy(self) -> None:
+        self.links = {k: v for k, v in self.links.items()
+                      if v["purchased"] or v["carted"] or v["viewed"] or v["rating"] is not None}  # fmt: skip
+        self.pairs = {k: v for k, v in self.pairs.items()
+                      if v["bought_together"] or v["also_bought"] or v["similar"]}  # fmt: skip
+
+    # GraphWriter
+
+    async def put_categories(self, facts: Sequence[CategoryFact]) -> None:
+        self.categories.update({f.id: f for f in facts})
+
+    async def put_products(self, facts: Sequence[ProductFact]) -> None:
+        for f in facts:
+            self._product(f.id).update(name=f.name, for_sale=f.for_sale, category=f.category_id,
+                                       brand=f.brand_id, features=f.features)  # fmt: skip
+
+    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
+        categories = {f.category_id for f in facts}
+        brands = {f.brand_id for f in facts if f.brand_id is not None}
+        return [
+            ProductFact(pid, p["name"], p["for_sale"], p["category"], p["brand"], p["features"])
+            for pid, p in sorted(self.products.items(), key=lambda kv: str(kv[0]))
+            if p["category"] is not None and (p["category"] in categories or p["brand"] in brands)
+        ]
+
+    async def replace_similar(
+        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+    ) -> None:
+        for (a, b), pair in self.pairs.items():
+            if a in product_ids or b in product_ids:
+                pair["similar"], pair["reason"] = 0.0, None
+        for a, b, s in edges:
+            self._pair(a, b).update(similar=s.score, reason=s.reason)
+        self._tidy()
+
+    async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
+        return {i: self.orders_[i] for i in ids if i in self.orders_}
+
+    async def put_orders(self, facts: Sequence[OrderFact]) -> None:
+        for f in facts:
+            self.orders_[f.id] = f
+            for product in f.products:
+                self._product(product)
+
+    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
+        found: dict[UUID, dict[UUID, int]] = {}
+        for (user, product), link in self.links.items():
+            if user in user_ids and link["purchased"]:
+                found.setdefault(user, {})[product] = link["purchased"]
+        return found
+
+    async def bought(
+        self, user_ids: Collection[UUID]
+    ) -> dict[UUID, dict[UUID, tuple[int, datetime]]]:
+        found: dict[UUID, dict[UUID, tuple[int, datetime]]] = {}
+        for order in self.orders_.values():
+            if order.user_id in user_ids and order.counted:
+                mine = found.setdefault(order.user_id, {})
+                for product in order.products:
+                    count, last = mine.get(product, (0, order.placed_at))
+                    mine[product] = (count + 1, max(last, order.placed_at))
+        return found
+
+    async def set_purchased(
+        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    ) -> None:
+        for (user, _), link in self.links.items():
+            if user in user_ids:
+                link["purchased"], link["last_purchased"] = 0, None
+        for user, products in bought.items():
+            for product, (count, last) in products.items():
+                self._product(product)
+                self._link(user, product).update(purchased=count, last_purchased=last)
+        self._tidy()
+
+    async def add_pairs(
+        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
+    ) -> None:
+        for (a, b), d in sorted(deltas.items()):
+            self._pair(a, b)[str(kind)] += d
+        self._tidy()
+
+    async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
+        for product, (t, n) in sorted(deltas.items()):
+            p = self._product(product)
+            p["trend"] += t
+            p["orders"] += n
+
+    async def replace_reviews(
+        self, product_ids: Collection[UUID], facts: Sequence[ReviewFact]
+    ) -> None:
+        for (_, product), link in self.links.items():
+            if product in product_ids:
+                link["rating"], link["reviewed_at"] = None, None
+        for f in facts:
+            self._product(f.product_id)
+            self._link(f.user_id, f.product_id).update(rating=f.rating, reviewed_at=f.at)
+        self._tidy()
+
+    async def unapplied(self, batch_ids: Collection[int]) -> set[int]:
+        return set(batch_ids) - self.batches
+
+    async def add_interactions(
+        self, batch_ids: Collection[int], rows: Sequence[Interaction]
+    ) -> None:
+        self.batches |= set(batch_ids)
+        names = {"viewed": ("viewed", "last_viewed"), "added_to_cart": ("carted", "last_carted")}
+        for (kind, user, product), (n, at) in tally(rows).items():
+            self._product(product)
+            link = self._link(user, product)
+            count, last = names[kind]
+            link[count] += n
+            link[last] = at if link[last] is None else max(link[last], at)
+
+    def snapshot(self) -> GraphSnapshot:
+        s = str
+        snap: GraphSnapshot = {
+            "Category": {s(i): (c.name, s(c.parent_id) if c.parent_id else None)
+                         for i, c in self.categories.items()},
+            "Product": {s(i): (p["name"], p["for_sale"], s(p["category"]) if p["category"] else None,
+                               s(p["brand"]) if p["brand"] else None, tuple(p["features"]),
+                               float(p["trend"]), p["orders"]) for i, p in self.products.items()},
+            "Order": {s(i): (s(o.user_id), o.placed_at, o.counted, tuple(s(p) for p in o.products),
+                             o.payment_method) for i, o in self.orders_.items()},
+        }  # fmt: skip
+        for (user, product), link in self.links.items():
+            key = f"{user}>{product}"
+            for rel, count, last in (("PURCHASED", "purchased", "last_purchased"),
+                                     ("ADDED_TO_CART", "carted", "last_carted"),
+                                     ("VIEWED", "viewed", "last_viewed")):  # fmt: skip
+                if link[count]:
+                    snap.setdefault(rel, {})[key] = (link[count], link[last])
+            if link["rating"] is not None:
+                snap.setdefault("REVIEWED", {})[key] = (link["rating"], link["reviewed_at"])
+        for (a, b), pair in self.pairs.items():
+            key = f"{a}>{b}"
+            if pair["bought_together"]:
+                snap.setdefault("FREQUENTLY_BOUGHT_WITH", {})[key] = (pair["bought_together"],)
+            if pair["also_bought"]:
+                snap.setdefault("ALSO_BOUGHT", {})[key] = (pair["also_bought"],)
+            if pair["similar"]:
+                snap.setdefault("SIMILAR_TO", {})[key] = (pair["similar"], pair["reason"])
+        return {label: nodes for label, nodes in snap.items() if nodes}

@@ -1,0 +1,341 @@
+"""The graph projector: keeps a GraphStore (Neo4j or its PostgreSQL twin) in step with the
+outbox, on the `Projector` port. Orders, products, categories and reviews are read back from
+PostgreSQL as facts (the current state, so a repeat or a late event writes the same thing);
+storefront batches are counted once each (the graph remembers the batches it applied).
+
+Weights are maintained incrementally and exactly: the graph keeps each order's contribution
+(its Order node: counted or not, which products), and a changed order moves the weights by the
+difference between what it contributed and what it contributes now. Projecting the same order
+twice therefore changes nothing, and a cancellation or a refund takes its weight back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import redis
+
+from polyshop.adapters.postgres import Database, save_checkpoint
+from polyshop.domain.events import Aggregate, Event
+from polyshop.domain.recommendations import (
+    TREND_WEIGHTS,
+    CategoryFact,
+    Interaction,
+    OrderFact,
+    ProductFact,
+    RecommendationKind,
+    ReviewFact,
+    Similarity,
+    also_bought_delta,
+    order_counts,
+    order_delta,
+    similarity,
+    snapshot_drift,
+    trend_contribution,
+)
+from polyshop.ports import (
+    Checkpoint,
+    Drift,
+    GraphStore,
+    GraphWriter,
+    OutboxEvent,
+    Reader,
+    Target,
+)
+from polyshop.sync._graph_reference import ReferenceGraph
+
+log = logging.getLogger(__name__)
+
+STOREFRONT_EVENT = str(Event.STOREFRONT_EVENTS_RECORDED)
+_INTERACTIONS = {"view": "viewed", "add_to_cart": "added_to_cart"}
+
+
+@dataclass
+class GraphChanges:
+    """What one tenant's events ask the graph to become (facts) or to count (interactions)."""
+
+    categories: dict[UUID, CategoryFact] = field(default_factory=dict)
+    products: dict[UUID, ProductFact] = field(default_factory=dict)
+    orders: dict[UUID, OrderFact] = field(default_factory=dict)
+    reviewed_products: set[UUID] = field(default_factory=set)
+    reviews: list[ReviewFact] = field(default_factory=list)
+    batches: dict[int, list[Interaction]] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not (self.categories or self.products or self.orders or self.reviewed_products
+                    or self.batches)  # fmt: skip
+
+    def merge(self, other: GraphChanges) -> None:
+        self.categories.update(other.categories)
+        self.products.update(other.products)
+        self.orders.update(other.orders)
+        self.reviewed_products |= other.reviewed_products
+        self.reviews += other.reviews
+        self.batches.update(other.batches)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantGraphChanges:
+    """The projector's change: one tenant's facts, built from one snapshot."""
+
+    tenant_id: UUID
+    changes: GraphChanges
+
+
+# ---------------------------------------------------------------- facts from PostgreSQL
+
+_PRODUCTS = (
+    "SELECT p.id, p.name, p.status = 'active', p.category_id, p.brand_id,"
+    " coalesce((SELECT array_agg(a.name || '=' || a.value ORDER BY a.name, a.value)"
+    " FROM product_attributes a WHERE a.tenant_id = p.tenant_id AND a.product_id = p.id), '{}')"
+    " FROM products p WHERE p.id = ANY(%s)"
+)
+_ORDERS = (
+    "SELECT o.id, o.user_id, o.created_at, o.status, o.payment_status,"
+    " (SELECT array_agg(DISTINCT i.product_id) FROM order_items i"
+    "   WHERE i.tenant_id = o.tenant_id AND i.order_id = o.id),"
+    " coalesce((SELECT y.payment_method FROM payments y WHERE y.tenant_id = o.tenant_id"
+    "   AND y.order_id = o.id ORDER BY y.created_at, y.id LIMIT 1), 'none')"
+    " FROM orders o WHERE o.id = ANY(%s)"
+)
+
+
+async def _fetch(reader: Reader, sql: str, ids: Iterable[Any]) -> list[Any]:
+    cursor = await reader.connection.execute(sql, (list(ids),))
+    return await cursor.fetchall()
+
+
+async def product_facts(reader: Reader, ids: Iterable[UUID]) -> list[ProductFact]:
+    rows = await _fetch(reader, _PRODUCTS, ids)
+    return [ProductFact(r[0], r[1], r[2], r[3], r[4], tuple(r[5])) for r in rows]
+
+
+async def order_facts(reader: Reader, ids: Iterable[UUID]) -> list[OrderFact]:
+    rows = await _fetch(reader, _ORDERS, ids)
+    return [
+        OrderFact(r[0], r[1], r[2].astimezone(UTC), order_counts(r[3], r[4]),
+                  tuple(sorted(r[5] or [], key=str)), r[6])
+        for r in rows
+    ]  # fmt: skip
+
+
+async def category_facts(reader: Reader, ids: Iterable[UUID]) -> list[CategoryFact]:
+    rows = await _fetch(
+        reader, "SELECT id, name, parent_id FROM categories WHERE id = ANY(%s)", ids
+    )
+    return [CategoryFact(*r) for r in rows]
+
+
+async def review_facts(reader: Reader, product_ids: Iterable[UUID]) -> list[ReviewFact]:
+    """A customer's latest review of each product (a customer may review per order)."""
+    rows = await _fetch(
+        reader,
+        "SELECT DISTINCT ON (product_id, user_id) user_id, product_id, rating, created_at"
+        " FROM reviews WHERE product_id = ANY(%s) ORDER BY product_id, user_id, created_at DESC, id",
+        product_ids,
+    )
+    return [ReviewFact(r[0], r[1], r[2], r[3].astimezone(UTC)) for r in rows]
+
+
+def interactions(payload: dict[str, Any]) -> list[Interaction]:
+    found = []
+    for e in payload.get("events", []):
+        kind = _INTERACTIONS.get(e.get("type"))
+        if kind is None or not e.get("product_id"):
+            continue
+        found.append(Interaction(
+            kind, UUID(e["product_id"]),
+            UUID(e["customer_id"]) if e.get("customer_id") else None,
+            datetime.fromisoformat(e["occurred_at"]).astimezone(UTC),
+        ))  # fmt: skip
+    return found
+
+
+def targets_of(event: OutboxEvent) -> set[Target]:
+    kind, key = event.aggregate_type, event.aggregate_id
+    if event.event_type == STOREFRONT_EVENT:
+        return {("storefront", str(event.id))}
+    if kind in (Aggregate.ORDER, Aggregate.PRODUCT, Aggregate.CATEGORY):
+        return {(str(kind), str(UUID(key)))}
+    if kind == Aggregate.REVIEW:
+        return {("reviews", str(UUID(str(event.payload["product_id"]))))}
+    return set()
+
+
+async def build_changes(reader: Reader, targets: Collection[Target]) -> GraphChanges:
+    """Read the current facts behind these targets (of the reader's tenant)."""
+    wanted: dict[str, set[Any]] = defaultdict(set)
+    for kind, key in targets:
+        wanted[kind].add(int(key) if kind == "storefront" else UUID(key))
+    changes = GraphChanges()
+    changes.categories = {f.id: f for f in await category_facts(reader, wanted["category"])}
+    changes.products = {f.id: f for f in await product_facts(reader, wanted["product"])}
+    changes.orders = {f.id: f for f in await order_facts(reader, wanted["order"])}
+    changes.reviewed_products = set(wanted["reviews"])
+    changes.reviews = await review_facts(reader, wanted["reviews"])
+    if wanted["storefront"]:
+        rows = await _fetch(reader, "SELECT id, payload FROM outbox WHERE id = ANY(%s)"
+                            " ORDER BY id", wanted["storefront"])  # fmt: skip
+        changes.batches = {row[0]: interactions(row[1]) for row in rows}
+    return changes
+
+
+# ---------------------------------------------------------------- applying facts to a graph
+
+
+async def apply_changes(writer: GraphWriter, changes: GraphChanges) -> None:
+    """Store the facts and move the maintained weights by exactly what changed."""
+    if changes.categories:
+        await writer.put_categories(list(changes.categories.values()))
+    if changes.products:
+        await _products(writer, list(changes.products.values()))
+    if changes.orders:
+        await _orders(writer, list(changes.orders.values()))
+    if changes.reviewed_products:
+        await writer.replace_reviews(changes.reviewed_products, changes.reviews)
+    if changes.batches:
+        fresh = await writer.unapplied(changes.batches.keys())
+        if fresh:
+            rows = [r for batch in sorted(fresh) for r in changes.batches[batch]]
+            trend: dict[UUID, list[float]] = defaultdict(lambda: [0.0, 0])
+            for r in rows:
+                weight = TREND_WEIGHTS["view" if r.kind == "viewed" else "add_to_cart"]
+                trend[r.product_id][0] += trend_contribution(weight, r.at)
+            await writer.add_interactions(fresh, rows)
+            await writer.add_trend({p: (t, 0) for p, (t, _) in trend.items()})
+
+
+async def _products(writer: GraphWriter, facts: list[ProductFact]) -> None:
+    await writer.put_products(facts)
+    candidates = {f.id: f for f in await writer.similarity_candidates(facts)}
+    changed = {f.id for f in facts}
+    edges: dict[tuple[UUID, UUID], Similarity] = {}
+    for fact in facts:
+        for other in candidates.values():
+            found = similarity(fact, other)
+            if found is not None:
+                edges[(fact.id, other.id)] = found
+                edges[(other.id, fact.id)] = found
+    await writer.replace_similar(
+        changed, [(a, b, s) for (a, b), s in sorted(edges.items(), key=lambda kv: str(kv[0]))]
+    )
+
+
+async def _orders(writer: GraphWriter, facts: list[OrderFact]) -> None:
+    stored = await writer.orders([f.id for f in facts])
+    delta = order_delta((stored.get(f.id), f) for f in facts)
+    changed = [f for f in facts if stored.get(f.id) != f]
+    if not changed:
+        return
+    await writer.put_orders(changed)
+    users = delta.touched_users
+    before = await writer.purchased(users) if users else {}
+    after = await writer.bought(users) if users else {}
+    if users:
+        await writer.set_purchased(users, after)
+    await writer.add_pairs(RecommendationKind.BOUGHT_TOGETHER, delta.bought_together)
+    await writer.add_pairs(
+        RecommendationKind.ALSO_BOUGHT,
+        also_bought_delta({u: set(p) for u, p in before.items()},
+                          {u: set(p) for u, p in after.items()}),
+    )  # fmt: skip
+    if delta.trend:
+        await writer.add_trend(delta.trend)
+
+
+class GraphProjector:
+    """Projects the outbox into a GraphStore (one transaction per tenant and batch); the
+    checkpoint is saved in PostgreSQL after the graph has the batch, so a crash in between
+    repeats the batch, which changes nothing."""
+
+    def __init__(
+        self, database: Database, store: GraphStore, *, name: str = "graph",
+        on_change: Callable[[UUID], Awaitable[None]] | None = None,
+    ) -> None:  # fmt: skip
+        self.database = database
+        self.store = store
+        self.name = name
+        # Told after a tenant's graph changed (the recommendation cache's generation).
+        self._on_change = on_change
+
+    async def targets(
+        self, reader: Reader, events: Sequence[OutboxEvent]
+    ) -> Mapping[int, Collection[Target]]:
+        return {event.id: found for event in events if (found := targets_of(event))}
+
+    async def build(
+        self, reader: Reader, targets: Collection[Target], version: int
+    ) -> list[TenantGraphChanges]:
+        return [TenantGraphChanges(reader.tenant_id, await build_changes(reader, targets))]
+
+    async def apply(
+        self, changes: Sequence[TenantGraphChanges], checkpoint: Checkpoint | None
+    ) -> int:
+        applied = 0
+        for change in changes:
+            if change.changes.empty():
+                continue
+            async with self.store.writer(change.tenant_id) as writer:
+                await apply_changes(writer, change.changes)
+            applied += 1
+            await self._changed(change.tenant_id)
+        if checkpoint is not None:
+            async with self.database.unit_of_work() as uow:
+                await save_checkpoint(uow.connection, checkpoint)
+                await uow.commit()
+        return applied
+
+    async def _changed(self, tenant_id: UUID) -> None:
+        if self._on_change is None:
+            return
+        try:
+            await self._on_change(tenant_id)
+        except (redis.RedisError, OSError):  # the cache's TTL bounds the staleness
+            log.warning("could not retire cached recommendations of tenant %s", tenant_id)
+
+    # ---- rebuild and verify -----------------------------------------------------------------
+
+    async def everything(self, reader: Reader) -> Collection[Target]:
+        found: set[Target] = set()
+        for kind, table in (("category", "categories"), ("product", "products"),
+                            ("order", "orders"), ("reviews", "products")):  # fmt: skip
+            cursor = await reader.connection.execute(f"SELECT id FROM {table}")
+            found |= {(kind, str(row[0])) for row in await cursor.fetchall()}
+        cursor = await reader.connection.execute(
+            "SELECT id FROM outbox WHERE event_type = %s", (STOREFRONT_EVENT,)
+        )
+        found |= {("storefront", str(row[0])) for row in await cursor.fetchall()}
+        return found
+
+    async def reset(self, tenant_id: UUID) -> None:
+        await self.store.clear(tenant_id)
+
+    async def compare(self, tenant_id: UUID, expected: Sequence[TenantGraphChanges]) -> Drift:
+        """The stored graph against the graph these facts make from scratch (built in memory),
+        node by node and relationship by relationship."""
+        everything = GraphChanges()
+        for change in expected:
+            everything.merge(change.changes)
+        reference = ReferenceGraph()
+        await apply_changes(reference, everything)
+        wanted = reference.snapshot()
+        missing, extra, different = snapshot_drift(
+            wanted, await self.store.snapshot(tenant_id), float_scale=trend_scale()
+        )
+        return Drift(
+            missing=[(tenant_id, label, key) for label, key in missing],
+            extra=[(tenant_id, label, key) for label, key in extra],
+            different=[(tenant_id, label, key) for label, key in different],
+            checked=sum(len(items) for items in wanted.values()),
+        )
+
+
+def trend_scale() -> float:
+    """Trend sums compare within 1e-9 of a contribution made now (forward decay grows)."""
+    return trend_contribution(1.0, datetime.now(UTC))

@@ -1,0 +1,321 @@
+"""One contract for every GraphStore adapter: the same facts give the same graph (compared with
+a graph built in memory, node by node and relationship by relationship) and the same ranked
+recommendations, on Neo4j 5 and on the PostgreSQL twin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from polyshop import bootstrap
+from polyshop.adapters.neo4j import Neo4jGraphStore
+from polyshop.adapters.postgres import PostgresGraphStore
+from polyshop.domain.recommendations import (
+    CategoryFact,
+    Interaction,
+    OrderFact,
+    ProductFact,
+    RecommendationKind,
+    ReviewFact,
+    snapshot_differences,
+)
+from polyshop.ports import GraphStore
+from polyshop.services.recommendations import RecommendationService
+from polyshop.sync.graph import GraphChanges, ReferenceGraph, apply_changes
+
+ADAPTERS = ["postgres", "neo4j"]
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+BT, AB, SIM = (RecommendationKind.BOUGHT_TOGETHER, RecommendationKind.ALSO_BOUGHT,
+               RecommendationKind.SIMILAR)  # fmt: skip
+
+
+@pytest.fixture(params=ADAPTERS)
+async def store(
+    request: pytest.FixtureRequest, app: bootstrap.Container
+) -> AsyncIterator[GraphStore]:
+    if request.param == "postgres":
+        yield PostgresGraphStore(app.relay_database)
+        return
+    server = request.getfixturevalue("neo4j_server")
+    neo4j = Neo4jGraphStore(server.url, server.user, server.password)
+    await neo4j.setup()
+    yield neo4j
+    await neo4j.close()
+
+
+@pytest.fixture
+async def tenants(app: bootstrap.Container) -> tuple[UUID, UUID]:
+    first = await app.tenants.create(f"graph-{uuid4().hex[:10]}", "Graph A")
+    second = await app.tenants.create(f"graph-{uuid4().hex[:10]}", "Graph B")
+    return first.id, second.id
+
+
+def ids(n: int) -> list[UUID]:
+    return sorted((uuid4() for _ in range(n)), key=str)
+
+
+class Shop:
+    """A small catalog: two categories under a root, two brands, six products (one not for
+    sale), three customers."""
+
+    def __init__(self) -> None:
+        self.root, self.audio, self.video = ids(3)
+        self.brand_x, self.brand_y = ids(2)
+        self.p = ids(6)
+        self.users = ids(3)
+        self.categories = {
+            self.root: CategoryFact(self.root, "All", None),
+            self.audio: CategoryFact(self.audio, "Audio", self.root),
+            self.video: CategoryFact(self.video, "Video", self.root),
+        }
+        p, a, v, x, y = self.p, self.audio, self.video, self.brand_x, self.brand_y
+        self.products = {f.id: f for f in [
+            ProductFact(p[0], "Headphones", True, a, x, ("colour=black", "wireless=true")),
+            ProductFact(p[1], "Earbuds", True, a, x, ("colour=black", "wireless=true")),
+            ProductFact(p[2], "Speaker", True, a, y, ("colour=white",)),
+            ProductFact(p[3], "Cable", True, v, x, ()),
+            ProductFact(p[4], "Old amp", False, a, x, ("colour=black",)),
+            ProductFact(p[5], "Projector", True, v, None, ()),
+        ]}  # fmt: skip
+
+    def order(self, n: int, user: int, products: list[int], *, counted: bool = True,
+              days_ago: float = 1) -> OrderFact:  # fmt: skip
+        order_id = UUID(int=n + 1)
+        return OrderFact(order_id, self.users[user], NOW - timedelta(days=days_ago), counted,
+                         tuple(sorted((self.p[i] for i in products), key=str)), "card")  # fmt: skip
+
+
+async def project(store: GraphStore, tenant: UUID, changes: GraphChanges) -> None:
+    async with store.writer(tenant) as writer:
+        await apply_changes(writer, changes)
+
+
+async def seeded(store: GraphStore, tenant: UUID, shop: Shop, orders: list[OrderFact]) -> None:
+    await project(store, tenant, GraphChanges(categories=shop.categories))
+    await project(store, tenant, GraphChanges(products=shop.products))
+    await project(store, tenant, GraphChanges(orders={o.id: o for o in orders}))
+
+
+def standard_orders(shop: Shop) -> list[OrderFact]:
+    return [
+        shop.order(1, 0, [0, 1, 2]),
+        shop.order(2, 1, [0, 1]),
+        shop.order(3, 1, [0, 3, 4]),
+        shop.order(4, 2, [2, 5], days_ago=30),
+    ]
+
+
+async def same_as_reference(store: GraphStore, tenant: UUID, *steps: GraphChanges) -> None:
+    reference = ReferenceGraph()
+    for step in steps:
+        await apply_changes(reference, step)
+    assert snapshot_differences(reference.snapshot(), await store.snapshot(tenant)) == []
+
+
+async def test_bought_together_counts_orders_and_ranks_ties_by_id(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    await seeded(store, tenant, shop, standard_orders(shop))
+    found = await store.related(tenant, shop.p[0], BT, 10)
+    # p1 twice; p2 and p3 once (tie broken by id); p4 is not for sale.
+    tied = sorted([shop.p[2], shop.p[3]], key=str)
+    assert [(r.product_id, r.weight) for r in found] == [(shop.p[1], 2), (tied[0], 1), (tied[1], 1)]
+    service = RecommendationService(store)
+    first = (await service.for_product(tenant, shop.p[0], BT))[0]
+    assert (first.name, first.reason) == ("Earbuds", "bought together 2 times")
+
+
+async def test_projecting_the_same_facts_twice_changes_nothing(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    orders = standard_orders(shop)
+    await seeded(store, tenant, shop, orders)
+    before = await store.snapshot(tenant)
+    await seeded(store, tenant, shop, orders)
+    assert await store.snapshot(tenant) == before
+    steps = [GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
+             GraphChanges(orders={o.id: o for o in orders})]  # fmt: skip
+    await same_as_reference(store, tenant, *steps)
+
+
+async def test_a_cancellation_takes_back_exactly_what_the_order_added(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    orders = standard_orders(shop)
+    await seeded(store, tenant, shop, orders)
+    cancelled = shop.order(2, 1, [0, 1], counted=False)
+    await project(store, tenant, GraphChanges(orders={cancelled.id: cancelled}))
+    assert [r.weight for r in await store.related(tenant, shop.p[0], BT, 1)] == [1]
+    # Customer 1 still bought p0 (order 3) but no longer p1: one customer fewer for the pair.
+    also = {r.product_id: r.weight for r in await store.related(tenant, shop.p[0], AB, 10)}
+    assert also == {shop.p[1]: 1, shop.p[2]: 1, shop.p[3]: 1}
+    # The same graph as one that saw the cancelled order only in its final state.
+    final = [o if o.id != cancelled.id else cancelled for o in orders]
+    reference = ReferenceGraph()
+    for step in (GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
+                 GraphChanges(orders={o.id: o for o in final})):  # fmt: skip
+        await apply_changes(reference, step)
+    assert (
+        snapshot_differences(reference.snapshot(), await store.snapshot(tenant), float_scale=1e3)
+        == []
+    )
+
+
+async def test_also_bought_counts_customers_across_their_orders(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    # Customer 0 buys p0 and, in another order, p3; customer 1 buys both at once.
+    orders = [shop.order(1, 0, [0]), shop.order(2, 0, [3]), shop.order(3, 1, [0, 3])]
+    await seeded(store, tenant, shop, orders)
+    assert [(r.product_id, r.weight) for r in await store.related(tenant, shop.p[0], AB, 5)] == [
+        (shop.p[3], 2)
+    ]
+    assert [(r.product_id, r.weight) for r in await store.related(tenant, shop.p[0], BT, 5)] == [
+        (shop.p[3], 1)
+    ]
+    found = await RecommendationService(store).for_product(tenant, shop.p[3], AB)
+    assert [r.reason for r in found] == ["2 customers who bought this also bought it"]
+
+
+async def test_similar_products_share_category_brand_and_attributes(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    await seeded(store, tenant, shop, [])
+    found = await RecommendationService(store).for_product(tenant, shop.p[0], SIM)
+    # Earbuds: same category, brand and 2 attributes (4.0); Speaker: category (2.0); Cable:
+    # brand (1.0); the old amp is not for sale; the projector shares nothing.
+    assert [(r.product_id, r.score, r.reason) for r in found] == [
+        (shop.p[1], 4.0, "similar: same category and brand, 2 shared attributes"),
+        (shop.p[2], 2.0, "similar: same category"),
+        (shop.p[3], 1.0, "similar: same brand"),
+    ]
+    # Moving the speaker to another category and brand removes its edges both ways.
+    moved = ProductFact(shop.p[2], "Speaker", True, shop.video, None, ())
+    await project(store, tenant, GraphChanges(products={moved.id: moved}))
+    assert shop.p[2] not in {r.product_id for r in await store.related(tenant, shop.p[0], SIM, 10)}
+    assert {r.product_id for r in await store.related(tenant, shop.p[2], SIM, 10)} == {
+        shop.p[3],
+        shop.p[5],
+    }
+
+
+async def test_trending_covers_the_subtree_and_weighs_recent_orders_and_interest(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    # p5 was bought twice a month ago; p3 once yesterday: recency wins (half-life 7 days).
+    orders = [shop.order(1, 0, [5], days_ago=30), shop.order(2, 1, [5], days_ago=31),
+              shop.order(3, 2, [3], days_ago=1)]  # fmt: skip
+    await seeded(store, tenant, shop, orders)
+    found = await RecommendationService(store).trending(tenant, shop.root, 3, name="All")
+    assert [r.product_id for r in found][:2] == [shop.p[3], shop.p[5]]
+    assert found[0].reason == "trending in All"
+    assert shop.p[4] not in {r.product_id for r in found}
+    # Interest counts too: many recent views lift p0 above both.
+    views = [Interaction("viewed", shop.p[0], None, NOW) for _ in range(30)]
+    await project(store, tenant, GraphChanges(batches={101: views}))
+    audio = await store.trending(tenant, shop.audio, 1)
+    assert [r.product_id for r in audio] == [shop.p[0]]
+    top = await store.trending(tenant, shop.root, 1)
+    assert [r.product_id for r in top] == [shop.p[0]]
+
+
+async def test_a_storefront_batch_counts_once(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    await seeded(store, tenant, shop, [])
+    user = shop.users[0]
+    batch = [Interaction("viewed", shop.p[0], user, NOW - timedelta(hours=2)),
+             Interaction("viewed", shop.p[0], user, NOW - timedelta(hours=1)),
+             Interaction("added_to_cart", shop.p[0], user, NOW)]  # fmt: skip
+    await project(store, tenant, GraphChanges(batches={7: batch}))
+    once = await store.snapshot(tenant)
+    await project(store, tenant, GraphChanges(batches={7: batch}))
+    assert await store.snapshot(tenant) == once
+    key = f"{user}>{shop.p[0]}"
+    assert once["VIEWED"][key] == (2, NOW - timedelta(hours=1))
+    assert once["ADDED_TO_CART"][key] == (1, NOW)
+
+
+async def test_personalised_recommendations_follow_recent_behaviour(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    await seeded(store, tenant, shop, standard_orders(shop))
+    customer = shop.users[2]  # bought p2 and p5 a month ago
+    service = RecommendationService(store)
+    before = await service.for_customer(tenant, customer, now=NOW)
+    assert before and {shop.p[2], shop.p[5]}.isdisjoint({r.product_id for r in before})
+    assert shop.p[4] not in {r.product_id for r in before}
+    assert before[0].reason.startswith("because you bought ")
+    # The cable just put in the cart outweighs month-old purchases: its neighbours lead now.
+    await project(store, tenant, GraphChanges(batches={9: [
+        Interaction("added_to_cart", shop.p[3], customer, NOW - timedelta(minutes=5))]}))  # fmt: skip
+    after = await service.for_customer(tenant, customer, now=NOW)
+    assert after[0].reason == "because you added Cable to your cart"
+    # A bad review takes a product out of the seeds.
+    await project(store, tenant, GraphChanges(
+        reviewed_products={shop.p[3]}, reviews=[ReviewFact(customer, shop.p[3], 1, NOW)]))  # fmt: skip
+    assert "because you added Cable to your cart" not in {
+        r.reason for r in await service.for_customer(tenant, customer, now=NOW)
+    }
+    assert await service.for_customer(tenant, uuid4(), now=NOW) == []
+
+
+async def test_tenants_never_see_each_others_products(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """Two shops with the same product ids, names and categories: each sees its own graph."""
+    alpha, beta = tenants
+    shop = Shop()
+    await seeded(store, alpha, shop, standard_orders(shop))
+    await seeded(store, beta, shop, [shop.order(1, 0, [0, 5])])
+    assert [r.product_id for r in await store.related(beta, shop.p[0], BT, 10)] == [shop.p[5]]
+    assert [r.weight for r in await store.related(alpha, shop.p[0], BT, 1)] == [2]
+    assert shop.p[5] not in {r.product_id for r in await store.related(alpha, shop.p[0], BT, 10)}
+    assert await store.signals(beta, shop.users[1]) == []
+    beta_graph = await store.snapshot(beta)
+    assert set(beta_graph["Order"]) == {str(UUID(int=2))}
+    await store.clear(beta)
+    assert await store.related(alpha, shop.p[0], BT, 1)
+    assert await store.snapshot(beta) in ({}, {"Category": {}, "Product": {}, "Order": {}})
+
+
+async def test_both_adapters_store_the_same_graph(app: bootstrap.Container, neo4j_server: object,
+                                                  tenants: tuple[UUID, UUID]) -> None:  # fmt: skip
+    tenant, _ = tenants
+    server = neo4j_server
+    neo4j = Neo4jGraphStore(server.url, server.user, server.password)  # type: ignore[attr-defined]
+    await neo4j.setup()
+    try:
+        shop = Shop()
+        snapshots = []
+        for graph in (PostgresGraphStore(app.relay_database), neo4j):
+            await seeded(graph, tenant, shop, standard_orders(shop))
+            await project(graph, tenant, GraphChanges(
+                batches={3: [Interaction("viewed", shop.p[1], shop.users[0], NOW)]},
+                reviewed_products={shop.p[0]}, reviews=[ReviewFact(shop.users[0], shop.p[0], 5, NOW)],
+            ))  # fmt: skip
+            snapshots.append(await graph.snapshot(tenant))
+        assert snapshot_differences(snapshots[0], snapshots[1]) == []
+        assert len(snapshots[0]["SIMILAR_TO"]) > 4 and len(snapshots[0]["PURCHASED"]) == 9
+    finally:
+        await neo4j.clear(tenant)
+        await neo4j.close()

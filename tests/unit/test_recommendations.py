@@ -1,0 +1,87 @@
+"""The graph's pure rules: incremental weights equal weights counted from scratch."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from polyshop.domain.recommendations import (
+    OrderFact,
+    ProductFact,
+    Signal,
+    also_bought_delta,
+    order_counts,
+    order_delta,
+    seed_weights,
+    similarity,
+    trend_contribution,
+)
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def customers_of_pairs(bought: dict[UUID, set[UUID]]) -> Counter[tuple[UUID, UUID]]:
+    counts: Counter[tuple[UUID, UUID]] = Counter()
+    for products in bought.values():
+        counts.update((a, b) for a in products for b in products if a != b)
+    return counts
+
+
+def test_also_bought_deltas_add_up_to_a_count_from_scratch() -> None:
+    rng = random.Random(5)
+    products = [uuid4() for _ in range(8)]
+    users = [uuid4() for _ in range(5)]
+    state: dict[UUID, set[UUID]] = {}
+    maintained: Counter[tuple[UUID, UUID]] = Counter()
+    for _ in range(300):
+        user = rng.choice(users)
+        after = dict(state)
+        after[user] = set(rng.sample(products, rng.randint(0, 5)))
+        maintained.update(also_bought_delta({user: state.get(user, set())}, {user: after[user]}))
+        state = after
+        assert +maintained == customers_of_pairs(state)
+
+
+def test_an_order_counts_once_and_its_cancellation_takes_it_back() -> None:
+    a, b, c = uuid4(), uuid4(), uuid4()
+    placed = OrderFact(uuid4(), uuid4(), NOW, True, (a, b, c), "card")
+    cancelled = OrderFact(placed.id, placed.user_id, NOW, False, (a, b, c), "card")
+    first = order_delta([(None, placed)])
+    assert first.bought_together[(a, b)] == 1 and len(first.bought_together) == 6
+    assert first.trend[a] == (trend_contribution(1.0, NOW), 1)
+    assert order_delta([(placed, placed)]).bought_together == {}
+    back = order_delta([(placed, cancelled)])
+    assert all(v == -1 for v in back.bought_together.values()) and back.trend[b][1] == -1
+    assert order_delta([(cancelled, cancelled)]).trend == {}
+
+
+def test_only_paid_orders_count_until_cancelled_or_refunded() -> None:
+    assert order_counts("pending", "paid") and order_counts("delivered", "partially_refunded")
+    assert not order_counts("pending", "pending")
+    assert not order_counts("cancelled", "refunded")
+    assert not order_counts("refunded", "refunded")
+
+
+def test_similarity_needs_a_shared_category_or_brand() -> None:
+    cat, other_cat, brand = uuid4(), uuid4(), uuid4()
+    a = ProductFact(uuid4(), "A", True, cat, brand, ("colour=red", "size=2"))
+    b = ProductFact(uuid4(), "B", True, cat, brand, ("colour=red", "size=3"))
+    c = ProductFact(uuid4(), "C", True, other_cat, None, ("colour=red",))
+    found = similarity(a, b)
+    assert found is not None and found.score == 3.5
+    assert found.reason == "similar: same category and brand, 1 shared attribute"
+    assert similarity(a, c) is None and similarity(a, a) is None
+
+
+def test_recent_behaviour_weighs_more_and_a_bad_review_removes_a_seed() -> None:
+    old, fresh, disliked = uuid4(), uuid4(), uuid4()
+    signals = [
+        Signal(old, "Old", 1, NOW - timedelta(days=60), 0, None, 0, None, None),
+        Signal(fresh, "Fresh", 0, None, 0, None, 1, NOW - timedelta(hours=1), None),
+        Signal(disliked, "Bad", 1, NOW, 0, None, 0, None, 1),
+    ]
+    seeds = seed_weights(signals, NOW)
+    assert list(seeds) == [fresh, old]
+    assert seeds[fresh][1] == "because you viewed Fresh"
