@@ -15,38 +15,18 @@ import asyncio
 import json
 import random
 import statistics
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.checkout import DATABASE, RESULTS, ROOT, prepare
+from bench._common import DATABASE, RESULTS, ROOT, measure, prepare
 from polyshop import bootstrap
 from polyshop.adapters.redis import Keys
 from polyshop.settings import Settings
 
 console = Console()
-
-
-async def measure(
-    clients: int, seconds: float, read: Callable[[random.Random], Awaitable[object]]
-) -> float:
-    done = 0
-    deadline = time.perf_counter() + seconds
-
-    async def client(seed: int) -> None:
-        nonlocal done
-        rng = random.Random(seed)
-        while time.perf_counter() < deadline:
-            await read(rng)
-            done += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
-    return done / (time.perf_counter() - started)
 
 
 async def run(
@@ -70,9 +50,9 @@ async def run(
         with Progress(console=console) as progress:
             task = progress.add_task("cache benchmark rounds", total=rounds * 2)
             for _ in range(rounds):
-                raw_rate = await measure(clients, seconds, raw)
+                raw_rate, _ = await measure(clients, seconds, raw)
                 progress.advance(task)
-                service_rate = await measure(clients, seconds, service)
+                service_rate, _ = await measure(clients, seconds, service)
                 progress.advance(task)
                 results.append((raw_rate, service_rate))
     return results

@@ -41,26 +41,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench._common import ADDRESS, CUSTOMERS, DATABASE, RESULTS, ROOT, percentile, prepare
 from polyshop import bootstrap
 from polyshop.adapters.payments import TestPaymentGateway
-from polyshop.adapters.postgres import drop_database, provision, upgrade
+from polyshop.adapters.postgres import drop_database
 from polyshop.runtime import postgres_binaries as binaries
-from polyshop.services.catalog import ProductDraft
 from polyshop.services.checkout import CheckoutRequest, OrderLine
 from polyshop.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-DATABASE = "polyshop_bench"
-CUSTOMERS = 1000
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 console = Console()
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile by rank (nearest rank below), NaN for no values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 @dataclass
@@ -76,58 +65,6 @@ class Round:
 
     def percentile(self, q: float) -> float:
         return percentile(self.latencies_ms, q)
-
-
-async def prepare(
-    settings: Settings, product_count: int
-) -> tuple[bootstrap.StoreUrls, UUID, list[UUID], list[UUID]]:
-    urls = bootstrap.store_urls(settings)
-    assert urls.postgres_admin is not None
-    drop_database(urls.postgres_admin)
-    provision(urls.postgres_admin, app_password=str(conninfo_to_dict(urls.postgres)["password"]))
-    upgrade(urls.postgres_admin)
-    async with bootstrap.application(settings, urls) as app:
-        tenant = await app.tenants.create("bench", "Bench Shop")
-        await app.tenants.configure(
-            tenant.id,
-            {
-                "tax": {"default_rate": "0.08"},
-                "shipping": {"standard": {"price": "5.00", "free_over": "75.00"}},
-            },
-        )
-        vendor = await app.catalog.create_vendor(tenant.id, "Vendor")
-        category = await app.catalog.create_category(tenant.id, "All")
-        # Real traffic comes from many customers; one customer placing every order would make
-        # its row the hottest lock of the benchmark. Inserted directly: registration (argon2)
-        # is not what this measures.
-        async with app.database.unit_of_work(tenant.id) as uow:
-            cursor = await uow.connection.execute(
-                "INSERT INTO users (tenant_id, email, password_hash, first_name, last_name)"
-                " SELECT %s, 'bench' || n || '@example.com', 'not-a-login', 'Bench', n::text"
-                " FROM generate_series(1, %s) AS n RETURNING id",
-                (tenant.id, CUSTOMERS),
-            )
-            customers = [row[0] for row in await cursor.fetchall()]
-            await uow.commit()
-        products = [
-            await app.catalog.create_product(
-                tenant.id,
-                ProductDraft(
-                    name=f"Product {n}",
-                    sku=f"P-{n}",
-                    price=f"{5 + n}.99",
-                    category_id=category.id,
-                    vendor_id=vendor,
-                    status="active",
-                    initial_stock=10_000_000,
-                ),
-            )
-            for n in range(product_count)
-        ]
-    # Give the planner statistics of tables that have rows, as a shop in production has.
-    with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
-        admin.execute("ANALYZE")
-    return urls, tenant.id, customers, products
 
 
 async def run_orders(

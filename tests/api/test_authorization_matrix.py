@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from polyshop import bootstrap
-from tests.api.conftest import ADDRESS, PASSWORD, PLATFORM, Actor, new_customer, new_shop, ok
+from tests.support.actors import ADDRESS, PASSWORD, PLATFORM, Actor, new_customer, new_shop, ok
 
 ROLES = (
     "anonymous",

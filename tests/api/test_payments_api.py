@@ -21,9 +21,9 @@ from polyshop import bootstrap
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.api import create_app
 from tests import conftest as base
-from tests.api.conftest import ADDRESS, PLATFORM, Actor, new_customer, new_shop, ok
-from tests.api.conftest import RULES as API_RULES
-from tests.integration.commerce.conftest import RULES, Shop, make_shop, stock_and_ledger
+from tests.support.actors import ADDRESS, PLATFORM, Actor, new_customer, new_shop, ok
+from tests.support.actors import RULES as API_RULES
+from tests.support.shops import RULES, Shop, make_shop, stock_and_ledger
 
 
 async def _kettle(admin: Actor, stock: int = 10) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from polyshop.domain.errors import (
     ValidationError,
 )
 from polyshop.services.checkout import CheckoutService, OrderLine
-from tests.integration.commerce.conftest import (
+from tests.support.shops import (
     Shop,
     assert_stock_matches_ledger,
     make_shop,
@@ -231,7 +231,7 @@ async def test_continue_policy_and_untracked_items_may_go_below_zero(shop: Shop)
 
 
 async def _stock(shop: Shop) -> list[tuple[str, int, int]]:
-    from tests.integration.commerce.conftest import stock_and_ledger
+    from tests.support.shops import stock_and_ledger
 
     return await stock_and_ledger(shop.app, shop.tenant_id)
 

@@ -21,7 +21,7 @@ from polyshop.services.checkout import CheckoutService, PlacedOrder
 from polyshop.services.orders import OrderService
 from polyshop.services.payments import RECONCILE_LOCK, Gateways, Reconciler
 from tests import conftest as base
-from tests.integration.commerce.conftest import Shop, assert_stock_matches_ledger, stock_and_ledger
+from tests.support.shops import Shop, assert_stock_matches_ledger, stock_and_ledger
 
 
 @pytest.fixture
