@@ -35,7 +35,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from rich.console import Console
 from rich.table import Table
 
-from bench.checkout import RESULTS, ROOT, percentile
+from bench._common import RESULTS, ROOT, fresh_database, percentile
 from polyshop import bootstrap
 from polyshop.adapters.cassandra import (
     CassandraAnalyticsStore,
@@ -43,7 +43,7 @@ from polyshop.adapters.cassandra import (
     event_time,
     upgrade_schema,
 )
-from polyshop.adapters.postgres import PostgresAnalyticsStore, drop_database, provision, upgrade
+from polyshop.adapters.postgres import PostgresAnalyticsStore
 from polyshop.domain.analytics import STOREFRONT_TYPES, AnalyticsEvent, EventType
 from polyshop.ports import AnalyticsStore
 from polyshop.settings import Settings
@@ -158,19 +158,14 @@ async def run(options: argparse.Namespace, hosts: str) -> dict[str, Any]:
         cassandra_hosts=hosts, cassandra_keyspace=KEYSPACE,
         cassandra_concurrency=options.concurrency,
     )  # fmt: skip
-    urls = bootstrap.store_urls(settings)
-    assert urls.postgres_admin is not None
-    drop_database(urls.postgres_admin)
-    provision(urls.postgres_admin, urls.postgres, relay_url=urls.postgres_relay,
-              platform_url=urls.postgres_platform)  # fmt: skip
-    upgrade(urls.postgres_admin)
+    urls = fresh_database(settings)
     report: dict[str, Any] = {"events": options.events, "ingest_events": options.ingest,
                               "concurrency": options.concurrency}  # fmt: skip
     async with bootstrap.application(settings, urls) as app:
         tenant = await app.tenants.create("bench-analytics", "Bench")
         world = World(tenant.id)
         cassandra = CassandraAnalyticsStore(hosts, KEYSPACE, concurrency=options.concurrency)
-        postgres = PostgresAnalyticsStore(app.database)
+        postgres = PostgresAnalyticsStore(app.relay_database)  # the relay's role writes analytics
         stores: dict[str, AnalyticsStore] = {"Cassandra": cassandra, "PostgreSQL": postgres}
 
         # 1. ingest against the raw driver loop (warm both up first: prepared statements, JIT).

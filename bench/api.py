@@ -32,10 +32,9 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from tests.support.api_server import ApiServer
-from tests.support.ferretdb import CACHE  # the project's cache of Go-built tools
 
-from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, percentile, prepare, sample
+from bench._common import ADDRESS, DATABASE, RESULTS, ROOT, ApiServer, percentile, prepare, sample
+from bench._common import TOOL_CACHE as CACHE
 from polyshop import bootstrap
 from polyshop.settings import Settings
 

@@ -15,38 +15,18 @@ import asyncio
 import json
 import random
 import statistics
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.checkout import DATABASE, RESULTS, ROOT, percentile, prepare, sample
+from bench._common import DATABASE, RESULTS, ROOT, measure, percentile, prepare, sample
 from polyshop import bootstrap
 from polyshop.adapters.redis import Keys
 from polyshop.settings import Settings
 
 console = Console()
-
-
-async def measure(
-    clients: int, seconds: float, read: Callable[[random.Random], Awaitable[object]]
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def client(seed: int) -> None:
-        rng = random.Random(seed)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            await read(rng)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
-    return len(latencies) / (time.perf_counter() - started), latencies
 
 
 async def run(

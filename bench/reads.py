@@ -1,12 +1,14 @@
 """One product page, four ways, in one run; and the relay's lag at a sustained order rate.
 
-    uv run python -m bench.reads [--clients 8] [--seconds 5] [--rate 100]
+    uv run python -m bench.reads [--clients 8] [--seconds 5] [--rate 100] [--backlog 1000]
 
 (a) normalised PostgreSQL: `CatalogService.product` (the product, variants, attributes, images,
 category path and rating: six queries); (b) the JSONB document; (c) the MongoDB document
 (FerretDB here, SQLite-backed: a stand-in for MongoDB, not a measurement of it); (d) the Redis
 cache (`CatalogReads.product_page`). Then orders are placed at `--rate` per second while the
 relay runs, and the lag from an event's commit to its document being written is reported.
+Last, a backlog: orders placed as fast as checkout goes with the relay stopped, then applied;
+the relay's events/s against the checkout's is its headroom.
 """
 
 from __future__ import annotations
@@ -24,9 +26,18 @@ from uuid import UUID
 
 from rich.console import Console
 from rich.table import Table
-from tests.support.ferretdb import FerretDB
 
-from bench.checkout import ADDRESS, DATABASE, RESULTS, ROOT, prepare, sample
+from bench._common import (
+    ADDRESS,
+    DATABASE,
+    RESULTS,
+    ROOT,
+    FerretDB,
+    measure,
+    percentile,
+    prepare,
+    sample,
+)
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
 from polyshop.ports import OutboxEvent
@@ -36,29 +47,6 @@ from polyshop.sync import DocumentProjector, Relay
 from polyshop.sync.maintenance import rebuild
 
 console = Console()
-
-
-async def measure(
-    clients: int, seconds: float, read: Callable[[random.Random], Awaitable[Any]]
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def client(seed: int) -> None:
-        rng = random.Random(seed)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            await read(rng)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
-    return len(latencies) / (time.perf_counter() - started), latencies
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class TimedRelay(Relay):
@@ -71,6 +59,43 @@ class TimedRelay(Relay):
         now = datetime.now(UTC)
         self.lags_ms += [(now - e.created_at).total_seconds() * 1000 for e in events]
         return events
+
+
+async def backlog(
+    app: bootstrap.Container, tenant_id: UUID, customers: list[UUID], products: list[UUID],
+    options: argparse.Namespace,
+) -> dict[str, float]:  # fmt: skip
+    """With the relay stopped, `--clients` tasks place `--backlog` orders as fast as checkout
+    goes (the events to apply, and the rate they arrive at, at most); then the relay applies the
+    backlog from its checkpoint. Its events/s over the checkout's is the projector's headroom."""
+    relay = app.relay
+    await relay.run_until_idle()
+    queue = list(range(options.backlog))
+
+    async def client(seed: int) -> None:
+        rng = random.Random(seed)
+        while queue:
+            queue.pop()
+            await app.checkout.place_order(tenant_id, CheckoutRequest(
+                customer_id=rng.choice(customers),
+                lines=tuple(OrderLine(p, 1) for p in rng.sample(products, 3)),
+                shipping_address=ADDRESS,
+            ))  # fmt: skip
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(options.clients)))
+    placing = time.perf_counter() - started
+    events, _ = await relay.pending()
+    started = time.perf_counter()
+    applied = await relay.run_until_idle()
+    applying = time.perf_counter() - started
+    return {
+        "orders": options.backlog,
+        "checkout_orders_per_s": options.backlog / placing,
+        "checkout_events_per_s": events / placing,
+        "events": applied,
+        "relay_events_per_s": applied / applying,
+    }
 
 
 async def run(options: argparse.Namespace) -> dict[str, Any]:
@@ -87,10 +112,12 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
     try:
         async with bootstrap.application(settings, urls) as app:
             await app.relay.run_until_idle()  # JSONB documents
-            mongo = MongoDocumentStore(ferretdb.url, app.database, database_name="polyshop_bench")
+            mongo = MongoDocumentStore(
+                ferretdb.url, app.relay_database, database_name="polyshop_bench"
+            )
             await mongo.prepare()
             await rebuild(
-                Relay(app.database, DocumentProjector(mongo, name="bench-mongo")),
+                Relay(app.relay_database, DocumentProjector(mongo, name="bench-mongo")),
                 tenants=[tenant_id],
             )
             for product_id in products:
@@ -115,29 +142,36 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 rate, latencies = await measure(options.clients, options.seconds, read)
                 reads[name] = {
                     "per_s": rate,
-                    "p50_ms": pct(latencies, 0.5),
-                    "p99_ms": pct(latencies, 0.99),
+                    "p50_ms": percentile(latencies, 0.5),
+                    "p99_ms": percentile(latencies, 0.99),
                     "latencies_ms": sample(latencies),
                 }
             results["reads"] = reads
             await mongo.close()
 
-            relay = TimedRelay(app.database, DocumentProjector(app.documents))
+            relay = TimedRelay(app.relay_database, DocumentProjector(app.documents))
             relay.lags_ms = []
             stop = asyncio.Event()
             worker = asyncio.create_task(relay.run(urls.postgres, stop, poll_seconds=0.5))
-            rng = random.Random(3)
+            # `--clients` shoppers share the rate (one alone cannot go faster than one
+            # checkout's latency allows); each order is due at its slot in the schedule.
             placed = 0
             started = time.perf_counter()
-            while time.perf_counter() - started < options.seconds * 2:
-                request = CheckoutRequest(
-                    customer_id=rng.choice(customers),
-                    lines=tuple(OrderLine(p, 1) for p in rng.sample(products, 3)),
-                    shipping_address=ADDRESS,
-                )
-                await app.checkout.place_order(tenant_id, request)
-                placed += 1
-                await asyncio.sleep(max(0.0, started + placed / options.rate - time.perf_counter()))
+
+            async def shopper(seed: int) -> None:
+                nonlocal placed
+                rng = random.Random(seed)
+                while time.perf_counter() - started < options.seconds * 2:
+                    due = started + placed / options.rate
+                    placed += 1
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    await app.checkout.place_order(tenant_id, CheckoutRequest(
+                        customer_id=rng.choice(customers),
+                        lines=tuple(OrderLine(p, 1) for p in rng.sample(products, 3)),
+                        shipping_address=ADDRESS,
+                    ))  # fmt: skip
+
+            await asyncio.gather(*(shopper(n) for n in range(options.clients)))
             achieved = placed / (time.perf_counter() - started)
             while (await relay.pending())[0]:
                 await asyncio.sleep(0.1)
@@ -146,9 +180,11 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             results["relay"] = {
                 "orders_per_s": achieved,
                 "events": len(relay.lags_ms),
-                "lag_p50_ms": pct(relay.lags_ms, 0.5),
-                "lag_p99_ms": pct(relay.lags_ms, 0.99),
+                "lag_p50_ms": percentile(relay.lags_ms, 0.5),
+                "lag_p99_ms": percentile(relay.lags_ms, 0.99),
             }
+            if options.backlog:
+                results["backlog"] = await backlog(app, tenant_id, customers, products, options)
     finally:
         ferretdb.stop()
     return results
@@ -160,6 +196,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rate", type=float, default=100, help="orders per second for the lag run")
     parser.add_argument("--products", type=int, default=200)
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=1000,
+        help="orders placed with the relay stopped, then applied (0: skip)",
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
     options = parser.parse_args()
     results = asyncio.run(run(options))
@@ -183,6 +225,14 @@ def main() -> None:
         f"relay at {relay['orders_per_s']:.0f} orders/s: {relay['events']} events, "
         f"lag p50 {relay['lag_p50_ms']:.0f} ms, p99 {relay['lag_p99_ms']:.0f} ms"
     )
+    if "backlog" in results:
+        b = results["backlog"]
+        console.print(
+            f"backlog of {b['orders']} orders (checkout {b['checkout_orders_per_s']:.0f} orders/s,"
+            f" {b['checkout_events_per_s']:.0f} events/s): the relay applied {b['events']} events"
+            f" at {b['relay_events_per_s']:.0f} events/s"
+            f" (÷ checkout {b['relay_events_per_s'] / b['checkout_events_per_s']:.2f})"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "reads.json").write_text(json.dumps(results, indent=2))
 

@@ -32,15 +32,12 @@ from rich.console import Console
 from rich.table import Table
 from tests.support.neo4j_server import Neo4jServer
 
-from bench.checkout import RESULTS, ROOT, percentile
+from bench._common import RESULTS, ROOT, fresh_database, percentile
 from polyshop import bootstrap
 from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.adapters.postgres import (
     Database,
     PostgresGraphStore,
-    drop_database,
-    provision,
-    upgrade,
 )
 from polyshop.domain.recommendations import (
     CategoryFact,
@@ -159,16 +156,14 @@ async def recommenders(
 
 async def run(options: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(data_dir=options.data_dir, database=DATABASE)  # type: ignore[call-arg]
-    urls = bootstrap.store_urls(settings)
-    assert urls.postgres_admin is not None
-    drop_database(urls.postgres_admin)
-    provision(urls.postgres_admin, urls.postgres, relay_url=urls.postgres_relay,
-              platform_url=urls.postgres_platform)  # fmt: skip
-    upgrade(urls.postgres_admin)
+    urls = fresh_database(settings)
     shop = Shop(options)
     server = Neo4jServer()
     server.start()
-    database = Database(urls.postgres, min_size=2, max_size=options.clients + 4)
+    # The graph is written by the relay's role (the application's only reads it).
+    database = Database(
+        urls.postgres_relay or urls.postgres, min_size=2, max_size=options.clients + 4
+    )
     await database.open()
     results: dict[str, Any] = {"orders": options.orders, "products": options.products,
                                "customers": options.customers}  # fmt: skip

@@ -31,9 +31,8 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench.checkout import RESULTS, ROOT, percentile, sample
+from bench._common import RESULTS, ROOT, fresh_database, measure, percentile, sample
 from polyshop import bootstrap
-from polyshop.adapters.postgres import drop_database, provision, upgrade
 from polyshop.services.catalog import ProductQuery
 from polyshop.services.seeding import Seeder, SeedPlan
 from polyshop.settings import Settings
@@ -66,10 +65,8 @@ async def prepare(data_dir: Path, orders: int, reseed: bool) -> tuple[Settings, 
     if not reseed and _orders_in(urls.postgres_admin) == orders:
         return settings, None
     started = time.perf_counter()
-    drop_database(urls.postgres_admin)
-    provision(urls.postgres_admin, urls.postgres, relay_url=urls.postgres_relay,
-              platform_url=urls.postgres_platform)  # fmt: skip
-    upgrade(urls.postgres_admin)
+    urls = fresh_database(settings)
+    assert urls.postgres_admin is not None
     with console.status(f"seeding {orders:,} orders ..."):
         await Seeder(urls.postgres_admin).run(plan_for(orders))
     with console.status("rebuilding the derived stores ..."):
@@ -77,22 +74,6 @@ async def prepare(data_dir: Path, orders: int, reseed: bool) -> tuple[Settings, 
             for relay in app.relays:
                 await rebuild(relay)
     return settings, time.perf_counter() - started
-
-
-async def measure(clients: int, seconds: float, read: Read) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def client(seed: int) -> None:
-        rng = random.Random(seed)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            await read(rng)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
-    return len(latencies) / (time.perf_counter() - started), latencies
 
 
 async def run_reads(settings: Settings, clients: int, seconds: float) -> dict[str, Any]:

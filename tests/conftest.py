@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 from polyshop import bootstrap
 from polyshop.adapters.postgres import Database, drop_database, provision, upgrade
 from polyshop.settings import Settings
+from tests.support.redis_servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = Path(os.environ.get("POLYSHOP_TEST_DATA_DIR", ROOT / ".test-data"))
@@ -160,3 +164,20 @@ async def platform_database(urls: bootstrap.StoreUrls) -> AsyncIterator[Database
     await db.open()
     yield db
     await db.close()
+
+
+@pytest.fixture
+async def fragile(
+    settings: Settings, urls: bootstrap.StoreUrls
+) -> AsyncIterator[tuple[bootstrap.Container, RedisServer]]:
+    """The application on a Redis server of its own, which the test may kill and restart."""
+    directory = Path(tempfile.mkdtemp(prefix="polyshop-redis-fragile-"))
+    server = RedisServer(directory)
+    server.start()
+    try:
+        fast = settings.model_copy(update={"redis_timeout_seconds": 0.5})
+        async with bootstrap.application(fast, replace(urls, redis=server.url)) as app:
+            yield app, server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

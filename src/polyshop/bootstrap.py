@@ -48,9 +48,9 @@ from polyshop.runtime.health import (
 )
 from polyshop.services.analytics import AnalyticsService
 from polyshop.services.auth import AuthService
-from polyshop.services.cache import CatalogReads, ReadThroughCache
 from polyshop.services.carts import CartService
 from polyshop.services.catalog import CatalogService
+from polyshop.services.catalog_reads import CatalogReads, ReadThroughCache
 from polyshop.services.checkout import CheckoutService
 from polyshop.services.content import ContentService
 from polyshop.services.customers import CustomerService

@@ -14,7 +14,7 @@ import psycopg
 from polyshop import bootstrap
 from polyshop.api import create_app
 from polyshop.services.ratelimit import RateLimiter
-from tests.api.conftest import Actor, new_customer, new_shop, ok
+from tests.support.actors import Actor, new_customer, new_shop, ok
 
 
 def view(**fields: Any) -> dict[str, Any]:

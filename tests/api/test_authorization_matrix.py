@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from polyshop import bootstrap
-from tests.api.conftest import ADDRESS, PASSWORD, PLATFORM, Actor, new_customer, new_shop, ok
+from tests.support.actors import ADDRESS, PASSWORD, PLATFORM, Actor, new_customer, new_shop, ok
 
 ROLES = (
     "anonymous",
@@ -96,6 +96,7 @@ POST   /orders/{order}/cancel                     401 422 422 403 422 403 401
 POST   /orders/{order}/status/shipped             401 403 403 403 422 403 401
 POST   /orders/{order}/refunds                    401 403 403 403 422 403 401
 GET    /vendor/order-lines                        401 403 403 200 403 403 401
+POST   /payments/webhooks/test                    404 404 404 404 404 404 401
 GET    /products/{product}/reviews                200 200 200 200 200 200 401
 POST   /products/{product}/reviews                401 422 422 403 403 403 401
 GET    /products/{product}/rating                 200 200 200 200 200 200 401
@@ -236,6 +237,7 @@ def _template(path: str) -> str:
         path = path.replace("{id}", {"me": "{address_id}", "variants": "{variant_id}",
                                      "products": "{product_id}", "images": "{image_id}",
                                      "reviews": "{review_id}"}[prefix])  # fmt: skip
+    path = path.replace("/payments/webhooks/test", "/payments/webhooks/{gateway}")
     path = path.replace("/analytics/carts/anon-1/", "/analytics/carts/{cart_token}/")
     for slug in ("lamp", "secret"):
         path = path.replace(f"/storefront/products/{slug}", "/storefront/products/{slug}")

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from polyshop import bootstrap
 from polyshop.api import create_app
 from polyshop.services.ratelimit import RateLimiter
-from tests.api.conftest import ADDRESS, PASSWORD, PLATFORM, Actor, new_customer, new_shop, ok
+from tests.support.actors import ADDRESS, PASSWORD, PLATFORM, Actor, new_customer, new_shop, ok
 
 
 async def _catalog(admin: Actor, *, stock: int = 10) -> dict[str, Any]:

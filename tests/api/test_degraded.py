@@ -8,12 +8,11 @@ import httpx
 
 from polyshop import bootstrap
 from polyshop.api import create_app
-from tests.api.conftest import Actor, new_shop, ok
-from tests.integration.redis.test_degraded import fragile  # noqa: F401 (the fixture)
+from tests.support.actors import Actor, new_shop, ok
 from tests.support.redis_servers import RedisServer
 
 
-async def test_redis_down_over_http(fragile: tuple[bootstrap.Container, RedisServer]) -> None:  # noqa: F811
+async def test_redis_down_over_http(fragile: tuple[bootstrap.Container, RedisServer]) -> None:
     app, server = fragile
     transport = httpx.ASGITransport(app=create_app(container=app))
     async with httpx.AsyncClient(transport=transport, base_url="https://shop.test") as http:

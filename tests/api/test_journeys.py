@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 
 from polyshop import bootstrap
-from tests.api.conftest import ADDRESS, PASSWORD, Actor, new_customer, new_shop, ok
+from tests.support.actors import ADDRESS, PASSWORD, Actor, new_customer, new_shop, ok
 
 
 async def test_admin_builds_a_catalog_customer_buys_reviews_admin_ships_and_refunds(

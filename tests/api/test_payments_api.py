@@ -20,9 +20,10 @@ import pytest
 from polyshop import bootstrap
 from polyshop.adapters.payments import TestPaymentGateway
 from polyshop.api import create_app
-from tests.api.conftest import ADDRESS, Actor, new_customer, new_shop, ok
-from tests.conftest import test_settings
-from tests.integration.commerce.conftest import RULES, Shop, make_shop, stock_and_ledger
+from tests import conftest as base
+from tests.support.actors import ADDRESS, PLATFORM, Actor, new_customer, new_shop, ok
+from tests.support.actors import RULES as API_RULES
+from tests.support.shops import RULES, Shop, make_shop, stock_and_ledger
 
 
 async def _kettle(admin: Actor, stock: int = 10) -> dict[str, Any]:
@@ -96,7 +97,7 @@ async def stripe_shop(
     urls: bootstrap.StoreUrls, stripe_mock: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, bootstrap.Container, Shop]]:
     """A shop that pays with Stripe (stripe-mock), served by an app with webhooks configured."""
-    settings = test_settings(
+    settings = base.test_settings(
         stripe_api_key="sk_test_polyshop", stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_base=stripe_mock.url,
     )  # fmt: skip
@@ -194,3 +195,33 @@ async def test_a_payment_failed_webhook_releases_the_reservation(
     assert await _status(container, shop, order_id) == ("cancelled", "declined")
     stock = {sku: q for sku, q, _ in await stock_and_ledger(container, shop.tenant_id)}
     assert stock["SPEAKER"] == 10
+
+
+async def test_a_shop_chooses_its_gateway_in_its_settings(http: httpx.AsyncClient) -> None:
+
+    slug, admin = await new_shop(http)
+    product = await _kettle(admin)
+    customer = await new_customer(http, slug)
+    url = f"/platform/tenants/{slug}/settings"
+    refused = await http.put(
+        url, headers=PLATFORM, json={**API_RULES, "payments": {"gateway": "x"}}
+    )
+    assert refused.status_code == 422, refused.text
+    # Stripe chosen, but this server has no Stripe key: the order is refused before any stock
+    # is reserved (502), and nothing is written.
+    ok(
+        await http.put(
+            url, headers=PLATFORM, json={**API_RULES, "payments": {"gateway": "stripe"}}
+        ),
+        204,
+    )
+    order = {"lines": [{"product_id": product["id"], "quantity": 1}], "shipping_address": ADDRESS}
+    failed = await customer.call("POST", "/orders", json=order)
+    assert (failed.status_code, failed.json()["code"]) == (502, "payment_failed")
+    assert ok(await admin.call("GET", "/orders"))["items"] == []
+    assert ok(await admin.call("GET", f"/products/{product['id']}/stock"))["level"] == 10
+    ok(
+        await http.put(url, headers=PLATFORM, json={**API_RULES, "payments": {"gateway": "test"}}),
+        204,
+    )
+    ok(await customer.call("POST", "/orders", json=order), 201)

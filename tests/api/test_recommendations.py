@@ -14,7 +14,7 @@ from polyshop.domain.recommendations import RecommendationKind
 from polyshop.services.recommendations import RecommendationService
 from polyshop.sync import GraphProjector, Relay
 from polyshop.sync.maintenance import start_at_head
-from tests.api.conftest import ADDRESS, Actor, new_customer, new_shop, ok
+from tests.support.actors import ADDRESS, Actor, new_customer, new_shop, ok
 
 BT = RecommendationKind.BOUGHT_TOGETHER
 

@@ -19,7 +19,7 @@ import pytest
 
 from polyshop import bootstrap
 from polyshop.api import create_app
-from tests.api.conftest import (
+from tests.support.actors import (
     ADDRESS,
     PASSWORD,
     PLATFORM,

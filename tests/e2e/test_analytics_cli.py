@@ -13,7 +13,7 @@ from polyshop.adapters.postgres import drop_database
 from polyshop.domain.analytics import AnalyticsEvent, EventType
 from tests.conftest import TEST_DATA_DIR
 from tests.conftest import test_settings as settings_for
-from tests.e2e.test_cli import run
+from tests.support.cli import run
 
 
 async def _record_a_view(database: str) -> tuple[str, str]:

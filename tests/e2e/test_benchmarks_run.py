@@ -33,6 +33,8 @@ def test_checkout_benchmark_runs_and_reports_its_ratio() -> None:
     (only,) = report["rounds"]
     assert only["orders_per_s"] > 0
     assert only["pgbench_tps"] > 0
+    assert only["order_rows_tps"] > 0  # the script of one order's rows ran, as the app role
+    assert "order-rows script" in output
     assert 0 < only["p50_ms"] <= only["p99_ms"]
 
 
@@ -46,13 +48,18 @@ def test_cache_benchmark_runs_and_reports_its_ratio() -> None:
 
 @pytest.mark.slow
 def test_reads_benchmark_runs_every_source_and_the_relay() -> None:
-    report, _ = run_benchmark("reads", "--seconds", "0.3", "--rate", "20", "--products", "10")
+    report, _ = run_benchmark(
+        "reads", "--seconds", "0.3", "--rate", "20", "--products", "10", "--backlog", "20"
+    )
     assert set(report["reads"]) == {
         "PostgreSQL joins", "PostgreSQL JSONB document", "MongoDB document (FerretDB)", "Redis cache",
     }  # fmt: skip
     assert all(r["per_s"] > 0 for r in report["reads"].values())
     assert report["relay"]["events"] > 0
     assert report["relay"]["lag_p50_ms"] <= report["relay"]["lag_p99_ms"]
+    # An order writes one event; the relay applies them all from the backlog.
+    assert report["backlog"]["events"] >= 20
+    assert report["backlog"]["relay_events_per_s"] > 0
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ import json
 import os
 import pwd
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,26 +14,7 @@ import pytest
 from polyshop.adapters.postgres import head_revision
 from polyshop.runtime import make_traversable
 from tests.conftest import TEST_DATA_DIR
-
-POLYSHOP = str(Path(sys.executable).with_name("polyshop"))
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, user: str | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("POLYSHOP_")}
-    environment.update(env or {})
-    return subprocess.run(
-        [POLYSHOP, *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=timeout,
-        user=user,
-        group=pwd.getpwnam(user).pw_gid if user else None,
-        extra_groups=[] if user else None,
-        check=False,
-    )
+from tests.support.cli import POLYSHOP, run
 
 
 def _postmaster_pid(data_dir: Path) -> int:

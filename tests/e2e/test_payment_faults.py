@@ -29,8 +29,8 @@ from polyshop.adapters.payments import (
 )
 from polyshop.settings import Settings
 from tests.e2e.test_api_server import SERVER_ENV
-from tests.integration.commerce.conftest import ADDRESS, make_shop, stock_and_ledger
 from tests.support.api_server import POLYSHOP, ApiServer
+from tests.support.shops import ADDRESS, make_shop, stock_and_ledger
 
 STEPS = ("checkout.after_reserve", "checkout.after_charge", "checkout.after_confirm")
 METHODS = ["card", "card", "card", SLOW_METHOD, DECLINING_METHOD, FAILING_METHOD]

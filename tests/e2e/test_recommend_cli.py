@@ -7,8 +7,8 @@ import uuid
 from polyshop import bootstrap
 from polyshop.sync.maintenance import start_at_head
 from tests.conftest import TEST_DATA_DIR
-from tests.e2e.test_cli import run
-from tests.integration.commerce.conftest import make_shop
+from tests.support.cli import run
+from tests.support.shops import make_shop
 
 ENV = {"POLYSHOP_DATA_DIR": str(TEST_DATA_DIR), "POLYSHOP_DATABASE": "polyshop_test"}
 

@@ -9,7 +9,7 @@ from polyshop import bootstrap
 from polyshop.adapters.postgres import drop_database
 from tests.conftest import TEST_DATA_DIR
 from tests.conftest import test_settings as settings_for
-from tests.e2e.test_cli import run
+from tests.support.cli import run
 
 
 @pytest.mark.slow

@@ -80,11 +80,25 @@ class _Metrics:
 
 class _BodyLimit:
     """Bodies over the limit get a 413 problem: at once when the declared length is too large,
-    before anything is read; otherwise as soon as the bytes received pass the limit."""
+    otherwise as soon as the bytes received pass the limit. Either way the rest of the body is
+    read and discarded first (up to `drain_bytes`; RFC 9112 section 9.6): closing with unread
+    bytes makes the kernel reset the connection, and a client that writes its whole body
+    before reading would see the reset instead of the 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int | None = None) -> None:
         self._app = app
         self._max = max_bytes
+        self._drain = drain_bytes if drain_bytes is not None else max(8 * max_bytes, 8 << 20)
+
+    async def _discard_rest(self, receive: Receive, already: int) -> None:
+        read = already
+        while read <= self._drain:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            read += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,6 +107,7 @@ class _BodyLimit:
         detail = f"the body is larger than {self._max} bytes"
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > self._max:
+            await self._discard_rest(receive, 0)
             refusal = _problems.problem_response(
                 Request(scope), 413, "content_too_large", detail, headers={"Connection": "close"}
             )
@@ -105,9 +120,11 @@ class _BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self._max:
+                if message.get("more_body", False):
+                    await self._discard_rest(receive, received)
                 # FastAPI turns other errors while reading a body into a 400; it lets its own
                 # HTTPException through to the problem handler.
-                raise HTTPException(413, detail)
+                raise HTTPException(413, detail, headers={"Connection": "close"})
             return message
 
         await self._app(scope, counted, send)
@@ -195,7 +212,8 @@ def create_app(
     gateway: PaymentGateway | None = None,
 ) -> FastAPI:  # fmt: skip
     """The API. Given a `container`, it serves from it (tests); otherwise it opens one for its
-    lifetime (with the outbox relay running when `api_run_relay`)."""
+    lifetime (with the outbox relay running when `api_run_relay`, and the payment reconciler
+    when `api_run_reconciler`)."""
 
     resolved = settings or (container.settings if container is not None else load_settings())
 
@@ -206,8 +224,9 @@ def create_app(
             yield
             return
         async with application(
-            resolved, gateway=gateway, run_relay=resolved.api_run_relay
-        ) as opened:
+            resolved, gateway=gateway, run_relay=resolved.api_run_relay,
+            run_reconciler=resolved.api_run_reconciler,
+        ) as opened:  # fmt: skip
             _attach(app, opened)
             yield
 

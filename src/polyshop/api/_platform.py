@@ -53,8 +53,9 @@ class PaymentsIn(Model):
 
 
 class ShopSettingsIn(Model):
-    """A shop's checkout rules. Checked completely when written; checkout checks them again
-    when it reads them (a stored document that fails refuses sales with a 409)."""
+    """A shop's checkout rules and payment gateway. Checked completely when written; checkout
+    checks them again when it reads them (a stored document that fails refuses sales with a
+    409)."""
 
     tax: TaxIn = Field(default_factory=TaxIn)
     shipping: dict[Code, ShippingIn] = Field(default_factory=dict, max_length=50)
@@ -92,7 +93,8 @@ async def get_tenant(slug: Slug, container: Services) -> Any:
 
 @router.put("/tenants/{slug}/settings", status_code=status.HTTP_204_NO_CONTENT)
 async def configure_tenant(slug: Slug, body: ShopSettingsIn, container: Services) -> None:
-    """Replace the shop's checkout rules (tax, shipping, discounts); validated before saving."""
+    """Replace the shop's checkout rules (tax, shipping, discounts) and payment gateway
+    (`payments.gateway`); validated before saving."""
     tenant = await container.tenants.get(slug)
     await container.tenants.configure(tenant.id, body.model_dump(exclude_none=True))
 

@@ -67,6 +67,8 @@ class Event(StrEnum):
     ORDER_RESERVED = "order.reserved"
     ORDER_PLACED = "order.placed"
     ORDER_PARTIALLY_REFUNDED = "order.partially_refunded"
+    # A refund the gateway paid, settled after the order's own change (a cancelled order's).
+    ORDER_REFUND_SETTLED = "order.refund_settled"
     # An order moving to a status is "order.<status>" (order_moved_to).
     ORDER_CONFIRMED = "order.confirmed"
     ORDER_PROCESSING = "order.processing"

@@ -460,11 +460,13 @@ class OrderService:
         await uow.connection.execute(
             "UPDATE orders SET payment_status = %s WHERE id = %s", (payment_status, order_id)
         )
-        if payment_status == "partially_refunded":
-            await uow.append_event(
-                Aggregate.ORDER, order_id, Event.ORDER_PARTIALLY_REFUNDED,
-                {"amount": amount, "payment_status": payment_status},
-            )  # fmt: skip
+        # Every settled refund changes what the order's documents show: always an event.
+        await uow.append_event(
+            Aggregate.ORDER, order_id,
+            Event.ORDER_PARTIALLY_REFUNDED if payment_status == "partially_refunded"
+            else Event.ORDER_REFUND_SETTLED,
+            {"amount": amount, "payment_status": payment_status},
+        )  # fmt: skip
 
 
 async def _paid_and_refunding(uow: UnitOfWork, order_id: UUID) -> tuple[Decimal, Decimal]:

@@ -20,7 +20,7 @@ from polyshop.domain.recommendations import (
     seed_weights,
 )
 from polyshop.ports import GraphStore
-from polyshop.services.cache import ReadThroughCache
+from polyshop.services.catalog_reads import ReadThroughCache
 
 MAX_LIMIT = 50
 PER_SEED = 20

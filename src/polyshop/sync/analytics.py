@@ -31,6 +31,8 @@ from polyshop.ports import AnalyticsStore, Checkpoint, Drift, OutboxEvent, Reade
 
 _PLACED = Event.ORDER_PLACED
 _PARTIAL_REFUND = Event.ORDER_PARTIALLY_REFUNDED
+# A refund settled after the order's own change (a cancelled order's): money back, no status.
+_SETTLED_REFUND = Event.ORDER_REFUND_SETTLED
 _FULL_REFUND = Event.ORDER_REFUNDED
 
 
@@ -88,10 +90,11 @@ class AnalyticsProjector:
                         quantity=quantity, amount=total, **common,
                     ))  # fmt: skip
                 continue
-            if event_type == _PARTIAL_REFUND:
+            if event_type in (_PARTIAL_REFUND, _SETTLED_REFUND):
                 events.append(AnalyticsEvent(
                     event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
-                    amount=Decimal(str(payload["amount"])), detail="partial", **common,
+                    amount=Decimal(str(payload["amount"])),
+                    detail="partial" if event_type == _PARTIAL_REFUND else "settled", **common,
                 ))  # fmt: skip
                 continue
             events.append(AnalyticsEvent(

@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from polyshop.adapters.postgres import CATEGORY_PATH, CATEGORY_SUBTREE
+from polyshop.adapters.postgres import CATEGORY_SUBTREE
 from polyshop.domain.events import Aggregate
 from polyshop.ports import (
     COLLECTIONS,
@@ -28,48 +28,86 @@ from polyshop.ports import (
     Target,
 )
 
-Builder = Callable[[psycopg.AsyncConnection[Any], UUID], Awaitable[dict[str, Any] | None]]
+# Each builder reads every document of one collection that a batch asks for with a fixed
+# number of statements, sent in one pipeline (one round trip), whatever the batch's size.
 
 
-async def _rows(conn: psycopg.AsyncConnection[Any], sql: str, *params: Any) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(sql, params)
-        return await cursor.fetchall()
+async def _fetch_all(
+    conn: psycopg.AsyncConnection[Any], queries: Sequence[tuple[str, Sequence[Any]]]
+) -> list[list[dict[str, Any]]]:
+    """Run the statements in one pipeline (one round trip) and return each one's rows."""
+    cursors = [conn.cursor(row_factory=dict_row) for _ in queries]
+    try:
+        async with conn.pipeline():
+            for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                await cursor.execute(sql, params)
+        return [await cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            await cursor.close()
 
 
-async def product_document(
-    conn: psycopg.AsyncConnection[Any], product_id: UUID
-) -> dict[str, Any] | None:
-    found = await _rows(
-        conn,
-        "SELECT p.*, c.name AS category_name, v.name AS vendor_name,"
-        " v.contact_email AS vendor_contact, b.name AS brand_name, t.currency AS tenant_currency"
-        " FROM products p JOIN categories c ON c.tenant_id = p.tenant_id AND c.id = p.category_id"
-        " JOIN vendors v ON v.tenant_id = p.tenant_id AND v.id = p.vendor_id"
-        " LEFT JOIN brands b ON b.tenant_id = p.tenant_id AND b.id = p.brand_id"
-        " JOIN tenants t ON t.id = p.tenant_id WHERE p.id = %s",
-        product_id,
+def _grouped(rows: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any]]]:
+    """Rows by `key`, each group in the order the statement returned them."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row.pop(key), []).append(row)
+    return groups
+
+
+# The names from the root down to each of these categories, one row per (start, level).
+_CATEGORY_PATHS = """
+    WITH RECURSIVE path(start, id, name, parent_id, depth) AS (
+        SELECT id, id, name, parent_id, 0 FROM categories WHERE id = ANY(%s)
+        UNION ALL
+        SELECT p.start, c.id, c.name, c.parent_id, p.depth + 1
+          FROM categories c JOIN path p ON c.id = p.parent_id
     )
-    if not found:
-        return None
-    p = found[0]
-    variants = await _rows(
-        conn,
-        "SELECT id, title, sku, price, inventory_quantity, options FROM product_variants"
-        " WHERE product_id = %s ORDER BY position, sku",
-        product_id,
+    SELECT start, name FROM path ORDER BY start, depth DESC
+"""
+
+
+async def product_documents(
+    conn: psycopg.AsyncConnection[Any], ids: Sequence[UUID]
+) -> dict[UUID, dict[str, Any]]:
+    products, variants, attributes, images = await _fetch_all(conn, [
+        ("SELECT p.*, c.name AS category_name, v.name AS vendor_name,"
+         " v.contact_email AS vendor_contact, b.name AS brand_name, t.currency AS tenant_currency"
+         " FROM products p JOIN categories c ON c.tenant_id = p.tenant_id AND c.id = p.category_id"
+         " JOIN vendors v ON v.tenant_id = p.tenant_id AND v.id = p.vendor_id"
+         " LEFT JOIN brands b ON b.tenant_id = p.tenant_id AND b.id = p.brand_id"
+         " JOIN tenants t ON t.id = p.tenant_id WHERE p.id = ANY(%s)", (list(ids),)),
+        ("SELECT product_id, id, title, sku, price, inventory_quantity, options"
+         " FROM product_variants WHERE product_id = ANY(%s) ORDER BY product_id, position, sku",
+         (list(ids),)),
+        ("SELECT product_id, name, value, type FROM product_attributes"
+         " WHERE product_id = ANY(%s) ORDER BY product_id, name", (list(ids),)),
+        ("SELECT product_id, url, alt_text, position, is_primary FROM product_images"
+         " WHERE product_id = ANY(%s) ORDER BY product_id, position", (list(ids),)),
+    ])  # fmt: skip
+    if not products:
+        return {}
+    (path_rows,) = await _fetch_all(
+        conn, [(_CATEGORY_PATHS, (list({p["category_id"] for p in products}),))]
     )
-    attributes = await _rows(
-        conn, "SELECT name, value, type FROM product_attributes WHERE product_id = %s ORDER BY name",
-        product_id,
-    )  # fmt: skip
-    images = await _rows(
-        conn,
-        "SELECT url, alt_text, position, is_primary FROM product_images WHERE product_id = %s"
-        " ORDER BY position",
-        product_id,
+    paths = _grouped(path_rows, "start")
+    by_variants, by_attributes = (
+        _grouped(variants, "product_id"),
+        _grouped(attributes, "product_id"),
     )
-    path = [row["name"] for row in await _rows(conn, CATEGORY_PATH, p["category_id"])]
+    by_images = _grouped(images, "product_id")
+    return {
+        p["id"]: _product(p, by_variants.get(p["id"], []), by_attributes.get(p["id"], []),
+                          by_images.get(p["id"], []),
+                          [row["name"] for row in paths.get(p["category_id"], [])])
+        for p in products
+    }  # fmt: skip
+
+
+def _product(
+    p: dict[str, Any], variants: list[dict[str, Any]], attributes: list[dict[str, Any]],
+    images: list[dict[str, Any]], path: list[str],
+) -> dict[str, Any]:  # fmt: skip
     return {
         "_id": str(p["id"]),
         "tenant_id": str(p["tenant_id"]),
@@ -127,23 +165,22 @@ async def product_document(
     }
 
 
-async def user_document(conn: psycopg.AsyncConnection[Any], user_id: UUID) -> dict[str, Any] | None:
-    found = await _rows(
-        conn,
-        "SELECT u.*, pr.avatar_url, pr.bio, pr.preferences FROM users u"
-        " LEFT JOIN user_profiles pr ON pr.tenant_id = u.tenant_id AND pr.user_id = u.id"
-        " WHERE u.id = %s",
-        user_id,
-    )
-    if not found:
-        return None
-    u = found[0]
-    addresses = await _rows(
-        conn,
-        "SELECT type, street_address, city, state, postal_code, country, is_default"
-        " FROM user_addresses WHERE user_id = %s ORDER BY created_at, id",
-        user_id,
-    )
+async def user_documents(
+    conn: psycopg.AsyncConnection[Any], ids: Sequence[UUID]
+) -> dict[UUID, dict[str, Any]]:
+    users, addresses = await _fetch_all(conn, [
+        ("SELECT u.*, pr.avatar_url, pr.bio, pr.preferences FROM users u"
+         " LEFT JOIN user_profiles pr ON pr.tenant_id = u.tenant_id AND pr.user_id = u.id"
+         " WHERE u.id = ANY(%s)", (list(ids),)),
+        ("SELECT user_id, type, street_address, city, state, postal_code, country, is_default"
+         " FROM user_addresses WHERE user_id = ANY(%s) ORDER BY user_id, created_at, id",
+         (list(ids),)),
+    ])  # fmt: skip
+    by_user = _grouped(addresses, "user_id")
+    return {u["id"]: _user(u, by_user.get(u["id"], [])) for u in users}
+
+
+def _user(u: dict[str, Any], addresses: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "_id": str(u["id"]),
         "tenant_id": str(u["tenant_id"]),
@@ -180,31 +217,29 @@ async def user_document(conn: psycopg.AsyncConnection[Any], user_id: UUID) -> di
     }
 
 
-async def order_document(
-    conn: psycopg.AsyncConnection[Any], order_id: UUID
-) -> dict[str, Any] | None:
-    found = await _rows(
-        conn,
-        "SELECT o.*, u.email, u.first_name, u.last_name FROM orders o"
-        " JOIN users u ON u.tenant_id = o.tenant_id AND u.id = o.user_id WHERE o.id = %s",
-        order_id,
-    )
-    if not found:
-        return None
-    o = found[0]
-    items = await _rows(
-        conn,
-        "SELECT product_id, variant_id, name, sku, quantity, unit_price, total_price, options"
-        " FROM order_items WHERE order_id = %s ORDER BY sku, id",
-        order_id,
-    )
-    payments = await _rows(
-        conn,
-        "SELECT id, payment_method, payment_gateway, gateway_transaction_id, amount,"
-        " refunded_amount, status, processed_at FROM payments WHERE order_id = %s"
-        " ORDER BY created_at, id",
-        order_id,
-    )
+async def order_documents(
+    conn: psycopg.AsyncConnection[Any], ids: Sequence[UUID]
+) -> dict[UUID, dict[str, Any]]:
+    orders, items, payments = await _fetch_all(conn, [
+        ("SELECT o.*, u.email, u.first_name, u.last_name FROM orders o"
+         " JOIN users u ON u.tenant_id = o.tenant_id AND u.id = o.user_id WHERE o.id = ANY(%s)",
+         (list(ids),)),
+        ("SELECT order_id, product_id, variant_id, name, sku, quantity, unit_price, total_price,"
+         " options FROM order_items WHERE order_id = ANY(%s) ORDER BY order_id, sku, id",
+         (list(ids),)),
+        ("SELECT order_id, id, payment_method, payment_gateway, gateway_transaction_id, amount,"
+         " refunded_amount, status, processed_at FROM payments WHERE order_id = ANY(%s)"
+         " ORDER BY order_id, created_at, id", (list(ids),)),
+    ])  # fmt: skip
+    by_items, by_payments = _grouped(items, "order_id"), _grouped(payments, "order_id")
+    return {
+        o["id"]: _order(o, by_items.get(o["id"], []), by_payments.get(o["id"], [])) for o in orders
+    }
+
+
+def _order(
+    o: dict[str, Any], items: list[dict[str, Any]], payments: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "_id": str(o["id"]),
         "tenant_id": str(o["tenant_id"]),
@@ -278,18 +313,13 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def _canonical(builder: Builder) -> Builder:
-    async def build(conn: psycopg.AsyncConnection[Any], doc_id: UUID) -> dict[str, Any] | None:
-        document = await builder(conn, doc_id)
-        return None if document is None else canonical(document)
-
-    return build
-
-
+Builder = Callable[
+    [psycopg.AsyncConnection[Any], Sequence[UUID]], Awaitable[dict[UUID, dict[str, Any]]]
+]
 BUILDERS: dict[str, Builder] = {
-    "products": _canonical(product_document),
-    "users": _canonical(user_document),
-    "orders": _canonical(order_document),
+    "products": product_documents,
+    "users": user_documents,
+    "orders": order_documents,
 }
 
 
@@ -307,27 +337,37 @@ class DocumentProjector:
     async def targets(
         self, reader: Reader, events: Sequence[OutboxEvent]
     ) -> Mapping[int, Collection[Target]]:
-        return {event.id: await self._targets(reader, event) for event in events}
+        found = {event.id: self._direct_targets(event) for event in events}
+        orders = {e.id: UUID(e.aggregate_id) for e in events if e.aggregate_type == Aggregate.ORDER}
+        if orders:
+            # The products whose stock the orders moved: one statement for the whole batch.
+            cursor = await reader.connection.execute(
+                "SELECT DISTINCT order_id, product_id FROM order_items WHERE order_id = ANY(%s)",
+                (list(set(orders.values())),),
+            )
+            moved: dict[UUID, set[Target]] = {}
+            for order_id, product_id in await cursor.fetchall():
+                moved.setdefault(order_id, set()).add(("products", str(product_id)))
+            for event_id, order_id in orders.items():
+                found[event_id] |= moved.get(order_id, set())
+        for event in events:
+            if event.aggregate_type == Aggregate.CATEGORY:  # rare: one statement each
+                cursor = await reader.connection.execute(
+                    f"SELECT p.id FROM products p WHERE p.category_id IN ({CATEGORY_SUBTREE})",
+                    (UUID(event.aggregate_id),),
+                )
+                found[event.id] |= {("products", str(row[0])) for row in await cursor.fetchall()}
+        return found
 
-    async def _targets(self, reader: Reader, event: OutboxEvent) -> set[Target]:
+    @staticmethod
+    def _direct_targets(event: OutboxEvent) -> set[Target]:
         kind, key = event.aggregate_type, event.aggregate_id
         if kind == Aggregate.PRODUCT:
             return {("products", str(UUID(key)))}
         if kind == Aggregate.USER:
             return {("users", str(UUID(key)))}
         if kind == Aggregate.ORDER:
-            # The order, and the products whose stock it moved.
-            cursor = await reader.connection.execute(
-                "SELECT DISTINCT product_id FROM order_items WHERE order_id = %s", (UUID(key),)
-            )
-            products = {("products", str(row[0])) for row in await cursor.fetchall()}
-            return {("orders", str(UUID(key))), *products}
-        if kind == Aggregate.CATEGORY:
-            cursor = await reader.connection.execute(
-                f"SELECT p.id FROM products p WHERE p.category_id IN ({CATEGORY_SUBTREE})",
-                (UUID(key),),
-            )
-            return {("products", str(row[0])) for row in await cursor.fetchall()}
+            return {("orders", str(UUID(key)))}
         if kind == Aggregate.INVENTORY:
             return {("products", str(UUID(side["product_id"])))
                     for side in (event.payload["from"], event.payload["to"])}  # fmt: skip
@@ -336,10 +376,20 @@ class DocumentProjector:
     async def build(
         self, reader: Reader, targets: Collection[Target], version: int
     ) -> list[DocumentChange]:
+        """Every target of the batch with a fixed number of statements per collection (a product
+        touched by fifty orders is built once); a target that no longer exists is a deletion."""
+        wanted: dict[str, list[UUID]] = {}
+        for collection, key in sorted(set(targets)):
+            wanted.setdefault(collection, []).append(UUID(key))
         changes = []
-        for collection, doc_id in sorted(targets):
-            document = await BUILDERS[collection](reader.connection, UUID(doc_id))
-            changes.append(DocumentChange(reader.tenant_id, collection, doc_id, document, version))
+        for collection, ids in wanted.items():
+            built = await BUILDERS[collection](reader.connection, ids)
+            for doc_id in ids:
+                document = built.get(doc_id)
+                changes.append(DocumentChange(
+                    reader.tenant_id, collection, str(doc_id),
+                    None if document is None else canonical(document), version,
+                ))  # fmt: skip
         return changes
 
     async def apply(self, changes: Sequence[DocumentChange], checkpoint: Checkpoint | None) -> int:

@@ -18,8 +18,8 @@ from polyshop.adapters.cassandra import upgrade_schema
 from polyshop.domain.analytics import AnalyticsEvent, EventType
 from polyshop.sync.maintenance import start_at_head, verify
 from tests.conftest import test_settings as settings_for_tests
-from tests.integration.commerce.conftest import make_shop
 from tests.support.cassandra import SingleNode
+from tests.support.shops import make_shop
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from polyshop import bootstrap
 from polyshop.domain.analytics import AnalyticsEvent, EventType, Funnel
 from polyshop.ports import Checkpoint
 from polyshop.sync.maintenance import verify
-from tests.integration.commerce.conftest import make_shop
+from tests.support.shops import make_shop
 
 
 async def test_storefront_events_and_orders_become_analytics(app: bootstrap.Container) -> None:

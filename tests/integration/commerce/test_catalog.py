@@ -15,7 +15,7 @@ from polyshop.domain.errors import (
     ValidationError,
 )
 from polyshop.services.catalog import ProductDraft, ProductQuery, VariantDraft
-from tests.integration.commerce.conftest import Shop, make_shop
+from tests.support.shops import Shop, make_shop
 
 
 async def test_category_tree_moves_and_refuses_cycles(shop: Shop) -> None:

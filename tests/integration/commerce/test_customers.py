@@ -10,7 +10,7 @@ from polyshop.domain.errors import (
     ConflictError,
     ValidationError,
 )
-from tests.integration.commerce.conftest import Shop, make_shop
+from tests.support.shops import Shop, make_shop
 
 PASSWORD = "correct horse battery staple"
 

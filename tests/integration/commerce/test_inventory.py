@@ -8,7 +8,7 @@ import pytest
 
 from polyshop.domain.errors import InsufficientStockError, NotFoundError, ValidationError
 from polyshop.services.inventory import StockItem
-from tests.integration.commerce.conftest import Shop, assert_stock_matches_ledger
+from tests.support.shops import Shop, assert_stock_matches_ledger
 
 
 async def test_stock_in_adjust_count_and_transfer(shop: Shop) -> None:

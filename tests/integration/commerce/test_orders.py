@@ -13,7 +13,7 @@ from polyshop.domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from tests.integration.commerce.conftest import Shop, assert_stock_matches_ledger
+from tests.support.shops import Shop, assert_stock_matches_ledger
 
 
 async def _placed(shop: Shop, *lines: tuple[str, int]) -> object:

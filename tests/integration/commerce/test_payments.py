@@ -20,7 +20,8 @@ from polyshop.ports import PaymentOutcome
 from polyshop.services.checkout import CheckoutService, PlacedOrder
 from polyshop.services.orders import OrderService
 from polyshop.services.payments import RECONCILE_LOCK, Gateways, Reconciler
-from tests.integration.commerce.conftest import Shop, assert_stock_matches_ledger, stock_and_ledger
+from tests import conftest as base
+from tests.support.shops import Shop, assert_stock_matches_ledger, stock_and_ledger
 
 
 @pytest.fixture
@@ -217,3 +218,21 @@ async def test_a_refund_interrupted_after_the_gateway_paid_settles_once(
     assert (order["status"], order["payment_status"]) == ("refunded", "refunded")
     (record,) = gateway.records()
     assert record.refunded == placed.total
+
+
+async def test_a_service_process_reconciles_in_its_background(
+    shop: Shop, urls: bootstrap.StoreUrls, admin_url: str
+) -> None:
+    """What `polyshop serve` does: the application opened with `run_reconciler` releases an
+    expired reservation by itself."""
+    gateway = TestPaymentGateway()
+    order_id, payment_id = await _reserve_only(shop, shop.app.database, gateway)
+    await _expire(admin_url, payment_id)
+    settings = base.test_settings(payment_reconcile_interval_seconds=0.1)
+    async with bootstrap.application(settings, urls, gateway=gateway, run_reconciler=True):
+        for _ in range(100):
+            if (await _order(shop, order_id))["status"] != "pending":
+                break
+            await asyncio.sleep(0.05)
+    order = await _order(shop, order_id)
+    assert (order["status"], order["events"][-1]["note"]) == ("cancelled", "reservation expired")

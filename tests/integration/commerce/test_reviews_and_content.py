@@ -12,7 +12,7 @@ from polyshop.domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from tests.integration.commerce.conftest import Shop, make_shop
+from tests.support.shops import Shop, make_shop
 
 
 async def _delivered(shop: Shop, name: str) -> object:

@@ -25,7 +25,7 @@ from polyshop.domain.errors import (
 )
 from polyshop.domain.orders import OrderStatus, allowed_next, is_legal_history
 from polyshop.services.inventory import StockItem
-from tests.integration.commerce.conftest import Shop, make_shop, stock_and_ledger
+from tests.support.shops import Shop, make_shop, stock_and_ledger
 
 T = TypeVar("T")
 ITEMS = ["headphones", "speaker", "cable", "preorder", "shirt:black", "shirt:white"]

@@ -50,6 +50,7 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
         "item",
         "variant_item",
         "payment",
+        "refund",
         "order_event",
         "review",
         "review_image",
@@ -264,6 +265,29 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
                 "status": "completed",
             },
         )
+        _insert(
+            conn,
+            "refunds",
+            {
+                "tenant_id": t,
+                "id": ids["refund"],
+                "order_id": ids["order"],
+                "payment_id": ids["payment"],
+                "amount": "10.00",
+                "currency": "USD",
+                "status": "settled",
+                "settled_at": "2026-11-20T12:00:00Z",
+                "gateway_refund_id": f"re-{slug}",
+                "actor_user_id": ids["staff"],
+                "expires_at": "2026-11-20T12:15:00Z",
+            },
+        )
+        _insert(
+            conn,
+            "payment_webhook_events",
+            {"tenant_id": t, "gateway": "stripe", "event_id": f"evt-{slug}",
+             "event_type": "payment_intent.succeeded"},
+        )  # fmt: skip
         _insert(
             conn,
             "order_events",

@@ -185,6 +185,17 @@ CHECK_CASES: list[tuple[str, str]] = [
     ("payments_currency_iso", "UPDATE payments SET currency = '12' WHERE id = %(payment)s"),
     ("payments_status_valid", "UPDATE payments SET status = 'x' WHERE id = %(payment)s"),
     (
+        "payments_pending_expires",
+        "UPDATE payments SET status = 'pending', expires_at = NULL WHERE id = %(payment)s",
+    ),
+    ("refunds_amount_positive", "UPDATE refunds SET amount = 0 WHERE id = %(refund)s"),
+    ("refunds_currency_iso", "UPDATE refunds SET currency = 'usd' WHERE id = %(refund)s"),
+    (
+        "refunds_status_valid",
+        "UPDATE refunds SET status = 'x', settled_at = NULL WHERE id = %(refund)s",
+    ),
+    ("refunds_settled_when", "UPDATE refunds SET settled_at = NULL WHERE id = %(refund)s"),
+    (
         "order_events_status_changes",
         "UPDATE order_events SET from_status = to_status WHERE id = %(order_event)s",
     ),

@@ -13,10 +13,10 @@ from prometheus_client import REGISTRY
 from redis.crc import key_slot
 
 from polyshop import bootstrap
-from polyshop.services.cache import ReadThroughCache
 from polyshop.services.catalog import ProductQuery
+from polyshop.services.catalog_reads import ReadThroughCache
 from polyshop.services.ratelimit import RateLimitedError, RateLimiter
-from tests.integration.commerce.conftest import make_shop
+from tests.support.shops import make_shop
 
 
 def _count(cache: str, outcome: str) -> float:

@@ -15,7 +15,7 @@ from polyshop.adapters.redis import Keys
 from polyshop.domain.catalog import ProductStatus
 from polyshop.domain.errors import NotFoundError, PaymentDeclinedError, ValidationError
 from polyshop.services.carts import CartService, anonymous_cart, user_cart
-from tests.integration.commerce.conftest import ADDRESS, make_shop
+from tests.support.shops import ADDRESS, make_shop
 
 
 async def test_lines_quantities_limits_and_expiry(rapp: bootstrap.Container) -> None:

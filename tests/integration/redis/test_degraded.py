@@ -4,36 +4,13 @@ lost; and everything recovers when Redis is back."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import replace
-from pathlib import Path
-
 import pytest
 
 from polyshop import bootstrap
 from polyshop.domain.errors import StoreUnavailableError
 from polyshop.services.carts import user_cart
-from polyshop.settings import Settings
-from tests.integration.commerce.conftest import make_shop
 from tests.support.redis_servers import RedisServer
-
-
-@pytest.fixture
-async def fragile(
-    settings: Settings, urls: bootstrap.StoreUrls
-) -> AsyncIterator[tuple[bootstrap.Container, RedisServer]]:
-    directory = Path(tempfile.mkdtemp(prefix="polyshop-redis-fragile-"))
-    server = RedisServer(directory)
-    server.start()
-    try:
-        fast = settings.model_copy(update={"redis_timeout_seconds": 0.5})
-        async with bootstrap.application(fast, replace(urls, redis=server.url)) as app:
-            yield app, server
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+from tests.support.shops import make_shop
 
 
 async def test_redis_dies_and_comes_back(fragile: tuple[bootstrap.Container, RedisServer]) -> None:

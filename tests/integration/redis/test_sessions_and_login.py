@@ -10,7 +10,7 @@ from polyshop import bootstrap
 from polyshop.adapters.redis import Keys
 from polyshop.domain.errors import AccountLockedError, AuthenticationError
 from polyshop.services.sessions import SessionService
-from tests.integration.commerce.conftest import make_shop
+from tests.support.shops import make_shop
 
 PASSWORD = "correct horse battery staple"
 

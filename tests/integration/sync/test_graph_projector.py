@@ -21,7 +21,7 @@ from polyshop.ports import Checkpoint, Drift
 from polyshop.sync import GraphProjector, Relay
 from polyshop.sync.graph import STOREFRONT_EVENT
 from polyshop.sync.maintenance import start_at_head, verify
-from tests.integration.commerce.conftest import Shop, make_shop
+from tests.support.shops import Shop, make_shop
 
 BT = RecommendationKind.BOUGHT_TOGETHER
 

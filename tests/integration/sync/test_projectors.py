@@ -16,7 +16,7 @@ from polyshop.adapters.postgres import Database, save_checkpoint
 from polyshop.ports import Checkpoint, OutboxEvent, Reader, Target
 from polyshop.sync import DocumentProjector, Relay, Relays
 from polyshop.sync.maintenance import rebuild, start_at_head
-from tests.integration.commerce.conftest import make_shop
+from tests.support.shops import make_shop
 
 
 class RecordingProjector:

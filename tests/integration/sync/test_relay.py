@@ -21,8 +21,8 @@ from polyshop.settings import Settings
 from polyshop.sync import DocumentProjector, Relay
 from polyshop.sync.maintenance import rebuild, verify
 from tests.conftest import TEST_DATA_DIR, TEST_DATABASE
-from tests.integration.commerce.conftest import make_shop
 from tests.support.ferretdb import FerretDB
+from tests.support.shops import make_shop
 
 
 async def test_documents_follow_postgres_in_the_spec_shapes(app: bootstrap.Container) -> None:

@@ -7,6 +7,8 @@
   with millisecond times everywhere).
 - Versions: a replace only matches a stored version that is not newer; when a newer one exists,
   the upsert's insert collides on `_id` and the older build is dropped.
+- A batch is written per collection with one read of the stored documents (unchanged ones are
+  not written again), then one write per changed document.
 - The checkpoint goes to PostgreSQL after the MongoDB writes: delivery is at least once, and
   applying the same build twice changes nothing.
 """
@@ -167,30 +169,59 @@ class MongoDocumentStore:
         self.skipped.append(what)
 
     async def apply(self, changes: list[DocumentChange], checkpoint: Checkpoint | None) -> int:
+        """A batch per collection in two round trips: one read of what is stored, one unordered
+        bulk write of what differs."""
+        latest: dict[tuple[str, str], DocumentChange] = {}
+        for change in changes:  # one write per document: the newest build wins
+            key = (change.collection, f"{change.tenant_id}:{change.id}")
+            if key not in latest or latest[key].version <= change.version:
+                latest[key] = change
+        by_collection: dict[str, dict[str, DocumentChange]] = {}
+        for (collection, stored_id), change in latest.items():
+            by_collection.setdefault(collection, {})[stored_id] = change
         applied = 0
-        for change in changes:
-            key = f"{change.tenant_id}:{change.id}"
-            collection = self._db[change.collection]
-            guard = {"_id": key, "_v": {"$lte": change.version}}
-            if change.document is None:
-                deleted = await collection.delete_one(guard)
-                applied += deleted.deleted_count
-                continue
-            stored = {**_to_bson(change.document, self.decimal128), "_id": key,
-                      "tenant_id": str(change.tenant_id), "_v": change.version}  # fmt: skip
-            current = await collection.find_one({"_id": key}, {"_v": 0})
-            if current is not None and current == {k: v for k, v in stored.items() if k != "_v"}:
-                continue  # the same state again: nothing to write
-            try:
-                result = await collection.replace_one(guard, stored, upsert=True)
-            except DuplicateKeyError:
-                continue  # a newer build is stored: this older one must not replace it
-            applied += 1 if (result.modified_count or result.upserted_id is not None) else 0
+        for collection, wanted in by_collection.items():
+            applied += await self._write(self._db[collection], wanted)
         if checkpoint is not None:
             async with self._postgres.unit_of_work() as uow:
                 await save_checkpoint(uow.connection, checkpoint)
                 await uow.commit()
         return applied
+
+    async def _write(self, collection: Any, wanted: dict[str, DocumentChange]) -> int:
+        current = {
+            stored["_id"]: stored
+            async for stored in collection.find({"_id": {"$in": list(wanted)}}, {"_v": 0})
+        }
+        # One write after another rather than one bulk_write or concurrent writes: FerretDB's
+        # bulk replies lack fields pymongo needs, and its SQLite backend refuses concurrent
+        # writers. The read of what is stored is still one round trip for the batch.
+        applied = 0
+        for key, change in wanted.items():
+            if change.document is None:
+                applied += await self._delete(collection, key, change.version)
+                continue
+            stored = {**_to_bson(change.document, self.decimal128), "_id": key,
+                      "tenant_id": str(change.tenant_id)}  # fmt: skip
+            if current.get(key) == stored:
+                continue  # the same state again: nothing to write
+            applied += await self._replace(collection, key, stored, change.version)
+        return applied
+
+    @staticmethod
+    async def _delete(collection: Any, key: str, version: int) -> int:
+        deleted = await collection.delete_one({"_id": key, "_v": {"$lte": version}})
+        return int(deleted.deleted_count)
+
+    @staticmethod
+    async def _replace(collection: Any, key: str, stored: dict[str, Any], version: int) -> int:
+        try:
+            result = await collection.replace_one(
+                {"_id": key, "_v": {"$lte": version}}, {**stored, "_v": version}, upsert=True
+            )
+        except DuplicateKeyError:
+            return 0  # a newer build is stored: this older one must not replace it
+        return 1 if (result.modified_count or result.upserted_id is not None) else 0
 
     @staticmethod
     def _document(stored: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ written in the same transaction as the documents, so each change is applied exac
 
 from __future__ import annotations
 
-from itertools import groupby
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +30,25 @@ def _nested(equals: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# The tenant comes from the transaction (app.tenant_id), which row-level security checks anyway.
+_UPSERT = """
+    INSERT INTO documents (tenant_id, collection, id, body, version)
+    SELECT app_current_tenant(), d.collection, d.id, d.body, d.version
+      FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::bigint[])
+           AS d(collection, id, body, version)
+    ON CONFLICT (tenant_id, collection, id) DO UPDATE
+       SET body = EXCLUDED.body, version = EXCLUDED.version
+     WHERE documents.version <= EXCLUDED.version
+       AND documents.body IS DISTINCT FROM EXCLUDED.body
+"""
+_DELETE = """
+    DELETE FROM documents
+     USING unnest(%s::text[], %s::text[], %s::bigint[]) AS d(collection, id, version)
+     WHERE documents.collection = d.collection AND documents.id = d.id
+       AND documents.version <= d.version
+"""
+
+
 class PostgresDocumentStore:
     name = "postgres-jsonb"
 
@@ -38,37 +56,40 @@ class PostgresDocumentStore:
         self._database = database
 
     async def apply(self, changes: list[DocumentChange], checkpoint: Checkpoint | None) -> int:
-        applied = 0
+        """Every change of a batch in one round trip: per tenant one upsert and one delete of
+        arrays (unnest), then the checkpoint and the commit, pipelined."""
+        latest: dict[tuple[UUID, str, str], DocumentChange] = {}
+        for change in changes:  # one row per document: the newest build wins
+            key = (change.tenant_id, change.collection, change.id)
+            if key not in latest or latest[key].version <= change.version:
+                latest[key] = change
+        by_tenant: dict[UUID, list[DocumentChange]] = {}
+        for change in latest.values():
+            by_tenant.setdefault(change.tenant_id, []).append(change)
+        cursors = []
         async with self._database.unit_of_work() as uow:
             connection = uow.connection
-            for tenant_id, group in groupby(
-                sorted(changes, key=lambda c: str(c.tenant_id)), key=lambda c: c.tenant_id
-            ):
-                await uow.set_tenant(tenant_id)
-                for change in group:
-                    if change.document is None:
-                        cursor = await connection.execute(
-                            "DELETE FROM documents WHERE collection = %s AND id = %s"
-                            " AND version <= %s",
-                            (change.collection, change.id, change.version),
-                        )
-                    else:
-                        cursor = await connection.execute(
-                            "INSERT INTO documents (tenant_id, collection, id, body, version)"
-                            " VALUES (%s, %s, %s, %s, %s)"
-                            " ON CONFLICT (tenant_id, collection, id) DO UPDATE"
-                            " SET body = EXCLUDED.body, version = EXCLUDED.version"
-                            " WHERE documents.version <= EXCLUDED.version"
-                            " AND documents.body IS DISTINCT FROM EXCLUDED.body",
-                            (tenant_id, change.collection, change.id,
-                             Jsonb(encode({**change.document, "tenant_id": str(tenant_id)})),
-                             change.version),
-                        )  # fmt: skip
-                    applied += max(cursor.rowcount, 0)
-            if checkpoint is not None:
-                await save_checkpoint(connection, checkpoint)
-            await uow.commit()
-        return applied
+            async with connection.pipeline():
+                for tenant_id, group in by_tenant.items():
+                    await uow.set_tenant(tenant_id)
+                    written = [c for c in group if c.document is not None]
+                    gone = [c for c in group if c.document is None]
+                    if written:
+                        cursors.append(await connection.execute(_UPSERT, (
+                            [c.collection for c in written], [c.id for c in written],
+                            [Jsonb(encode({**c.document, "tenant_id": str(tenant_id)}))
+                             for c in written if c.document is not None],
+                            [c.version for c in written],
+                        )))  # fmt: skip
+                    if gone:
+                        cursors.append(await connection.execute(_DELETE, (
+                            [c.collection for c in gone], [c.id for c in gone],
+                            [c.version for c in gone],
+                        )))  # fmt: skip
+                if checkpoint is not None:
+                    await save_checkpoint(connection, checkpoint)
+                await uow.commit()
+        return sum(max(cursor.rowcount, 0) for cursor in cursors)
 
     async def close(self) -> None:
         return None  # the pool belongs to the Database, closed by its owner

@@ -27,6 +27,8 @@ class UnitOfWork:
         self._tenant_id = tenant_id
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._finished = False
+        # What this unit of work appended to the outbox: (aggregate, id, event), in order.
+        self.recorded: list[tuple[str, object, str]] = []
 
     @property
     def tenant_id(self) -> UUID:
@@ -69,6 +71,7 @@ class UnitOfWork:
         payload: dict[str, Any],
     ) -> None:
         """Record a domain event in the outbox, atomically with the business write."""
+        self.recorded.append((str(aggregate_type), aggregate_id, str(event_type)))
         await self.connection.execute(
             "INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)"
             " VALUES (%s, %s, %s, %s, %s)",

@@ -220,5 +220,5 @@ class CatalogReads:
             if listings:
                 await self.searches.invalidate_all(tenant_id)
         except UNAVAILABLE:
-            # The entries expire by their TTL; the outbox-driven invalidation will repeat this.
+            # Nothing repeats this: the entries stay stale until their TTL expires.
             log.warning("could not invalidate cached products of tenant %s", tenant_id)
