@@ -13,8 +13,8 @@ from uuid import UUID
 
 import psycopg
 from tests.support.api_server import ApiServer
-from tests.support.ferretdb import CACHE as TOOL_CACHE  # the project's cache of Go-built tools
 from tests.support.ferretdb import FerretDB
+from tests.support.tools import CACHE as TOOL_CACHE  # the project's cache of built tools
 
 from polyshop import bootstrap
 from polyshop.adapters.postgres import drop_database, provision, upgrade

@@ -18,8 +18,6 @@ import asyncio
 import csv
 import io
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -32,6 +30,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from tests.support.tools import go_install
 
 from bench._common import ADDRESS, DATABASE, RESULTS, ROOT, ApiServer, percentile, prepare, sample
 from bench._common import TOOL_CACHE as CACHE
@@ -45,15 +44,7 @@ console = Console()
 
 def ensure_hey() -> Path:
     """The `hey` load generator, built once into the user's cache directory."""
-    binary = CACHE / "hey-v0.1.4" / "hey"
-    if binary.exists():
-        return binary
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    gopath = CACHE / "gopath"
-    env = {**os.environ, "GOBIN": str(binary.parent), "GOPATH": str(gopath),
-           "GOMODCACHE": str(gopath / "pkg" / "mod"), "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}  # fmt: skip
-    subprocess.run([go, "install", HEY], env=env, check=True, capture_output=True)
-    return binary
+    return go_install(HEY, CACHE / "hey-v0.1.4" / "hey", quiet=True)
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import shutil
 import signal
 import socket
@@ -22,13 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import platformdirs
-
 from polyshop.runtime import free_port
+from tests.support.tools import CACHE
 
 VERSION = "5.0.6"
 HERE = Path(__file__).resolve().parent / "cassandra"
-CACHE = Path(os.environ.get("POLYSHOP_CACHE_DIR") or platformdirs.user_cache_dir("polyshop"))
 LIB = CACHE / f"cassandra-{VERSION}" / "lib"
 
 # The Java 17 module flags of Cassandra's conf/jvm17-server.options.

@@ -6,7 +6,6 @@ module proxy into the user's cache directory, then started on loopback per test 
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -15,25 +14,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import platformdirs
-
 from polyshop.runtime import free_port
+from tests.support.tools import CACHE, go, go_env
 
 VERSION = "v1.24.2"
 MODULE = "github.com/FerretDB/FerretDB"
-CACHE = Path(os.environ.get("POLYSHOP_CACHE_DIR") or platformdirs.user_cache_dir("polyshop"))
 BINARY = CACHE / f"ferretdb-{VERSION}" / "ferretdb"
 
 
 def ensure_binary() -> Path:
     if BINARY.exists():
         return BINARY
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    gopath = CACHE / "gopath"
-    env = {**os.environ, "GOPATH": str(gopath), "GOMODCACHE": str(gopath / "pkg" / "mod"),
-           "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}  # fmt: skip
-    subprocess.run([go, "mod", "download", f"{MODULE}@{VERSION}"], env=env, check=True)
-    source = gopath / "pkg" / "mod" / "github.com" / "!ferret!d!b" / f"!ferret!d!b@{VERSION}"
+    env = go_env()
+    subprocess.run([go(), "mod", "download", f"{MODULE}@{VERSION}"], env=env, check=True)
+    source = (
+        CACHE / "gopath" / "pkg" / "mod" / "github.com" / "!ferret!d!b" / f"!ferret!d!b@{VERSION}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         tree = Path(scratch) / "ferretdb"
         shutil.copytree(source, tree)
@@ -43,7 +39,7 @@ def ensure_binary() -> Path:
         (tree / "build" / "version" / "version.txt").write_text(VERSION + "\n")
         BINARY.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [go, "build", "-o", str(BINARY), "./cmd/ferretdb"], cwd=tree, env=env, check=True
+            [go(), "build", "-o", str(BINARY), "./cmd/ferretdb"], cwd=tree, env=env, check=True
         )
     return BINARY
 

@@ -18,13 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import platformdirs
-
 from polyshop.runtime import free_port
+from tests.support.tools import CACHE
 
 VERSION = "5.26.16"
 SOURCES = Path(__file__).resolve().parent / "neo4j"
-CACHE = Path(os.environ.get("POLYSHOP_CACHE_DIR") or platformdirs.user_cache_dir("polyshop"))
 HOME = CACHE / f"neo4j-{VERSION}"
 PASSWORD = "polyshop-test-graph"
 

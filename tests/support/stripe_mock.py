@@ -7,34 +7,22 @@ FerretDB, then started on loopback per test session.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import platformdirs
-
 from polyshop.runtime import free_port
+from tests.support.tools import CACHE, go_install
 
 VERSION = "v0.203.0"
 MODULE = "github.com/stripe/stripe-mock"
-CACHE = Path(os.environ.get("POLYSHOP_CACHE_DIR") or platformdirs.user_cache_dir("polyshop"))
 BINARY = CACHE / f"stripe-mock-{VERSION}" / "stripe-mock"
 
 
 def ensure_binary() -> Path:
-    if BINARY.exists():
-        return BINARY
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    gopath = CACHE / "gopath"
-    env = {**os.environ, "GOPATH": str(gopath), "GOMODCACHE": str(gopath / "pkg" / "mod"),
-           "GOBIN": str(BINARY.parent), "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}  # fmt: skip
-    BINARY.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([go, "install", f"{MODULE}@{VERSION}"], env=env, check=True)
-    return BINARY
+    return go_install(f"{MODULE}@{VERSION}", BINARY)
 
 
 class StripeMock:
