@@ -21,6 +21,7 @@ from polyshop.cli import (
     _sync,
     _tenants,
 )
+from polyshop.cli.demo import demo
 from polyshop.domain.errors import PolyshopError
 from polyshop.runtime.health import first_line
 
@@ -32,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 _stores.register(app)
+app.command()(demo)
 _seed.register(app)
 _bench.register(app)
 app.add_typer(_db.app, name="db")
