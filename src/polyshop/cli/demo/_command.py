@@ -27,7 +27,7 @@ from polyshop.cli._stores import _up
 from polyshop.cli.demo import _platform, _shoppers, _view
 from polyshop.cli.demo._stats import DemoStats, cache_counts, cache_ratios
 from polyshop.domain.errors import ConfigurationError, StoreUnavailableError
-from polyshop.runtime.health import neo4j_status
+from polyshop.runtime.health import StoreStatus, neo4j_status
 from polyshop.services.seeding import SEED_PASSWORD
 from polyshop.settings import Settings
 
@@ -41,9 +41,8 @@ class Profile(StrEnum):
     full = "full"
 
 
-def _full_profile_checks(config: Settings) -> None:
-    """Profile `full` runs on the five servers: say which setting is missing, then whether
-    Neo4j answers (the others are checked with `polyshop up`'s own checks)."""
+def _full_profile_settings(config: Settings) -> None:
+    """Profile `full` runs on the five servers: name every setting that is missing."""
     missing = [name for name, value in (
         ("POLYSHOP_MONGO_URL", config.mongo_url), ("POLYSHOP_CASSANDRA_HOSTS", config.cassandra_hosts),
         ("POLYSHOP_NEO4J_URL", config.neo4j_url), ("POLYSHOP_POSTGRES_RELAY_URL", config.postgres_relay_url),
@@ -52,11 +51,16 @@ def _full_profile_checks(config: Settings) -> None:
         raise ConfigurationError(
             f"the demo on profile 'full' runs on all five servers: set {', '.join(missing)}"
         )
+
+
+def _neo4j(config: Settings) -> StoreStatus:
+    """Neo4j answers (`polyshop up` has checked the other four), or one line."""
     assert config.neo4j_url is not None
     password = config.neo4j_password.get_secret_value() if config.neo4j_password else ""
     status = asyncio.run(neo4j_status(config.neo4j_url, config.neo4j_user, password))
     if not status.ok:
         raise StoreUnavailableError("neo4j", status.detail)
+    return status
 
 
 def demo(
@@ -83,8 +87,10 @@ def demo(
         os.environ["POLYSHOP_PROFILE"] = profile.value
     config = settings()
     if config.profile == "full":
-        _full_profile_checks(config)
+        _full_profile_settings(config)
     urls, statuses, revision = _up()
+    if config.profile == "full":
+        statuses.append(_neo4j(config))
     console.print(status_table(statuses, revision))
     asyncio.run(_run(config, urls, duration=duration, shoppers=shoppers, serve=serve))
 

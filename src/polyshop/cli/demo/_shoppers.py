@@ -89,8 +89,12 @@ class Shopper:
         self._accounts: dict[tuple[str, str], Account] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Each shopper's first visit is a returning customer who buys: orders show up on the
+        # dashboard in the first seconds even of a short run.
+        buyer = True
         while not stop.is_set():
-            await self.visit()
+            await self.visit(buyer=buyer)
+            buyer = False
 
     async def _sign_in(self, shop: Shop, email: str) -> Account | None:
         account = self._accounts.get((shop.slug, email))
@@ -106,12 +110,12 @@ class Shopper:
         self._accounts[(shop.slug, email)] = account
         return account
 
-    async def visit(self) -> None:
-        """One visit: browse a listing, look at a few products, maybe buy."""
+    async def visit(self, *, buyer: bool = False) -> None:
+        """One visit: browse a listing, look at a few products, maybe buy (a `buyer` does)."""
         rng, call = self._rng, self._client.call
         shop = rng.choice(self._shops)
         account = None
-        if shop.customers and rng.random() < 0.7:
+        if shop.customers and (buyer or rng.random() < 0.7):
             account = await self._sign_in(shop, rng.choice(shop.customers))
         token = account.token if account else None
         cart = None if account else secrets.token_hex(16)
@@ -160,7 +164,7 @@ class Shopper:
                            shop.slug, params={"kind": rng.choice(_KINDS), "limit": 5})  # fmt: skip
             if rng.random() < 0.15 and page.get("slug"):
                 await call("browse", "GET", f"/storefront/products/{page['slug']}", shop.slug)
-            if rng.random() < 0.35:
+            if (buyer and not in_cart) or rng.random() < 0.35:
                 variants = [v for v in page.get("variants", []) if v["inventory_quantity"] > 0]
                 line: dict[str, Any] = {"product_id": product, "quantity": rng.randint(1, 2)}
                 if variants:
@@ -173,12 +177,14 @@ class Shopper:
                     in_cart += 1
                     event("add_to_cart", product_id=product, quantity=line["quantity"])
         if account is not None:
-            await self._account(shop, account, in_cart, event)
+            await self._account(shop, account, in_cart, event, buyer=buyer)
         if events:
             await call("events", "POST", "/events", shop.slug, token=token,
                        json={"events": events})  # fmt: skip
 
-    async def _account(self, shop: Shop, account: Account, in_cart: int, event: Any) -> None:
+    async def _account(
+        self, shop: Shop, account: Account, in_cart: int, event: Any, *, buyer: bool
+    ) -> None:
         rng, call, token = self._rng, self._client.call, account.token
         if rng.random() < 0.3:
             await call("account", "GET", "/me", shop.slug, token=token)
@@ -186,7 +192,7 @@ class Shopper:
             await call("recommendations", "GET", "/me/recommendations", shop.slug, token=token)
         if rng.random() < 0.15:
             await call("account", "GET", "/orders", shop.slug, token=token)
-        if in_cart and rng.random() < 0.6:
+        if in_cart and (buyer or rng.random() < 0.6):
             await call("cart", "GET", "/cart", shop.slug, token=token)
             if account.address is None:
                 addresses = _json(await call("account", "GET", "/me/addresses", shop.slug,
