@@ -3,9 +3,11 @@ real Prometheus text, status classes and the summary's facts."""
 
 from __future__ import annotations
 
+import io
 import math
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from rich.console import Console
 
 from polyshop.cli.demo import (
     DemoStats,
@@ -13,6 +15,7 @@ from polyshop.cli.demo import (
     ProjectorLag,
     cache_counts,
     cache_ratios,
+    dashboard,
     percentile,
     progress_line,
     status_class,
@@ -104,3 +107,19 @@ def test_stats_count_by_group_and_class_and_the_summary_says_so() -> None:
     assert lines[-1] == "projectors: documents caught up, graph caught up"
     line = progress_line(stats, 3.0)
     assert "14 requests" in line and "5xx 1" in line and "orders 1" in line
+
+
+def test_the_dashboard_draws_every_panel_in_80_columns() -> None:
+    stats = DemoStats(started=0.0)
+    stats.record("product page", 1.0, 12.0, 200)
+    stats.record("checkout", 1.5, 80.0, 503)
+    stats.lag = {"documents": ProjectorLag(2, 0.4)}
+    stats.caches = cache_ratios(
+        cache_counts(_metrics({("product", "hit"): 3, ("product", "miss"): 1}))
+    )
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(dashboard(stats, 2.0, "polyshop demo"))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for shown in ("product page", "checkout", "75%", "documents", "orders placed", "0.4 s"):
+        assert shown in text, text

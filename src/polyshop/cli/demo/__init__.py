@@ -14,9 +14,9 @@ from polyshop.cli.demo._stats import (
     percentile,
     status_class,
 )
-from polyshop.cli.demo._view import progress_line, summary
+from polyshop.cli.demo._view import dashboard, progress_line, summary
 
 __all__ = [
     "GROUPS", "CacheRatio", "DemoStats", "LatencyWindow", "ProjectorLag", "Stock", "cache_counts",
-    "cache_ratios", "demo", "percentile", "progress_line", "status_class", "summary",
+    "cache_ratios", "dashboard", "demo", "percentile", "progress_line", "status_class", "summary",
 ]  # fmt: skip

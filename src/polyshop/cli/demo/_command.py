@@ -96,14 +96,11 @@ def demo(
 
 
 async def _prepare(container: bootstrap.Container) -> list[UUID]:
-    """The demo's shops: seeded now, or found from an earlier run."""
+    """The demo's shops: seeded now, or found from an earlier run. Their derived stores are
+    built again from PostgreSQL either way (a few seconds): an earlier run's documents, analytics
+    and graph may be gone (a fresh MongoDB, Cassandra or Neo4j on profile `full`)."""
     slugs = _platform.shop_slugs()
-    found = await _platform.existing_shops(container, slugs)
-    if found:
-        console.print(
-            f"reusing the demo platform from an earlier run: {', '.join(slugs)}", soft_wrap=True
-        )
-        return found
+    shops = await _platform.existing_shops(container, slugs)
     began = time.perf_counter()
     with Progress(TextColumn("[bold]{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=not console.is_terminal) as progress:  # fmt: skip
@@ -114,16 +111,22 @@ async def _prepare(container: bootstrap.Container) -> list[UUID]:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        seeded = await _platform.seed(container.urls, lambda s, d, t: advance(f"seeding {s}", d, t))
-        shops = [tenant_id for tenant_id, _ in seeded]
+        if shops:
+            what = f"reusing the demo platform from an earlier run ({', '.join(slugs)})"
+        else:
+            seeded = await _platform.seed(
+                container.urls, lambda s, d, t: advance(f"seeding {s}", d, t)
+            )
+            shops = [tenant_id for tenant_id, _ in seeded]
+            plan = _platform.PLAN
+            what = (f"seeded {plan.shops} shops ({plan.products} products, {plan.users} customers,"
+                    f" {plan.orders} orders over {plan.months} months, {plan.events} storefront"
+                    " events)")  # fmt: skip
         await _platform.rebuild_derived(
             container, shops, lambda s, d, t: advance(f"projecting {s}", d, t)
         )
-    plan = _platform.PLAN
     console.print(
-        f"seeded {plan.shops} shops ({plan.products} products, {plan.users} customers,"
-        f" {plan.orders} orders over {plan.months} months, {plan.events} storefront events)"
-        f" and built their documents, analytics and graph in {time.perf_counter() - began:.1f} s",
+        f"{what}; built their documents, analytics and graph; {time.perf_counter() - began:.1f} s",
         soft_wrap=True,
     )
     return shops

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from rich.columns import Columns
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -30,9 +31,11 @@ def _lag_text(stats: DemoStats) -> str:
 def dashboard(stats: DemoStats, now: float, title: str) -> RenderableType:
     elapsed = now - stats.started
     routes = Table(title=f"{title} · {elapsed:.0f} s", title_justify="left", expand=False)
-    for column in ("route group", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "2xx/3xx",
-                   "4xx", "5xx", "failed"):  # fmt: skip
-        routes.add_column(column, justify="left" if column == "route group" else "right")
+    # Short headings: the table fits in 80 columns.
+    for column in ("route", "requests", "req/s", "p50", "p95", "p99", "ok", "4xx", "5xx",
+                   "failed"):  # fmt: skip
+        routes.add_column(column, justify="left" if column == "route" else "right",
+                          no_wrap=column == "route")  # fmt: skip
     for name in GROUPS:
         group = stats.groups[name]
         if not group.requests:
@@ -52,7 +55,10 @@ def dashboard(stats: DemoStats, now: float, title: str) -> RenderableType:
         _ms(p99), str(stats.count("2xx") + stats.count("3xx")), str(stats.count("4xx")),
         str(stats.count("5xx")), str(stats.count("failed")),
     )  # fmt: skip
-    routes.caption = "latency percentiles over the last 10 s, measured by the shoppers"
+    routes.caption = (
+        "latency percentiles in ms over the last 10 s, as the shoppers measured them;"
+        " ok = 2xx and 3xx"
+    )
 
     caches = Table(title="cache hits (server)", title_justify="left")
     caches.add_column("cache")
@@ -78,9 +84,8 @@ def dashboard(stats: DemoStats, now: float, title: str) -> RenderableType:
         commerce.add_row("confirmed (PostgreSQL)", str(stats.stock.orders_confirmed))
         commerce.add_row("units in stock", f"{stats.stock.units_left:,}")
         commerce.add_row("units reserved", str(stats.stock.units_reserved))
-    side = Table.grid(padding=(0, 3))
-    side.add_row(caches, projectors, commerce)
-    return Group(routes, side)
+    # Side by side where the terminal is wide enough, one under another where it is not.
+    return Group(routes, Columns([caches, projectors, commerce], padding=(0, 3)))
 
 
 def progress_line(stats: DemoStats, now: float) -> str:
