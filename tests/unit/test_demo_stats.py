@@ -101,6 +101,10 @@ def test_stats_count_by_group_and_class_and_the_summary_says_so() -> None:
 
     table, lines = summary(stats, seconds=2.0)
     assert table.row_count == 5  # four groups and the total
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(table)
+    assert max(len(line) for line in out.getvalue().splitlines()) <= 80
+    assert "product page" in out.getvalue() and "requests" in out.getvalue()
     assert lines[0] == "requests: 14 in 2.0 s (7.0/s)"
     assert lines[1] == "server errors (5xx): 1; client errors (4xx): 1; no answer: 1"
     assert lines[2] == "orders placed: 1; payments declined: 1"

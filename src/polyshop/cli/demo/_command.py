@@ -244,8 +244,7 @@ async def _live(container: bootstrap.Container, server: _platform.ApiProcess, pl
                     break
                 await asyncio.sleep(0.5)
         table, lines = _view.summary(stats, seconds)
-        # Off a terminal rich assumes 80 columns, too narrow for the table's ten columns.
-        console.print(table, width=None if console.is_terminal else 110)
+        console.print(table)
         for line in lines:
             console.print(line, soft_wrap=True)
         _print_urls(server.url, shops, serve)

@@ -14,7 +14,9 @@ from polyshop.cli.demo._stats import GROUPS, DemoStats, percentile
 
 
 def _ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.1f}"
+    if math.isnan(value):
+        return "-"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -32,8 +34,7 @@ def dashboard(stats: DemoStats, now: float, title: str) -> RenderableType:
     elapsed = now - stats.started
     routes = Table(title=f"{title} · {elapsed:.0f} s", title_justify="left", expand=False)
     # Short headings: the table fits in 80 columns.
-    for column in ("route", "requests", "req/s", "p50", "p95", "p99", "ok", "4xx", "5xx",
-                   "failed"):  # fmt: skip
+    for column in ("route", "reqs", "req/s", "p50", "p95", "p99", "ok", "4xx", "5xx", "lost"):
         routes.add_column(column, justify="left" if column == "route" else "right",
                           no_wrap=column == "route")  # fmt: skip
     for name in GROUPS:
@@ -57,7 +58,7 @@ def dashboard(stats: DemoStats, now: float, title: str) -> RenderableType:
     )  # fmt: skip
     routes.caption = (
         "latency percentiles in ms over the last 10 s, as the shoppers measured them;"
-        " ok = 2xx and 3xx"
+        " ok = 2xx and 3xx; lost = no answer"
     )
 
     caches = Table(title="cache hits (server)", title_justify="left")
@@ -104,10 +105,13 @@ def progress_line(stats: DemoStats, now: float) -> str:
 def summary(stats: DemoStats, seconds: float) -> tuple[Table, list[str]]:
     """The closing table (all-time percentiles per route group) and the totals, one fact a
     line, so a person and a test read the same words."""
-    table = Table(title=f"the demo's {stats.requests} requests", title_justify="left")
-    for column in ("route group", "requests", "p50 ms", "p95 ms", "p99 ms", "2xx/3xx", "4xx",
-                   "5xx", "failed"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "route group" else "right")
+    table = Table(title=f"the demo's {stats.requests} requests", title_justify="left",
+                  caption="latency in ms, as the shoppers measured it; ok = 2xx and 3xx;"
+                          " lost = no answer")  # fmt: skip
+    # Short headings: the table fits in 80 columns (rich's width when output is not a terminal).
+    for column in ("route", "reqs", "p50", "p95", "p99", "ok", "4xx", "5xx", "lost"):
+        table.add_column(column, justify="left" if column == "route" else "right",
+                         no_wrap=column == "route")  # fmt: skip
     everything: list[float] = []
     for name in GROUPS:
         group = stats.groups[name]
