@@ -106,8 +106,7 @@ def summary(stats: DemoStats, seconds: float) -> tuple[Table, list[str]]:
     """The closing table (all-time percentiles per route group) and the totals, one fact a
     line, so a person and a test read the same words."""
     table = Table(title=f"the demo's {stats.requests} requests", title_justify="left",
-                  caption="latency in ms, as the shoppers measured it; ok = 2xx and 3xx;"
-                          " lost = no answer")  # fmt: skip
+                  caption="ms, as the shoppers measured; ok = 2xx/3xx; lost = no answer")  # fmt: skip
     # Short headings: the table fits in 80 columns (rich's width when output is not a terminal).
     for column in ("route", "reqs", "p50", "p95", "p99", "ok", "4xx", "5xx", "lost"):
         table.add_column(column, justify="left" if column == "route" else "right",
