@@ -55,16 +55,94 @@ WITH incoming AS (
     SELECT 'category', category_id, event_type, amount, created_at
       FROM inserted
      WHERE category_id IS NOT NULL AND event_type IN ('view', 'add_to_cart', 'purchase')
+), hourly AS (
+    INSERT INTO analytics_rollups AS r (tenant_id, subject_kind, subject_id, hour, event_type,
+                                        events, amount, last_at)
+    SELECT %(tenant)s, kind, subject, date_trunc('hour', created_at, 'UTC'), event_type,
+           count(*), coalesce(sum(amount), 0), max(created_at)
+      FROM subjects GROUP BY kind, subject, date_trunc('hour', created_at, 'UTC'), event_type
+     -- Rows locked in one order by every writer: two batches of the same day never deadlock.
+     ORDER BY kind, subject, 4, event_type
+    ON CONFLICT (tenant_id, subject_kind, subject_id, hour, event_type) DO UPDATE
+       SET events = r.events + excluded.events, amount = r.amount + excluded.amount,
+           last_at = greatest(r.last_at, excluded.last_at)
 )
-INSERT INTO analytics_rollups AS r (tenant_id, subject_kind, subject_id, hour, event_type,
-                                    events, amount, last_at)
+INSERT INTO analytics_daily_products AS d (tenant_id, day, product_id, views, purchases, revenue,
+                                           last_at)
+SELECT %(tenant)s, (created_at AT TIME ZONE 'UTC')::date, product_id,
+       count(*) FILTER (WHERE event_type = 'view'),
+       count(*) FILTER (WHERE event_type = 'purchase'),
+       coalesce(sum(amount) FILTER (WHERE event_type = 'purchase'), 0), max(created_at)
+  FROM inserted
+ WHERE product_id IS NOT NULL AND event_type IN ('view', 'purchase')
+ GROUP BY 2, 3 ORDER BY 2, 3
+ON CONFLICT (tenant_id, day, product_id) DO UPDATE
+   SET views = d.views + excluded.views, purchases = d.purchases + excluded.purchases,
+       revenue = d.revenue + excluded.revenue, last_at = greatest(d.last_at, excluded.last_at)
+"""
+
+# The day's top products: the first `limit` entries of an index in the asked order (migration
+# 0011), however many products the day saw.
+_TOP = {
+    by: "SELECT product_id, views, purchases, revenue FROM analytics_daily_products"
+    " WHERE tenant_id = %s AND day = %s AND last_at > now() - %s"
+    f" ORDER BY {order}, product_id LIMIT %s"
+    for by, order in (("views", "views DESC, revenue DESC"),
+                      ("revenue", "revenue DESC, views DESC"))
+}  # fmt: skip
+
+# The bulk path of a rebuild: a large chunk of events in one set-based statement that does not
+# touch the rollups; `summarise` recomputes them at the end from the shop's events. (COPY would
+# need a staging table: PostgreSQL refuses COPY into a table under row-level security, and the
+# relay's role may not create temporary tables.)
+_LOAD = """
+INSERT INTO analytics_events (tenant_id, id, event_type, user_id, user_key, session_id,
+                              product_id, category_id, order_id, quantity, amount, properties,
+                              created_at)
+SELECT %(tenant)s, id, event_type, user_id, user_key, session_id, product_id, category_id,
+       order_id, quantity, amount,
+       jsonb_strip_nulls(jsonb_build_object('query', query, 'detail', detail)), created_at
+  FROM unnest(%(id)s::uuid[], %(type)s::text[], %(user_id)s::uuid[], %(user_key)s::text[],
+              %(session)s::text[], %(product)s::uuid[], %(category)s::uuid[],
+              %(order)s::uuid[], %(quantity)s::int[], %(amount)s::numeric[], %(query)s::text[],
+              %(detail)s::text[], %(at)s::timestamptz[])
+       AS t(id, event_type, user_id, user_key, session_id, product_id, category_id, order_id,
+            quantity, amount, query, detail, created_at)
+ON CONFLICT DO NOTHING
+"""
+# One writer of a shop's rollups at a time against a recompute: `record` holds this lock shared,
+# `summarise` exclusively (so an event recorded by a live relay during a rebuild is counted
+# once: either in the recompute or by its own statement after it).
+_LOCK_CLASS = 0x0A11
+_SUMMARISE = (
+    "DELETE FROM analytics_rollups WHERE tenant_id = %(tenant)s",
+    "DELETE FROM analytics_daily_products WHERE tenant_id = %(tenant)s",
+    """
+INSERT INTO analytics_rollups (tenant_id, subject_kind, subject_id, hour, event_type, events,
+                               amount, last_at)
 SELECT %(tenant)s, kind, subject, date_trunc('hour', created_at, 'UTC'), event_type, count(*),
        coalesce(sum(amount), 0), max(created_at)
-  FROM subjects GROUP BY kind, subject, date_trunc('hour', created_at, 'UTC'), event_type
-ON CONFLICT (tenant_id, subject_kind, subject_id, hour, event_type) DO UPDATE
-   SET events = r.events + excluded.events, amount = r.amount + excluded.amount,
-       last_at = greatest(r.last_at, excluded.last_at)
-"""
+  FROM (SELECT 'product' AS kind, product_id AS subject, event_type, amount, created_at
+          FROM analytics_events WHERE tenant_id = %(tenant)s AND product_id IS NOT NULL
+        UNION ALL
+        SELECT 'category', category_id, event_type, amount, created_at
+          FROM analytics_events
+         WHERE tenant_id = %(tenant)s AND category_id IS NOT NULL
+           AND event_type IN ('view', 'add_to_cart', 'purchase')) subjects
+ GROUP BY kind, subject, date_trunc('hour', created_at, 'UTC'), event_type
+""",
+    """
+INSERT INTO analytics_daily_products (tenant_id, day, product_id, views, purchases, revenue,
+                                      last_at)
+SELECT %(tenant)s, (created_at AT TIME ZONE 'UTC')::date, product_id,
+       count(*) FILTER (WHERE event_type = 'view'),
+       count(*) FILTER (WHERE event_type = 'purchase'),
+       coalesce(sum(amount) FILTER (WHERE event_type = 'purchase'), 0), max(created_at)
+  FROM analytics_events
+ WHERE tenant_id = %(tenant)s AND product_id IS NOT NULL AND event_type IN ('view', 'purchase')
+ GROUP BY 2, 3
+""",
+)
 
 _EVENT_COLUMNS = (
     "id, event_type, user_key, session_id, product_id, category_id, order_id, quantity, amount,"
@@ -91,8 +169,35 @@ class PostgresAnalyticsStore:
             by_tenant[event.tenant_id].append(event)
         for tenant_id, batch in by_tenant.items():
             async with self._database.unit_of_work(tenant_id) as uow:
+                await uow.connection.execute(
+                    "SELECT pg_advisory_xact_lock_shared(%s::int, hashtext(%s))",
+                    (_LOCK_CLASS, str(tenant_id)),
+                )
                 await uow.connection.execute(_RECORD, _columns(tenant_id, batch))
                 await uow.commit()
+
+    async def load(self, tenant_id: UUID, events: Sequence[AnalyticsEvent]) -> None:
+        """Bulk path (rebuild): the events only, in one statement; the rollups wait for
+        `summarise`."""
+        oldest = datetime.now(UTC) - self.retention
+        if any(e.tenant_id != tenant_id for e in events):
+            raise ValueError("a bulk load is for one shop")
+        kept = [e for e in events if e.occurred_at > oldest]
+        if not kept:
+            return
+        async with self._database.unit_of_work(tenant_id) as uow:
+            await uow.connection.execute(_LOAD, _columns(tenant_id, kept))
+            await uow.commit()
+
+    async def summarise(self, tenant_id: UUID) -> None:
+        """Recompute the shop's rollups from its events, set-based (the end of a bulk load)."""
+        async with self._database.unit_of_work(tenant_id) as uow:
+            await uow.connection.execute(
+                "SELECT pg_advisory_xact_lock(%s::int, hashtext(%s))", (_LOCK_CLASS, str(tenant_id))
+            )
+            for statement in _SUMMARISE:
+                await uow.connection.execute(statement, {"tenant": tenant_id})
+            await uow.commit()
 
     async def _rows(self, tenant_id: UUID, sql: str, params: tuple[Any, ...]) -> list[Any]:
         async with self._database.unit_of_work(tenant_id) as uow:
@@ -162,20 +267,9 @@ class PostgresAnalyticsStore:
     async def top_products(
         self, tenant_id: UUID, day: date, *, by: str = "views", limit: int = 10
     ) -> list[ProductRank]:
-        start, end = day_bounds(day)
-        order = "views DESC, revenue DESC" if by == "views" else "revenue DESC, views DESC"
-        rows = await self._rows(
-            tenant_id,
-            "SELECT subject_id,"
-            " coalesce(sum(events) FILTER (WHERE event_type = 'view'), 0)::bigint AS views,"
-            " coalesce(sum(events) FILTER (WHERE event_type = 'purchase'), 0)::bigint,"
-            " coalesce(sum(amount) FILTER (WHERE event_type = 'purchase'), 0) AS revenue"
-            " FROM analytics_rollups WHERE tenant_id = %s AND subject_kind = 'product'"
-            " AND hour >= %s AND hour < %s AND event_type IN ('view', 'purchase')"
-            " AND last_at > now() - %s"
-            f" GROUP BY subject_id ORDER BY {order}, subject_id::text LIMIT %s",
-            (tenant_id, start, end, self.retention, limit),
-        )
+        if by not in _TOP:
+            raise ValueError(f"top products by views or revenue, not {by!r}")
+        rows = await self._rows(tenant_id, _TOP[by], (tenant_id, day, self.retention, limit))
         totals = {r[0]: ProductRank(r[0], r[1], r[2], r[3]) for r in rows}
         return rank_products(totals, by, limit)
 
