@@ -198,6 +198,12 @@ class BulkAnalyticsStore(AnalyticsStore, Protocol):
 
     async def load(self, tenant_id: UUID, events: Sequence[AnalyticsEvent]) -> None: ...
 
+    async def load_recorded(self, tenant_id: UUID, after: int, last: int) -> int:
+        """The storefront batches (`storefront.events_recorded`) among the shop's outbox rows
+        with ids in (after, last], read by the store itself; returns how many events they
+        hold."""
+        ...
+
     async def summarise(self, tenant_id: UUID) -> None: ...
 
 

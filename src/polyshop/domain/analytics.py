@@ -145,6 +145,9 @@ class ProductRank:
 
 
 TOP_BY = ("views", "revenue")
+# The most top products one query returns (the API's and the service's bound; the Cassandra
+# rollup keeps this many candidates per order).
+TOP_MAX = 100
 
 
 def rank_products(totals: dict[UUID, ProductRank], by: str, limit: int) -> list[ProductRank]:

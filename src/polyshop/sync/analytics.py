@@ -203,46 +203,65 @@ class AnalyticsProjector:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def stream(self, tenant_id: UUID) -> AsyncIterator[tuple[int, list[AnalyticsEvent]]]:
+    async def stream(
+        self, tenant_id: UUID, *, storefront: bool = True
+    ) -> AsyncIterator[tuple[int, list[AnalyticsEvent], int, int]]:
         """The tenant's analytics events in chunks of outbox rows (keyset over the outbox's
-        primary key, one short transaction per chunk): (outbox rows read, their events)."""
+        primary key, one short transaction per chunk): (outbox rows read, their events, the
+        chunk's outbox id range (after, last]). `storefront=False` leaves the storefront
+        batches' events out (a bulk store loads those from the outbox itself)."""
         after = 0
+        partials: dict[UUID, Decimal] = {}  # partial refunds so far, by order
+        payload = (
+            "payload"
+            if storefront
+            else "CASE WHEN event_type = %(recorded)s THEN NULL ELSE payload END"
+        )
         while True:
             async with self.database.unit_of_work(tenant_id) as uow:
                 cursor = await uow.connection.execute(
-                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE tenant_id = %(t)s"
-                    f" AND id > %(after)s AND {_WANTED_SQL} ORDER BY id LIMIT %(n)s",
+                    f"SELECT id, aggregate_type, aggregate_id, event_type, {payload}, created_at"
+                    f" FROM outbox WHERE tenant_id = %(t)s AND id > %(after)s AND {_WANTED_SQL}"
+                    " ORDER BY id LIMIT %(n)s",
                     {"t": tenant_id, "after": after, "n": _CHUNK_ROWS,
                      "recorded": EVENTS_RECORDED},
                 )  # fmt: skip
                 rows = await cursor.fetchall()
                 if not rows:
                     return
-                events = await _events_of(uow, rows)
-            after = rows[-1][0]
-            yield len(rows), events
+                read, last = len(rows), rows[-1][0]
+                if not storefront:
+                    rows = [r for r in rows if r[3] != EVENTS_RECORDED]
+                events = await _events_of(uow, rows, partials)
+            yield read, events, after, last
+            after = last
 
     async def rebuild_tenant(self, tenant_id: UUID, advance: Advance) -> int:
         """Every event of the tenant written again, one chunk written while the next is built.
-        A store with a bulk path (the PostgreSQL twin) loads the events by COPY and recomputes
-        its rollups once at the end; another (Cassandra) takes each chunk as a relay batch, with
+        A store with a bulk path (the PostgreSQL twin) loads the storefront batches straight
+        from the outbox, the order events in one statement per chunk, and recomputes its
+        rollups once at the end; another (Cassandra) takes each chunk as a relay batch, with
         its concurrent batched writes."""
         store = self.store
         bulk = store if isinstance(store, BulkAnalyticsStore) else None
         written = 0
-        writing: asyncio.Task[None] | None = None
+
+        async def write(events: list[AnalyticsEvent], after: int, last: int) -> int:
+            if bulk is None:
+                await store.record(events)
+                return len(events)
+            await bulk.load(tenant_id, events)
+            return len(events) + await bulk.load_recorded(tenant_id, after, last)
+
+        writing: asyncio.Task[int] | None = None
         try:
-            async for rows, events in self.stream(tenant_id):
+            async for rows, events, after, last in self.stream(tenant_id, storefront=bulk is None):
                 if writing is not None:
-                    await writing
-                if bulk is not None:
-                    writing = asyncio.create_task(bulk.load(tenant_id, events))
-                else:
-                    writing = asyncio.create_task(store.record(events))
-                written += len(events)
+                    written += await writing
+                writing = asyncio.create_task(write(events, after, last))
                 advance(rows)
             if writing is not None:
-                await writing
+                written += await writing
                 writing = None
         finally:
             if writing is not None:
@@ -262,7 +281,7 @@ class AnalyticsProjector:
             try:
                 spill.execute("CREATE TABLE expected (day TEXT NOT NULL, event BLOB NOT NULL)")
                 read = total = 0
-                async for rows, events in self.stream(tenant_id):
+                async for rows, events, _, _ in self.stream(tenant_id):
                     spill.executemany(
                         "INSERT INTO expected VALUES (?, ?)",
                         ((e.day.isoformat(), pickle.dumps(e, _PICKLE)) for e in events),
@@ -294,13 +313,23 @@ class AnalyticsProjector:
         return drift
 
 
-async def _events_of(reader: Reader, rows: list[Any]) -> list[AnalyticsEvent]:
+async def _events_of(
+    reader: Reader, rows: list[Any], partials: dict[UUID, Decimal] | None = None
+) -> list[AnalyticsEvent]:
     """The analytics events of these outbox rows (in their order): one home for the rule, used by
-    the relay's batches, the rebuild and verify."""
+    the relay's batches, the rebuild and verify.
+
+    `partials`: when the caller reads the whole outbox in id order (rebuild, verify), the
+    partial refunds seen so far per order, kept here, so that a full refund's rest needs no
+    search of the outbox (which has no index by aggregate: a search per refund made a rebuild
+    quadratic)."""
     tenant = reader.tenant_id
     orders = {UUID(r[2]) for r in rows if r[1] == Aggregate.ORDER}
     owners = await _order_owners(reader, orders)
     lines = await _order_lines(reader, {UUID(r[2]) for r in rows if r[3] == _PLACED})
+    refunded: dict[UUID, Decimal] = {}
+    if partials is not None:
+        refunded = await _refunded(reader, {UUID(r[2]) for r in rows if r[3] == _FULL_REFUND})
     events: list[AnalyticsEvent] = []
     for outbox_id, _kind, key, event_type, payload, created_at in rows:
         if event_type == EVENTS_RECORDED:
@@ -321,6 +350,10 @@ async def _events_of(reader: Reader, rows: list[Any]) -> list[AnalyticsEvent]:
                 ))  # fmt: skip
             continue
         if event_type in (_PARTIAL_REFUND, _SETTLED_REFUND):
+            if partials is not None and event_type == _PARTIAL_REFUND:
+                partials[order_id] = partials.get(order_id, Decimal(0)) + Decimal(
+                    str(payload["amount"])
+                )
             events.append(AnalyticsEvent(
                 event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
                 amount=Decimal(str(payload["amount"])),
@@ -332,7 +365,10 @@ async def _events_of(reader: Reader, rows: list[Any]) -> list[AnalyticsEvent]:
             detail=_status_detail(event_type, payload), **common,
         ))  # fmt: skip
         if event_type == _FULL_REFUND:
-            amount = await _rest_refunded(reader, order_id, outbox_id)
+            if partials is None:
+                amount = await _rest_refunded(reader, order_id, outbox_id)
+            else:
+                amount = refunded.get(order_id, Decimal(0)) - partials.get(order_id, Decimal(0))
             events.append(AnalyticsEvent(
                 event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
                 amount=amount, detail="full", **common,
@@ -391,6 +427,18 @@ async def _order_lines(
     for order_id, *line in await cursor.fetchall():
         found[order_id].append((line[0], line[1], line[2], line[3], line[4]))
     return found
+
+
+async def _refunded(reader: Reader, orders: set[UUID]) -> dict[UUID, Decimal]:
+    """Everything refunded of each order (its payments' refunded amounts)."""
+    if not orders:
+        return {}
+    cursor = await reader.connection.execute(
+        "SELECT order_id, coalesce(sum(refunded_amount), 0) FROM payments"
+        " WHERE order_id = ANY(%s) GROUP BY order_id",
+        (list(orders),),
+    )
+    return {row[0]: Decimal(row[1]) for row in await cursor.fetchall()}
 
 
 async def _rest_refunded(reader: Reader, order_id: UUID, outbox_id: int) -> Decimal:

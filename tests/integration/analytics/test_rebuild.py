@@ -46,15 +46,20 @@ async def shop_with_traffic(app: bootstrap.Container) -> Shop:
     products = [shop.products[n] for n in ("headphones", "speaker", "cable", "ebook")]
     now = datetime.now(UTC)
     for batch in range(30):
-        events = [
-            AnalyticsEvent(
-                t, uuid4(), rng.choice([EventType.VIEW] * 4 + [EventType.ADD_TO_CART]),
-                now - timedelta(days=batch % 3, minutes=rng.randrange(600)),
-                cart_token=f"visitor-{rng.randrange(12)}", product_id=rng.choice(products),
-                category_id=shop.category, quantity=1,
-            )
-            for _ in range(40)
-        ]  # fmt: skip
+        events = []
+        for _ in range(40):
+            kind = rng.choice([EventType.VIEW] * 4 + [EventType.ADD_TO_CART, EventType.SEARCH])
+            who: dict[str, Any] = (
+                {"customer_id": shop.customer_id, "session_id": f"s-{batch}"}
+                if rng.random() < 0.25 else {"cart_token": f"visitor-{rng.randrange(12)}"}
+            )  # fmt: skip
+            what: dict[str, Any] = (
+                {"query": f"lamp {rng.randrange(3)}"} if kind == EventType.SEARCH
+                else {"product_id": rng.choice(products), "category_id": shop.category,
+                      "quantity": 1 + rng.randrange(2)}
+            )  # fmt: skip
+            when = now - timedelta(days=batch % 3, minutes=rng.randrange(600))
+            events.append(AnalyticsEvent(t, uuid4(), kind, when, **who, **what))
         await app.analytics.record_storefront(t, events)
     for name in ("headphones", "speaker", "speaker", "cable"):
         order = await app.checkout.place_order(t, shop.request(shop.line(name)))

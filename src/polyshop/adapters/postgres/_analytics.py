@@ -18,6 +18,7 @@ from uuid import UUID
 
 from polyshop.adapters.postgres._database import Database
 from polyshop.domain.analytics import (
+    EVENTS_RECORDED,
     AnalyticsEvent,
     EventType,
     Funnel,
@@ -110,6 +111,33 @@ SELECT %(tenant)s, id, event_type, user_id, user_key, session_id, product_id, ca
             quantity, amount, query, detail, created_at)
 ON CONFLICT DO NOTHING
 """
+# The storefront batches of a range of outbox rows, unpacked by the server: the same events as
+# domain.analytics.storefront_event and the same columns as `_columns` (the bulk rebuild test
+# compares this path with the projector's, row for row).
+_LOAD_RECORDED = """
+WITH incoming AS (
+    SELECT e.*
+      FROM outbox o,
+           jsonb_to_recordset(o.payload -> 'events') AS e(
+               event_id uuid, type text, occurred_at timestamptz, customer_id uuid,
+               cart_token text, session_id text, product_id uuid, category_id uuid, query text,
+               quantity int)
+     WHERE o.tenant_id = %(tenant)s AND o.id > %(after)s AND o.id <= %(last)s
+       AND o.event_type = %(recorded)s
+), inserted AS (
+    INSERT INTO analytics_events (tenant_id, id, event_type, user_id, user_key, session_id,
+                                  product_id, category_id, quantity, properties, created_at)
+    SELECT %(tenant)s, event_id, type, customer_id,
+           CASE WHEN customer_id IS NOT NULL THEN 'customer:' || customer_id::text
+                WHEN cart_token <> '' THEN 'cart:' || cart_token END,
+           session_id, product_id, category_id, quantity,
+           jsonb_strip_nulls(jsonb_build_object('query', query)), occurred_at
+      FROM incoming
+     WHERE occurred_at > now() - %(retention)s
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM incoming
+"""
 # One writer of a shop's rollups at a time against a recompute: `record` holds this lock shared,
 # `summarise` exclusively (so an event recorded by a live relay during a rebuild is counted
 # once: either in the recompute or by its own statement after it).
@@ -188,6 +216,16 @@ class PostgresAnalyticsStore:
         async with self._database.unit_of_work(tenant_id) as uow:
             await uow.connection.execute(_LOAD, _columns(tenant_id, kept))
             await uow.commit()
+
+    async def load_recorded(self, tenant_id: UUID, after: int, last: int) -> int:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(_LOAD_RECORDED, {
+                "tenant": tenant_id, "after": after, "last": last,
+                "recorded": EVENTS_RECORDED, "retention": self.retention,
+            })  # fmt: skip
+            row = await cursor.fetchone()
+            await uow.commit()
+        return int(row[0]) if row else 0
 
     async def summarise(self, tenant_id: UUID) -> None:
         """Recompute the shop's rollups from its events, set-based (the end of a bulk load)."""

@@ -28,15 +28,27 @@ ALTER TABLE analytics_daily_products FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON analytics_daily_products USING (tenant_id = app_current_tenant())
     WITH CHECK (tenant_id = app_current_tenant());
 
--- What the hourly rollups already hold (migrations run as the owner, a superuser, past RLS).
-INSERT INTO analytics_daily_products (tenant_id, day, product_id, views, purchases, revenue, last_at)
-SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, subject_id,
-       coalesce(sum(events) FILTER (WHERE event_type = 'view'), 0),
-       coalesce(sum(events) FILTER (WHERE event_type = 'purchase'), 0),
-       coalesce(sum(amount) FILTER (WHERE event_type = 'purchase'), 0), max(last_at)
-  FROM analytics_rollups
- WHERE subject_kind = 'product' AND event_type IN ('view', 'purchase')
- GROUP BY 1, 2, 3;
+-- What the hourly rollups already hold, shop by shop: the policy applies to the owner too
+-- (FORCE), unless the migration runs as a superuser.
+DO $$
+DECLARE
+    shop uuid;
+BEGIN
+    FOR shop IN SELECT id FROM tenants LOOP
+        PERFORM set_config('app.tenant_id', shop::text, true);
+        INSERT INTO analytics_daily_products (tenant_id, day, product_id, views, purchases,
+                                              revenue, last_at)
+        SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, subject_id,
+               coalesce(sum(events) FILTER (WHERE event_type = 'view'), 0),
+               coalesce(sum(events) FILTER (WHERE event_type = 'purchase'), 0),
+               coalesce(sum(amount) FILTER (WHERE event_type = 'purchase'), 0), max(last_at)
+          FROM analytics_rollups
+         WHERE tenant_id = shop AND subject_kind = 'product'
+           AND event_type IN ('view', 'purchase')
+         GROUP BY 1, 2, 3;
+    END LOOP;
+    PERFORM set_config('app.tenant_id', '', true);
+END $$;
 
 GRANT SELECT ON analytics_daily_products TO polyshop_app;
 -- The relay writes it; the bulk rebuild recomputes a shop's rollups (delete, then insert).
