@@ -206,6 +206,13 @@ class BulkAnalyticsStore(AnalyticsStore, Protocol):
 
     async def summarise(self, tenant_id: UUID) -> None: ...
 
+    async def compare_day(
+        self, tenant_id: UUID, day: date, expected: Sequence[dict[str, Any]]
+    ) -> Drift:
+        """How the shop's stored day differs from `expected`: every event of that day, as
+        `domain.analytics.to_record` records (verify keeps them on disk in that shape)."""
+        ...
+
 
 # --- Projectors: derived stores kept in step with the outbox --------------------------------
 

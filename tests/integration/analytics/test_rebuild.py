@@ -125,8 +125,16 @@ async def test_verify_names_a_lost_event_a_double_count_and_a_wrong_ranking(
         " ORDER BY day, views, product_id LIMIT 1)",
         (t,),
     )
+    # An event nobody sent, on a day the shop has events.
+    stray = admin.execute(
+        "INSERT INTO analytics_events (tenant_id, id, event_type, user_key, created_at)"
+        " SELECT tenant_id, gen_random_uuid(), 'search', 'cart:stray', created_at"
+        " FROM analytics_events WHERE tenant_id = %s LIMIT 1 RETURNING id",
+        (t,),
+    ).fetchone()
+    assert stray is not None
     drift = await verify(relay, tenants=[t])
     assert [i for _, _, i in drift.missing] == [str(lost[0])]
+    assert [i for _, _, i in drift.extra] == [str(stray[0])]
     kinds = {kind for _, kind, _ in drift.different}
-    assert {"product_hourly", "top_products_by_views"} <= kinds
-    assert not drift.extra
+    assert {"product_hourly", "daily_products", "top_products_by_views"} <= kinds

@@ -9,6 +9,7 @@ maintenance job's), matching Cassandra's TTL counted from when the event happene
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +29,7 @@ from polyshop.domain.analytics import (
     rank_products,
     split_user_key,
 )
+from polyshop.ports import Drift
 
 # Rows inserted now feed the rollups of the same statement: a skipped duplicate feeds nothing.
 _RECORD = """
@@ -172,6 +174,74 @@ SELECT %(tenant)s, (created_at AT TIME ZONE 'UTC')::date, product_id,
 """,
 )
 
+# Verify, one day at a time, set-based: the expected events (as `_columns`) against the stored
+# events of the day, field by field, and the rollups they imply against the stored ones.
+_EXPECTED = """
+expected AS (
+    SELECT i AS id, t AS event_type, u AS user_id, k AS user_key, s AS session_id,
+           p AS product_id, c AS category_id, o AS order_id, q AS quantity, a AS amount,
+           y AS query, d AS detail, at AS created_at
+      FROM jsonb_to_recordset(%(expected)s::jsonb) AS r(
+               i uuid, t text, u uuid, k text, s text, p uuid, c uuid, o uuid, q int,
+               a numeric, y text, d text, at timestamptz)
+)"""
+_COMPARE = f"""
+WITH {_EXPECTED}, stored_events AS (
+    SELECT id, event_type, user_key, session_id, product_id, category_id, order_id, quantity,
+           amount, properties ->> 'query' AS query, properties ->> 'detail' AS detail, created_at
+      FROM analytics_events
+     WHERE tenant_id = %(tenant)s AND created_at >= %(start)s AND created_at < %(end)s
+       AND created_at > now() - %(retention)s
+), subjects AS (
+    SELECT 'product' AS kind, product_id AS subject, event_type, amount, created_at
+      FROM expected WHERE product_id IS NOT NULL
+    UNION ALL
+    SELECT 'category', category_id, event_type, amount, created_at
+      FROM expected
+     WHERE category_id IS NOT NULL AND event_type IN ('view', 'add_to_cart', 'purchase')
+), wanted AS (
+    SELECT kind, subject, date_trunc('hour', created_at, 'UTC') AS hour, event_type,
+           count(*) AS events, coalesce(sum(amount), 0) AS amount
+      FROM subjects GROUP BY 1, 2, 3, 4
+), stored AS (
+    SELECT subject_kind AS kind, subject_id AS subject, hour, event_type, events, amount
+      FROM analytics_rollups
+     WHERE tenant_id = %(tenant)s AND hour >= %(start)s AND hour < %(end)s
+       AND last_at > now() - %(retention)s
+), wanted_days AS (
+    SELECT product_id, count(*) FILTER (WHERE event_type = 'view') AS views,
+           count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+           coalesce(sum(amount) FILTER (WHERE event_type = 'purchase'), 0) AS revenue
+      FROM expected
+     WHERE product_id IS NOT NULL AND event_type IN ('view', 'purchase')
+     GROUP BY 1
+), stored_days AS (
+    SELECT product_id, views, purchases, revenue FROM analytics_daily_products
+     WHERE tenant_id = %(tenant)s AND day = %(day)s AND last_at > now() - %(retention)s
+)
+SELECT 'event', coalesce(e.id, s.id)::text,
+       CASE WHEN e.id IS NULL THEN 'extra' WHEN s.id IS NULL THEN 'missing' ELSE 'different' END
+  FROM expected e FULL JOIN stored_events s ON s.id = e.id AND s.created_at = e.created_at
+ WHERE e.id IS NULL OR s.id IS NULL
+    OR (e.event_type, e.user_key, e.session_id, e.product_id, e.category_id, e.order_id,
+        e.quantity, e.amount, e.query, e.detail)
+       IS DISTINCT FROM
+       (s.event_type, s.user_key, s.session_id, s.product_id, s.category_id, s.order_id,
+        s.quantity, s.amount, s.query, s.detail)
+UNION
+SELECT DISTINCT coalesce(w.kind, s.kind) || '_hourly', coalesce(w.subject, s.subject)::text,
+       'different'
+  FROM wanted w FULL JOIN stored s
+       ON s.kind = w.kind AND s.subject = w.subject AND s.hour = w.hour
+          AND s.event_type = w.event_type
+ WHERE (w.events, w.amount) IS DISTINCT FROM (s.events, s.amount)
+UNION
+SELECT 'daily_products', coalesce(w.product_id, s.product_id)::text, 'different'
+  FROM wanted_days w FULL JOIN stored_days s ON s.product_id = w.product_id
+ WHERE (w.views, w.purchases, w.revenue) IS DISTINCT FROM (s.views, s.purchases, s.revenue)
+ ORDER BY 1, 2
+"""
+
 _EVENT_COLUMNS = (
     "id, event_type, user_key, session_id, product_id, category_id, order_id, quantity, amount,"
     " properties ->> 'query', properties ->> 'detail', created_at"
@@ -226,6 +296,30 @@ class PostgresAnalyticsStore:
             row = await cursor.fetchone()
             await uow.commit()
         return int(row[0]) if row else 0
+
+    async def compare_day(
+        self, tenant_id: UUID, day: date, expected: Sequence[dict[str, Any]]
+    ) -> Drift:
+        """Every event the store holds for the shop's day against the expected ones (missing,
+        extra, or stored differently: `different` by event id), and every rollup row of the
+        day against what those events imply (`different` by product or category)."""
+        start, end = day_bounds(day)
+        params = {
+            "tenant": tenant_id, "start": start, "end": end, "day": day,
+            "retention": self.retention,
+            "expected": json.dumps(list(expected), separators=(",", ":")),
+        }  # fmt: skip
+        drift = Drift(checked=len(expected))
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(_COMPARE, params)
+            for kind, key, how in await cursor.fetchall():
+                if kind != "event":
+                    drift.different.append((tenant_id, kind, f"{key}:{day}"))
+                elif how == "different":
+                    drift.different.append((tenant_id, "event", key))
+                else:
+                    getattr(drift, how).append((tenant_id, f"day:{day}", key))
+        return drift
 
     async def summarise(self, tenant_id: UUID) -> None:
         """Recompute the shop's rollups from its events, set-based (the end of a bulk load)."""
