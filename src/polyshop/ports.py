@@ -186,6 +186,17 @@ class AnalyticsStore(Protocol):
 
     async def order_history(self, tenant_id: UUID, order_id: UUID) -> list[AnalyticsEvent]: ...
 
+    def stale(self) -> bool:
+        """Whether events recorded through this client are not yet in the summaries (product
+        hours, top products). A store that updates them inside `record` is never stale."""
+        ...
+
+    async def flush(self) -> None:
+        """Bring the summaries up to every event recorded through this client (each summary
+        recomputed once, however many batches touched it); after it they are exact. Safe to
+        call concurrently with other clients' `record` and `flush`."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -212,6 +223,14 @@ class BulkAnalyticsStore(AnalyticsStore, Protocol):
         """How the shop's stored day differs from `expected`: every event of that day, as
         `domain.analytics.to_record` records (verify keeps them on disk in that shape)."""
         ...
+
+
+@runtime_checkable
+class FlushingProjector(Protocol):
+    """A projector that defers part of its work (coalesced over batches): the relay calls
+    `flush` whenever it has caught up with the outbox."""
+
+    async def flush(self) -> None: ...
 
 
 # --- Projectors: derived stores kept in step with the outbox --------------------------------

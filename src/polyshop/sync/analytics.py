@@ -7,6 +7,15 @@ stores write by that id, so the relay's at-least-once delivery counts each event
 checkpoint is written after the store has the events: a crash in between replays the batch,
 harmlessly. While the store is down the relay retries the batch and the events simply wait in
 the outbox (other projectors and checkouts do not wait for it).
+
+A store whose summaries lag its events (Cassandra: `record` writes the events, `flush` recounts
+the rollups they touched) is flushed at most every `flush_seconds` while batches arrive and
+whenever the relay is idle. What a crash loses is the store's in-memory list of keys to
+recount, so the projector keeps one more row in `sync_checkpoints`, `<name>:rollups`: the
+checkpoint before the first batch not yet flushed, or event id -1 when everything is. It is
+written when the store goes from flushed to stale and when a flush completes (twice per
+interval, not per batch); a projector that starts and finds it pending records the outbox
+range after it again (idempotent: keyed by event), which notes those keys, and flushes.
 """
 
 from __future__ import annotations
@@ -14,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -65,6 +76,12 @@ _CHUNK_ROWS = 2000
 _READS_IN_FLIGHT = 16
 # How many of the day's top products verify compares (by views and by revenue).
 _TOP_CHECKED = 20
+# Event id of the `<name>:rollups` checkpoint row when every applied batch is flushed.
+_FLUSHED = -1
+# Outbox rows per read when a starting projector records the unflushed range again.
+_RECOVERY_ROWS = 500
+
+log = logging.getLogger(__name__)
 
 
 def _wanted(event_type: str, aggregate_type: str) -> bool:
@@ -74,10 +91,18 @@ def _wanted(event_type: str, aggregate_type: str) -> bool:
 
 
 class AnalyticsProjector:
-    def __init__(self, database: Database, store: AnalyticsStore, *, name: str = "analytics"):
+    def __init__(
+        self, database: Database, store: AnalyticsStore, *, name: str = "analytics",
+        flush_seconds: float = 2.0,
+    ) -> None:  # fmt: skip
         self.database = database
         self.store = store
         self.name = name
+        # How long the store's summaries may lag the events while batches keep arriving.
+        self.flush_seconds = flush_seconds
+        self._flushed_at = time.monotonic()
+        self._marked = False  # the rollups row says "not flushed since ..."
+        self._recovered = False
 
     async def targets(
         self, reader: Reader, events: Sequence[OutboxEvent]
@@ -98,12 +123,100 @@ class AnalyticsProjector:
         return await _events_of(reader, await cursor.fetchall())
 
     async def apply(self, changes: Sequence[AnalyticsEvent], checkpoint: Checkpoint | None) -> int:
+        await self._recover()
         await self.store.record(changes)
         if checkpoint is not None:
             async with self.database.unit_of_work() as uow:
+                if self.store.stale() and not self._marked:
+                    # The first unflushed batch: remember where the flushed part ends (the
+                    # checkpoint before this batch), in the transaction that moves past it.
+                    await uow.connection.execute(
+                        "INSERT INTO sync_checkpoints (projector, transaction_id, event_id)"
+                        " SELECT %(r)s, coalesce(max(transaction_id), '0'), coalesce(max(event_id), 0)"
+                        " FROM sync_checkpoints WHERE projector = %(n)s"
+                        " ON CONFLICT (projector) DO UPDATE"
+                        " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id",
+                        {"r": self._rollups, "n": self.name},
+                    )  # fmt: skip
                 await save_checkpoint(uow.connection, checkpoint)
                 await uow.commit()
+            self._marked = self._marked or self.store.stale()
+        if self.store.stale() and time.monotonic() - self._flushed_at >= self.flush_seconds:
+            await self.flush()
         return len(changes)
+
+    @property
+    def _rollups(self) -> str:
+        return f"{self.name}:rollups"
+
+    async def flush(self) -> None:
+        """Bring the store's summaries up to every applied batch (the relay calls this when it
+        is idle, `apply` every `flush_seconds`), then mark everything flushed."""
+        await self._recover()
+        await self.store.flush()
+        self._flushed_at = time.monotonic()
+        if self._marked and not self.store.stale():
+            async with self.database.unit_of_work() as uow:
+                await save_checkpoint(uow.connection, Checkpoint(self._rollups, 0, _FLUSHED))
+                await uow.commit()
+            self._marked = False
+
+    async def _recover(self) -> None:
+        """Once per process, before anything else: if the previous one stopped with batches
+        applied but not flushed, record them again (which notes their keys) and flush."""
+        if self._recovered:
+            return
+        async with self.database.unit_of_work() as uow:
+            cursor = await uow.connection.execute(
+                "SELECT projector, transaction_id::text, event_id FROM sync_checkpoints"
+                " WHERE projector = ANY(%s)",
+                ([self.name, self._rollups],),
+            )
+            rows = {r[0]: (int(r[1]), int(r[2])) for r in await cursor.fetchall()}
+        since, until = rows.get(self._rollups), rows.get(self.name)
+        if since is None or since[1] == _FLUSHED or until is None:
+            self._recovered = True
+            return
+        log.warning("sync %s: recounting the rollups of batches after %s", self.name, since)
+        self._marked = True
+        position = since
+        while True:
+            async with self.database.unit_of_work() as uow:
+                cursor = await uow.connection.execute(
+                    "SELECT id, transaction_id::text, tenant_id, aggregate_type, aggregate_id,"
+                    " event_type, payload, created_at FROM outbox_after(%s::text::xid8, %s, %s)"
+                    " WHERE (transaction_id, id) <= (%s::text::xid8, %s)",
+                    (str(position[0]), position[1], _RECOVERY_ROWS, str(until[0]), until[1]),
+                )  # fmt: skip
+                found = [OutboxEvent(r[0], int(r[1]), *r[2:]) for r in await cursor.fetchall()]
+            if not found:
+                break
+            by_tenant: dict[UUID, list[OutboxEvent]] = defaultdict(list)
+            for e in found:
+                if _wanted(e.event_type, e.aggregate_type):
+                    by_tenant[e.tenant_id].append(e)
+            for tenant_id, events in by_tenant.items():
+                await self.store.record(await self._rebuilt(tenant_id, events))
+            position = (found[-1].transaction_id, found[-1].id)
+        self._recovered = True
+        await self.flush()
+
+    async def _rebuilt(self, tenant_id: UUID, events: list[OutboxEvent]) -> list[AnalyticsEvent]:
+        """The analytics events of these outbox rows; a row that cannot be built is skipped
+        (the relay parked it when it first came)."""
+        async with self.database.unit_of_work(tenant_id) as uow:
+            try:
+                async with uow.connection.transaction():
+                    return await self.build(uow, {("outbox", str(e.id)) for e in events}, 0)
+            except Exception:
+                built: list[AnalyticsEvent] = []
+                for e in events:
+                    try:
+                        async with uow.connection.transaction():
+                            built += await self.build(uow, {("outbox", str(e.id))}, 0)
+                    except Exception:
+                        log.exception("sync %s: outbox row %s skipped", self.name, e.id)
+                return built
 
     # ---- rebuild and verify -----------------------------------------------------------------
 
@@ -290,6 +403,7 @@ class AnalyticsProjector:
             if writing is not None:
                 written += await writing
                 writing = None
+            await store.flush()
         finally:
             if writing is not None:
                 writing.cancel()

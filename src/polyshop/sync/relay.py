@@ -28,7 +28,7 @@ import psycopg
 from prometheus_client import Gauge
 
 from polyshop.adapters.postgres import Database, UnitOfWork
-from polyshop.ports import Checkpoint, OutboxEvent, Projector, Target
+from polyshop.ports import Checkpoint, FlushingProjector, OutboxEvent, Projector, Target
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,13 @@ class Relay:
         total = 0
         while applied := await self.step():
             total += applied
+        await self.flush()
         return total
+
+    async def flush(self) -> None:
+        """Let a projector that defers work (coalesced over batches) finish it: caught up."""
+        if isinstance(self.projector, FlushingProjector):
+            await self.projector.flush()
 
     async def run(self, listen_url: str, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
         """Work until `stop` is set: wake on NOTIFY, poll as a fallback. Only one relay per
@@ -211,6 +217,7 @@ class Relay:
                 try:
                     if await self.step():
                         continue
+                    await self.flush()
                     pending, _ = await self.pending()
                 except Exception:
                     log.exception("sync %s: batch failed; trying again", self.name)

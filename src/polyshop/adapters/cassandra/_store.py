@@ -6,6 +6,11 @@ routing), with a bounded number in flight. Single-row inserts from Python are li
 client's CPU (the driver spends most of its time per statement); per-partition batches are how
 the ingest path reaches the raw driver's speed (bench.analytics measures both).
 
+Rollups (product hours, the day's top products) are not written by `record`: it only notes
+which (shop, product, day, hour) its events touched, and `flush` recounts each noted key once,
+however many batches touched it (the analytics projector flushes every couple of seconds and
+whenever the relay is idle). Event ingest so costs what the event rows cost.
+
 Reads: each query names its partitions (every bucket of a product's, category's or shop's day)
 and lets Cassandra aggregate inside each with GROUP BY on clustering columns.
 """
@@ -166,6 +171,8 @@ class CassandraAnalyticsStore:
         self._inserts: dict[str, PreparedStatement] = {}
         self._selects: dict[str, PreparedStatement] = {}
         self._lock = asyncio.Lock()
+        # Rollup keys recorded but not yet refreshed: (tenant, product, day) -> {hour: ttl}.
+        self._dirty: dict[tuple[UUID, UUID, date], dict[int, int]] = {}
 
     async def _open(self) -> Any:
         """Connect on first use (and again after a failed attempt), so an application starts
@@ -275,19 +282,11 @@ class CassandraAnalyticsStore:
         return partitions
 
     async def record(self, events: Sequence[AnalyticsEvent]) -> None:
+        """The events' rows only; their rollup keys are noted for the next `flush` (before the
+        writes, so that a batch that fails half-way still has its written part recounted)."""
         if not events:
             return
         await self._open()
-        await self._run_all(self._statements(events))
-        await self._roll_up(events)
-
-    # ---- rollups (migration 0002): recounted from the events just written ----------------
-
-    async def _roll_up(self, events: Sequence[AnalyticsEvent]) -> None:
-        """After the events are stored: recount every (product, day, hour) they touched and
-        write it as absolute values; then fold the touched products' day totals into their
-        day's top-products candidates. Idempotent (a replayed batch recounts the same events)
-        and safe with concurrent writers (the larger count wins; candidates are CAS-updated)."""
         now = datetime.now(UTC)
         hours: dict[tuple[UUID, UUID, date], dict[int, int]] = defaultdict(dict)
         for e in events:
@@ -296,6 +295,37 @@ class CassandraAnalyticsStore:
                 continue
             touched = hours[(e.tenant_id, e.product_id, e.day)]
             touched[e.hour] = max(ttl, touched.get(e.hour, 0))
+        self._note(hours)
+        await self._run_all(self._statements(events))
+
+    def _note(self, hours: dict[tuple[UUID, UUID, date], dict[int, int]]) -> None:
+        for key, touched in hours.items():
+            noted = self._dirty.setdefault(key, {})
+            for hour, ttl in touched.items():
+                noted[hour] = max(ttl, noted.get(hour, 0))
+
+    def stale(self) -> bool:
+        return bool(self._dirty)
+
+    async def flush(self) -> None:
+        """Recount every noted key once. The keys are taken first (batches recorded meanwhile
+        note theirs for the next flush); if the refresh fails they are noted again."""
+        hours, self._dirty = self._dirty, {}
+        if not hours:
+            return
+        try:
+            await self._roll_up(hours)
+        except BaseException:
+            self._note(hours)
+            raise
+
+    # ---- rollups (migration 0002): recounted from the stored events ----------------------
+
+    async def _roll_up(self, hours: dict[tuple[UUID, UUID, date], dict[int, int]]) -> None:
+        """Recount every noted (product, day, hour) from the event table and write it as
+        absolute values; then fold those products' day totals into their day's top-products
+        candidates. Idempotent (a replayed batch recounts the same events) and safe with
+        concurrent writers (the larger count wins; candidates are CAS-updated)."""
         days: dict[tuple[UUID, date], dict[UUID, ProductRank]] = defaultdict(dict)
         ttls: dict[tuple[UUID, date], int] = defaultdict(int)
 

@@ -258,6 +258,12 @@ class PostgresAnalyticsStore:
     async def close(self) -> None:
         return None
 
+    def stale(self) -> bool:
+        return False  # `record` updates the rollups in the same statement as the events
+
+    async def flush(self) -> None:
+        return None
+
     async def record(self, events: Sequence[AnalyticsEvent]) -> None:
         by_tenant: dict[UUID, list[AnalyticsEvent]] = defaultdict(list)
         oldest = datetime.now(UTC) - self.retention

@@ -1,0 +1,86 @@
+"""The Cassandra rollups are refreshed off the ingest path: the projector writes the events of a
+batch and flushes the rollups later (every few seconds, or when the relay is idle). A process
+that dies between the two loses its list of keys to refresh; the next one must find out from
+PostgreSQL and refresh them, or those rollups would stay stale for ever."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+from polyshop import bootstrap
+from polyshop.adapters.cassandra import CassandraAnalyticsStore
+from polyshop.domain.analytics import AnalyticsEvent, EventType, ProductRank
+from polyshop.sync import AnalyticsProjector, Relay
+from polyshop.sync.maintenance import start_at_head
+from tests.support.shops import make_shop
+
+
+async def test_a_projector_that_dies_before_its_flush_leaves_no_rollup_stale(
+    app: bootstrap.Container, cassandra: str, cassandra_keyspace: str
+) -> None:
+    name = f"analytics_{uuid4().hex[:8]}"  # a checkpoint of its own
+
+    def relay_of(store: CassandraAnalyticsStore, flush_seconds: float = 3600) -> Relay:
+        projector = AnalyticsProjector(
+            app.relay_database, store, name=name, flush_seconds=flush_seconds
+        )
+        return Relay(app.relay_database, projector, batch_size=2)
+
+    first_store = CassandraAnalyticsStore(cassandra, cassandra_keyspace)
+    reader = CassandraAnalyticsStore(cassandra, cassandra_keyspace)
+    first = relay_of(first_store)
+    await start_at_head(first)
+    shop = await make_shop(app, stock=10)
+    t, product = shop.tenant_id, shop.products["headphones"]
+    # One hour of one day, in the past.
+    now = (datetime.now(UTC) - timedelta(minutes=1)).replace(minute=0, second=1, microsecond=0)
+    views = [
+        AnalyticsEvent(t, uuid4(), EventType.VIEW, now + timedelta(milliseconds=n),
+                       cart_token=f"c{n}", product_id=product, category_id=shop.category)
+        for n in range(30)
+    ]  # fmt: skip
+    for start in range(0, 30, 5):
+        await app.analytics.record_storefront(t, views[start : start + 5])
+    try:
+        # Every batch applied and checkpointed, none flushed (the interval is an hour).
+        while await first.step():
+            pass
+        assert first_store.stale()
+        assert len(await reader.user_timeline(t, "cart:c7", now.date())) == 1
+        assert await reader.product_hourly(t, product, now.date()) == []
+    finally:
+        await first_store.close()  # the process dies, and its keys to refresh with it
+
+    second_store = CassandraAnalyticsStore(cassandra, cassandra_keyspace)
+    second = relay_of(second_store)
+    try:
+        assert await second.run_until_idle() == 0  # nothing new in the outbox...
+        # ...but the batches the first one never flushed were recounted.
+        assert [
+            (h.hour, h.events) for h in await reader.product_hourly(t, product, now.date())
+        ] == [(now.hour, 30)]
+        assert await reader.top_products(t, now.date()) == [ProductRank(product, 30, 0, Decimal(0))]
+        assert not second_store.stale()
+        # Everything flushed is marked so: a third start has nothing to recount.
+        async with app.relay_database.unit_of_work() as uow:
+            cursor = await uow.connection.execute(
+                "SELECT event_id FROM sync_checkpoints WHERE projector = %s", (f"{name}:rollups",)
+            )
+            assert await cursor.fetchone() == (-1,)
+
+        # With a zero interval the projector flushes after every batch, relay idle or not.
+        more = [
+            AnalyticsEvent(t, uuid4(), EventType.VIEW, now + timedelta(milliseconds=100 + n),
+                           cart_token=f"d{n}", product_id=product)
+            for n in range(4)
+        ]  # fmt: skip
+        await app.analytics.record_storefront(t, more)
+        eager = relay_of(second_store, flush_seconds=0)
+        assert await eager.step() == 1
+        assert not second_store.stale()
+        assert (await reader.funnel(t, now.date(), product_id=product)).views == 34
+    finally:
+        await second_store.close()
+        await reader.close()
