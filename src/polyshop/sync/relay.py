@@ -212,6 +212,8 @@ class Relay:
                 if (await cursor.fetchone()) == (True,):
                     break
                 await asyncio.sleep(poll_seconds)
+            else:
+                return  # stopped before its turn came: nothing of its own to finish
             await listener.execute("LISTEN polyshop_outbox")
             while not stop.is_set():
                 try:
@@ -229,6 +231,12 @@ class Relay:
                     break
                 if time.monotonic() - started < 0.001:
                     await asyncio.sleep(0)  # a burst of notifications: yield before reading
+            # Stopping: finish the deferred work of the batches applied (an error here is left
+            # to the next start, which finds it pending).
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("sync %s: flush on stopping failed", self.name)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

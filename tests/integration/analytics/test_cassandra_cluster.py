@@ -104,6 +104,7 @@ async def test_a_node_killed_during_ingest_loses_nothing(cluster: LoopbackCluste
                     raise
                 await asyncio.sleep(1)
         assert found == expected
+        await quorum.flush()  # the product rollups: every batch's keys recounted once
         per_product = [await everyone.funnel(TENANT, DAY, product_id=p) for p in PRODUCTS]
         assert sum(f.views for f in per_product) == BATCHES * 90
         assert sum(f.purchases for f in per_product) == BATCHES * 10
