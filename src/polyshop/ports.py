@@ -15,6 +15,7 @@ import psycopg
 
 from polyshop.domain.analytics import AnalyticsEvent, Funnel, HourlyCount, ProductRank
 from polyshop.domain.recommendations import (
+    Bought,
     CategoryFact,
     Interaction,
     Neighbour,
@@ -291,6 +292,16 @@ class RebuildableProjector(Projector[ChangeT], Protocol):
         ...
 
 
+@runtime_checkable
+class BulkRebuildableProjector(Protocol):
+    """A projector that rebuilds a tenant's store set-based from PostgreSQL instead of building
+    every target again (`polyshop sync rebuild <name>` uses it when there is one)."""
+
+    async def rebuild_tenant(self, tenant_id: UUID) -> int:
+        """Empty the tenant's store and build it again; the number of rows written."""
+        ...
+
+
 # ---------------------------------------------------------------- the graph (recommendations)
 
 GraphSnapshot = dict[str, dict[str, tuple[Any, ...]]]
@@ -320,19 +331,20 @@ class GraphWriter(Protocol):
 
     async def put_orders(self, facts: Sequence[OrderFact]) -> None: ...
 
-    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
-        """The stored PURCHASED counts of these customers."""
+    async def purchased(self, user_ids: Collection[UUID]) -> Bought:
+        """The stored PURCHASED of these customers: count and last time per product."""
         ...
 
-    async def bought(
-        self, user_ids: Collection[UUID]
-    ) -> dict[UUID, dict[UUID, tuple[int, datetime]]]:
+    async def bought(self, user_ids: Collection[UUID]) -> Bought:
         """What the stored counted orders say these customers bought: count and last time."""
         ...
 
-    async def set_purchased(
-        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
-    ) -> None: ...
+    async def put_purchased(
+        self, links: Mapping[tuple[UUID, UUID], tuple[int, datetime | None]]
+    ) -> None:
+        """Set these (customer, product) PURCHASED links to (count, last); a count of 0 removes
+        the link."""
+        ...
 
     async def add_pairs(
         self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from polyshop.adapters.postgres import Database
 from polyshop.domain.errors import ValidationError
-from polyshop.ports import Checkpoint, Drift, RebuildableProjector
+from polyshop.ports import BulkRebuildableProjector, Checkpoint, Drift, RebuildableProjector
 from polyshop.sync.relay import Relay, snapshot_version
 
 Progress = Callable[[int, int], None]
@@ -64,6 +64,11 @@ async def rebuild(
     tenants = tenants if tenants is not None else await tenant_ids(database)
     written = 0
     for done, tenant_id in enumerate(tenants, start=1):
+        if isinstance(projector, BulkRebuildableProjector):  # set-based, e.g. the graph
+            written += await projector.rebuild_tenant(tenant_id)
+            if progress:
+                progress(done, len(tenants))
+            continue
         await projector.reset(tenant_id)
         async with database.unit_of_work(tenant_id) as uow:
             targets = sorted(await projector.everything(uow))

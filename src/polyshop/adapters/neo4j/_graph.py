@@ -10,7 +10,7 @@ two hops through hot products.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, LiteralString
@@ -21,6 +21,7 @@ from neo4j.exceptions import DriverError
 
 from polyshop.domain.errors import StoreUnavailableError
 from polyshop.domain.recommendations import (
+    Bought,
     CategoryFact,
     Interaction,
     Neighbour,
@@ -163,15 +164,16 @@ class Neo4jGraphWriter:
                    "method": f.payment_method} for f in facts],
         )  # fmt: skip
 
-    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
+    async def purchased(self, user_ids: Collection[UUID]) -> Bought:
         records = await self._run(
-            "MATCH (u:User)-[r:PURCHASED]->(p:Product) WHERE u.tenant_id = $t AND u.id IN $ids"
-            " RETURN u.id AS user_id, p.id AS product_id, r.count AS count",
+            "UNWIND $ids AS uid MATCH (:User {tenant_id: $t, id: uid})-[r:PURCHASED]->(p:Product)"
+            " RETURN uid AS user_id, p.id AS product_id, r.count AS count, r.last_at AS last",
             ids=[str(u) for u in user_ids],
         )
-        found: dict[UUID, dict[UUID, int]] = {}
+        found: Bought = {}
         for r in records:
-            found.setdefault(UUID(r["user_id"]), {})[UUID(r["product_id"])] = r["count"]
+            found.setdefault(UUID(r["user_id"]), {})[UUID(r["product_id"])] = (
+                r["count"], _native(r["last"]))  # fmt: skip
         return found
 
     async def bought(
@@ -189,19 +191,19 @@ class Neo4jGraphWriter:
                 r["count"], _native(r["last"]))  # fmt: skip
         return found
 
-    async def set_purchased(
-        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    async def put_purchased(
+        self, links: Mapping[tuple[UUID, UUID], tuple[int, datetime | None]]
     ) -> None:
+        if not links:
+            return
+        # The customers and products exist: their orders were put first (same transaction).
         await self._run(
-            "MATCH (u:User)-[r:PURCHASED]->() WHERE u.tenant_id = $t AND u.id IN $ids DELETE r",
-            ids=[str(u) for u in user_ids],
-        )
-        await self._run(
-            "UNWIND $rows AS r MERGE (u:User {tenant_id: $t, id: r.user_id})"
-            " MERGE (p:Product {tenant_id: $t, id: r.product_id}) " + _NEW_PRODUCT +
-            " CREATE (u)-[:PURCHASED {count: r.count, last_at: r.last}]->(p)",
+            "UNWIND $rows AS r MATCH (u:User {tenant_id: $t, id: r.user_id})"
+            " MATCH (p:Product {tenant_id: $t, id: r.product_id})"
+            " MERGE (u)-[x:PURCHASED]->(p) SET x.count = r.count, x.last_at = r.last"
+            " WITH x WHERE x.count = 0 DELETE x",
             rows=[{"user_id": str(u), "product_id": str(p), "count": c, "last": last}
-                  for u, products in bought.items() for p, (c, last) in products.items()],
+                  for (u, p), (c, last) in links.items()],
         )  # fmt: skip
 
     async def add_pairs(
