@@ -397,6 +397,14 @@ class GraphStore(Protocol):
         """Each seed's strongest FREQUENTLY_BOUGHT_WITH and SIMILAR_TO neighbours for sale."""
         ...
 
+    async def personal(
+        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
+    ) -> tuple[list[Signal], list[Neighbour]]:
+        """In one round trip: the customer's `signals`, and the `neighbours` of their
+        `candidates` likeliest seeds (ranked in the store by `seed_weights`'s formula; the
+        caller makes the exact choice among them)."""
+        ...
+
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot: ...
 
     async def clear(self, tenant_id: UUID) -> None: ...

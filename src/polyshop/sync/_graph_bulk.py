@@ -12,6 +12,8 @@ and relationship by relationship in tests/integration/sync/test_graph_projector.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC
@@ -34,6 +36,8 @@ from polyshop.domain.recommendations import (
     trend_contribution,
 )
 from polyshop.ports import GraphStore, GraphWriter
+
+log = logging.getLogger(__name__)
 
 CHUNK = 10_000  # rows per statement and transaction: bounded memory, bounded Neo4j heap
 
@@ -87,6 +91,7 @@ class _Loader:
         self.store = store
         self.tenant_id = tenant_id
         self.written = 0
+        self.seconds: dict[str, float] = defaultdict(float)  # per step, logged at the end
         self.trend: dict[UUID, list[float]] = defaultdict(lambda: [0.0, 0])
 
     async def rows(self, connection: Any, sql: str, params: Any = None) -> AsyncIterator[list[Any]]:
@@ -95,15 +100,22 @@ class _Loader:
             while rows := await cursor.fetchmany(CHUNK):
                 yield rows
 
-    async def write(self, rows: Sequence[Any], write: Write) -> None:
+    async def write(self, step: str, rows: Sequence[Any], write: Write) -> None:
+        began = time.perf_counter()
         for start in range(0, len(rows), CHUNK):
             async with self.store.writer(self.tenant_id) as writer:
                 await write(writer, list(rows[start : start + CHUNK]))
             self.written += min(CHUNK, len(rows) - start)
+        self.seconds[step] += time.perf_counter() - began
 
-    async def stream(self, connection: Any, sql: str, write: Write, params: Any = None) -> None:
+    async def stream(
+        self, step: str, connection: Any, sql: str, write: Write, params: Any = None
+    ) -> None:
+        began = time.perf_counter()
         async for rows in self.rows(connection, sql, params):
-            await self.write(rows, write)
+            self.seconds[step + " (read)"] += time.perf_counter() - began
+            await self.write(step, rows, write)
+            began = time.perf_counter()
 
 
 def _similar_edges(products: Sequence[ProductFact]) -> list[tuple[UUID, UUID, Similarity]]:
@@ -137,12 +149,14 @@ async def bulk_load(database: Database, store: GraphStore, tenant_id: UUID) -> i
 
         cursor = await connection.execute("SELECT id, name, parent_id FROM categories")
         categories = [CategoryFact(*row) for row in await cursor.fetchall()]
-        await load.write(categories, lambda w, rows: w.put_categories(rows))
+        await load.write("categories", categories, lambda w, rows: w.put_categories(rows))
         cursor = await connection.execute(_PRODUCTS)
         products = [ProductFact(r[0], r[1], r[2], r[3], r[4], tuple(r[5]))
                     for r in await cursor.fetchall()]  # fmt: skip
-        await load.write(products, lambda w, rows: w.put_products(rows))
-        await load.write(_similar_edges(products), lambda w, rows: w.replace_similar((), rows))
+        await load.write("products", products, lambda w, rows: w.put_products(rows))
+        await load.write(
+            "similar", _similar_edges(products), lambda w, rows: w.replace_similar((), rows)
+        )
 
         async def orders(writer: GraphWriter, rows: list[Any]) -> None:
             facts = []
@@ -157,14 +171,14 @@ async def bulk_load(database: Database, store: GraphStore, tenant_id: UUID) -> i
                         load.trend[product][1] += 1
             await writer.put_orders(facts)
 
-        await load.stream(connection, _ORDERS, orders)
-        await load.stream(connection, _PURCHASED, lambda w, rows: w.put_purchased(
+        await load.stream("orders", connection, _ORDERS, orders)
+        await load.stream("purchased", connection, _PURCHASED, lambda w, rows: w.put_purchased(
             {(r[0], r[1]): (r[2], r[3].astimezone(UTC)) for r in rows}), counted)  # fmt: skip
         for sql, kind in ((_BOUGHT_TOGETHER, RecommendationKind.BOUGHT_TOGETHER),
                           (_ALSO_BOUGHT, RecommendationKind.ALSO_BOUGHT)):  # fmt: skip
-            await load.stream(connection, sql, (lambda k: lambda w, rows: w.add_pairs(
+            await load.stream(str(kind), connection, sql, (lambda k: lambda w, rows: w.add_pairs(
                 k, {(r[0], r[1]): r[2] for r in rows}))(kind), counted)  # fmt: skip
-        await load.stream(connection, _REVIEWS, lambda w, rows: w.replace_reviews((), [
+        await load.stream("reviews", connection, _REVIEWS, lambda w, rows: w.replace_reviews((), [
             ReviewFact(r[0], r[1], r[2], r[3].astimezone(UTC)) for r in rows]))  # fmt: skip
 
         async def batches(writer: GraphWriter, rows: list[Any]) -> None:
@@ -175,8 +189,10 @@ async def bulk_load(database: Database, store: GraphStore, tenant_id: UUID) -> i
                 load.trend[i.product_id][0] += trend_contribution(weight, i.at)
             await writer.add_interactions(found.keys(), seen)
 
-        await load.stream(connection, "SELECT id, payload FROM outbox WHERE event_type = %s"
+        await load.stream("storefront", connection, "SELECT id, payload FROM outbox WHERE event_type = %s"
                           " ORDER BY id", batches, (STOREFRONT_EVENT,))  # fmt: skip
     trend = sorted((p, (t, int(n))) for p, (t, n) in load.trend.items())
-    await load.write(trend, lambda w, rows: w.add_trend(dict(rows)))
+    await load.write("trend", trend, lambda w, rows: w.add_trend(dict(rows)))
+    log.info("graph of tenant %s built: %d rows; seconds per step %s", tenant_id, load.written,
+             {k: round(v, 2) for k, v in load.seconds.items()})  # fmt: skip
     return load.written

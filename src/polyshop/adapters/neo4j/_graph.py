@@ -21,6 +21,8 @@ from neo4j.exceptions import DriverError
 
 from polyshop.domain.errors import StoreUnavailableError
 from polyshop.domain.recommendations import (
+    SIGNAL_HALF_LIFE_DAYS,
+    SIGNAL_WEIGHTS,
     Bought,
     CategoryFact,
     Interaction,
@@ -67,6 +69,49 @@ def _id(value: UUID | None) -> str | None:
 
 def _native(value: Any) -> Any:
     return value.to_native() if hasattr(value, "to_native") else value
+
+
+# The customer's edges, their likeliest seeds (`seed_weights`'s formula) and each seed's
+# strongest neighbours for sale (COLLECT subqueries with LIMIT inside): one statement.
+_PERSONAL: LiteralString = (
+    "MATCH (:User {tenant_id: $t, id: $id})-[r:PURCHASED|ADDED_TO_CART|VIEWED|REVIEWED]->"
+    "(p:Product)"
+    " WITH p, r, CASE WHEN r.last_at IS NULL THEN 0.0 WHEN r.last_at > $now"
+    " THEN $weights[type(r)] ELSE $weights[type(r)] * 0.5 ^ ((duration.inSeconds(r.last_at, $now)"
+    ".seconds + duration.inSeconds(r.last_at, $now).nanosecondsOfSecond / 1e9) / $half) END"
+    " AS part"
+    " WITH p, collect({type: type(r), count: r.count, at: coalesce(r.last_at, r.at),"
+    " rating: r.rating}) AS signals, sum(part) AS weight, max(r.rating) AS rating"
+    " WITH p, signals, CASE WHEN rating IS NULL THEN weight WHEN rating <= 2 THEN 0.0"
+    " ELSE weight * (1 + (rating - 3) * 0.25) END AS weight"
+    " ORDER BY weight DESC, p.id"
+    " WITH collect({p: p, signals: signals, weight: weight}) AS touched"
+    " CALL (touched) { UNWIND touched[0..$candidates] AS s WITH s WHERE s.weight > 0"
+    " WITH s.p AS seed RETURN collect({seed: seed.id,"
+    " together: COLLECT { MATCH (seed)-[x:FREQUENTLY_BOUGHT_WITH]->(q:Product) WHERE q.for_sale"
+    " RETURN [q.id, q.name, x.weight] ORDER BY x.weight DESC, q.id LIMIT $n },"
+    " similar: COLLECT { MATCH (seed)-[x:SIMILAR_TO]->(q:Product) WHERE q.for_sale"
+    " RETURN [q.id, q.name, x.score] ORDER BY x.score DESC, q.id LIMIT $n }}) AS near }"
+    " RETURN [s IN touched | {id: s.p.id, name: s.p.name, signals: s.signals}] AS touched, near"
+)
+
+
+def _signal(product_id: str, name: str | None, edges: list[dict[str, Any]]) -> Signal:
+    """One product's Signal from the customer's edges to it."""
+    values: dict[str, Any] = {"purchased": 0, "last_purchased": None, "carted": 0,
+                              "last_carted": None, "viewed": 0, "last_viewed": None,
+                              "rating": None}  # fmt: skip
+    for e in edges:
+        at = _native(e["at"])
+        if e["type"] == "PURCHASED":
+            values["purchased"], values["last_purchased"] = e["count"], at
+        elif e["type"] == "ADDED_TO_CART":
+            values["carted"], values["last_carted"] = e["count"], at
+        elif e["type"] == "VIEWED":
+            values["viewed"], values["last_viewed"] = e["count"], at
+        else:
+            values["rating"] = e["rating"]
+    return Signal(UUID(product_id), name or "", **values)
 
 
 class Neo4jGraphWriter:
@@ -395,6 +440,28 @@ class Neo4jGraphStore:
                     Neighbour(UUID(r["seed"]), UUID(r["id"]), r["name"], together, similar)
                 )
         return found
+
+    async def personal(
+        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
+    ) -> tuple[list[Signal], list[Neighbour]]:
+        records = await self._read(
+            _PERSONAL, t=str(tenant_id), id=str(user_id), now=now, candidates=candidates,
+            n=per_seed, half=SIGNAL_HALF_LIFE_DAYS * 86400.0,
+            weights={"PURCHASED": SIGNAL_WEIGHTS["purchased"],
+                     "ADDED_TO_CART": SIGNAL_WEIGHTS["added_to_cart"],
+                     "VIEWED": SIGNAL_WEIGHTS["viewed"]},
+        )  # fmt: skip
+        if not records:
+            return [], []
+        signals = [_signal(p["id"], p["name"], p["signals"]) for p in records[0]["touched"]]
+        neighbours = [
+            Neighbour(UUID(near["seed"]), UUID(q[0]), q[1], int(q[2]), 0.0)
+            for near in records[0]["near"] for q in near["together"]
+        ] + [
+            Neighbour(UUID(near["seed"]), UUID(q[0]), q[1], 0, float(q[2]))
+            for near in records[0]["near"] for q in near["similar"]
+        ]  # fmt: skip
+        return sorted(signals, key=lambda s: str(s.product_id)), neighbours
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
         t = str(tenant_id)

@@ -13,6 +13,8 @@ from uuid import UUID
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._uow import UnitOfWork
 from polyshop.domain.recommendations import (
+    SIGNAL_HALF_LIFE_DAYS,
+    SIGNAL_WEIGHTS,
     Bought,
     CategoryFact,
     Interaction,
@@ -32,6 +34,43 @@ _PAIR_COLUMN = {
     RecommendationKind.BOUGHT_TOGETHER: "bought_together",
     RecommendationKind.ALSO_BOUGHT: "also_bought",
 }
+
+
+def _fade(column: str, weight: str) -> str:
+    """`seed_weights`'s faded signal in SQL (0 when never)."""
+    return (f"%({weight})s * coalesce(power(0.5::float8, greatest(0, extract(epoch FROM"
+            f" %(now)s - x.{column}))::float8 / %(half)s), 0)")  # fmt: skip
+
+
+# The customer's rows, their likeliest seeds (`seed_weights`'s formula), and each seed's
+# strongest neighbours for sale: one statement, keyed reads of maintained rows only.
+_PERSONAL = (
+    "WITH mine AS (SELECT x.product_id, coalesce(p.name, '') AS name, x.purchased,"
+    " x.last_purchased, x.carted, x.last_carted, x.viewed, x.last_viewed, x.rating, ("
+    + _fade("last_purchased", "wp")
+    + " + "
+    + _fade("last_carted", "wc")
+    + " + "
+    + _fade("last_viewed", "wv")
+    + ") * CASE WHEN x.rating IS NULL THEN 1"
+    " WHEN x.rating <= 2 THEN 0 ELSE 1 + (x.rating - 3) * 0.25 END AS weight"
+    " FROM graph_user_products x LEFT JOIN graph_products p"
+    " ON p.tenant_id = x.tenant_id AND p.id = x.product_id WHERE x.user_id = %(user)s),"
+    " seeds AS (SELECT product_id FROM mine WHERE weight > 0"
+    " ORDER BY weight DESC, product_id LIMIT %(candidates)s)"
+    " SELECT 'signal', m.product_id, m.name, m.purchased, m.last_purchased, m.carted,"
+    " m.last_carted, m.viewed, m.last_viewed, m.rating, NULL::uuid, NULL::float8 FROM mine m"
+    " UNION ALL SELECT n.kind, s.product_id, n.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " n.id, n.weight FROM seeds s CROSS JOIN LATERAL ("
+    "(SELECT 'together' AS kind, p.id, p.name, x.bought_together::float8 AS weight"
+    " FROM graph_pairs x JOIN graph_products p ON p.tenant_id = x.tenant_id AND p.id = x.other_id"
+    " WHERE x.product_id = s.product_id AND x.bought_together > 0 AND p.for_sale"
+    " ORDER BY x.bought_together DESC, p.id LIMIT %(n)s) UNION ALL"
+    " (SELECT 'similar', p.id, p.name, x.similarity FROM graph_pairs x JOIN graph_products p"
+    " ON p.tenant_id = x.tenant_id AND p.id = x.other_id"
+    " WHERE x.product_id = s.product_id AND x.similarity > 0 AND p.for_sale"
+    " ORDER BY x.similarity DESC, p.id LIMIT %(n)s)) n"
+)
 
 
 def _product(row: Sequence[Any]) -> ProductFact:
@@ -307,7 +346,9 @@ class PostgresGraphStore:
             yield PostgresGraphWriter(uow)
             await uow.commit()
 
-    async def _rows(self, tenant_id: UUID, sql: str, params: Sequence[Any]) -> list[Any]:
+    async def _rows(
+        self, tenant_id: UUID, sql: str, params: Sequence[Any] | dict[str, Any]
+    ) -> list[Any]:
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(sql, params)
             return await cursor.fetchall()
@@ -380,6 +421,22 @@ class PostgresGraphStore:
                 similar = float(weight) if column == "similarity" else 0.0
                 found.append(Neighbour(seed, pid, name, together, similar))
         return found
+
+    async def personal(
+        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
+    ) -> tuple[list[Signal], list[Neighbour]]:
+        rows = await self._rows(tenant_id, _PERSONAL, {
+            "user": user_id, "now": now, "candidates": candidates, "n": per_seed,
+            "half": SIGNAL_HALF_LIFE_DAYS * 86400.0, "wp": SIGNAL_WEIGHTS["purchased"],
+            "wc": SIGNAL_WEIGHTS["added_to_cart"], "wv": SIGNAL_WEIGHTS["viewed"],
+        })  # fmt: skip
+        signals = [Signal(*r[1:10]) for r in rows if r[0] == "signal"]
+        neighbours = [
+            Neighbour(r[1], r[10], r[2], int(r[11]), 0.0) if r[0] == "together"
+            else Neighbour(r[1], r[10], r[2], 0, float(r[11]))
+            for r in rows if r[0] != "signal"
+        ]  # fmt: skip
+        return sorted(signals, key=lambda s: str(s.product_id)), neighbours
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
         snap: GraphSnapshot = {}
