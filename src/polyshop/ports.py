@@ -377,7 +377,12 @@ class GraphStore(Protocol):
 
     async def setup(self) -> None: ...
 
-    def writer(self, tenant_id: UUID) -> AbstractAsyncContextManager[GraphWriter]: ...
+    def writer(
+        self, tenant_id: UUID, *, fresh: bool = False
+    ) -> AbstractAsyncContextManager[GraphWriter]:
+        """One transaction. `fresh`: the tenant's graph was just emptied and every relationship
+        written now is new (the bulk build), so an adapter may create instead of merging."""
+        ...
 
     async def related(
         self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int

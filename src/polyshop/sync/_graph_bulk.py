@@ -59,7 +59,7 @@ _BOUGHT_TOGETHER = (
 )
 _ALSO_BOUGHT = (
     _COUNTED_LINES + ", bought AS (SELECT DISTINCT user_id, product_id FROM lines)"
-    " SELECT a.product_id, b.product_id, count(*) + 1 FROM bought a"
+    " SELECT a.product_id, b.product_id, count(*) FROM bought a"
     " JOIN bought b ON b.user_id = a.user_id AND b.product_id <> a.product_id"
     " GROUP BY a.product_id, b.product_id"
 )
@@ -103,7 +103,7 @@ class _Loader:
     async def write(self, step: str, rows: Sequence[Any], write: Write) -> None:
         began = time.perf_counter()
         for start in range(0, len(rows), CHUNK):
-            async with self.store.writer(self.tenant_id) as writer:
+            async with self.store.writer(self.tenant_id, fresh=True) as writer:
                 await write(writer, list(rows[start : start + CHUNK]))
             self.written += min(CHUNK, len(rows) - start)
         self.seconds[step] += time.perf_counter() - began

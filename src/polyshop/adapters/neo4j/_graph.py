@@ -114,10 +114,19 @@ def _signal(product_id: str, name: str | None, edges: list[dict[str, Any]]) -> S
     return Signal(UUID(product_id), name or "", **values)
 
 
+def _order_rows(facts: Sequence[OrderFact]) -> list[dict[str, Any]]:
+    return [{"id": str(f.id), "user_id": str(f.user_id), "placed_at": f.placed_at,
+             "counted": f.counted, "products": [str(p) for p in f.products],
+             "method": f.payment_method} for f in facts]  # fmt: skip
+
+
 class Neo4jGraphWriter:
-    def __init__(self, tx: AsyncTransaction, tenant_id: UUID) -> None:
+    def __init__(self, tx: AsyncTransaction, tenant_id: UUID, *, fresh: bool = False) -> None:
         self._tx = tx
         self._tenant = str(tenant_id)
+        # An emptied graph (the bulk build): relationships are created, not merged (a MERGE
+        # between two hot products looks through one of their relationship chains).
+        self._fresh = fresh
 
     async def _run(self, query: LiteralString, **params: Any) -> list[Any]:
         result = await self._tx.run(query, t=self._tenant, **params)
@@ -167,18 +176,28 @@ class Neo4jGraphWriter:
     async def replace_similar(
         self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
     ) -> None:
-        await self._run(
-            "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
-            " MATCH (p)-[s:SIMILAR_TO]-() DELETE s",
-            ids=[str(i) for i in product_ids],
-        )
+        if product_ids:
+            await self._run(
+                "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
+                " MATCH (p)-[s:SIMILAR_TO]-() DELETE s",
+                ids=[str(i) for i in product_ids],
+            )
+        rows = [{"a": str(a), "b": str(b), "score": s.score, "reason": s.reason}
+                for a, b, s in edges]  # fmt: skip
+        if self._fresh:
+            await self._run(
+                "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+                " MATCH (b:Product {tenant_id: $t, id: r.b})"
+                " CREATE (a)-[:SIMILAR_TO {score: r.score, reason: r.reason}]->(b)",
+                rows=rows,
+            )
+            return
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
             " MATCH (b:Product {tenant_id: $t, id: r.b})"
             " MERGE (a)-[s:SIMILAR_TO]->(b) SET s.score = r.score, s.reason = r.reason",
-            rows=[{"a": str(a), "b": str(b), "score": s.score, "reason": s.reason}
-                  for a, b, s in edges],
-        )  # fmt: skip
+            rows=rows,
+        )
 
     async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
         records = await self._run(
@@ -195,6 +214,19 @@ class Neo4jGraphWriter:
         }  # fmt: skip
 
     async def put_orders(self, facts: Sequence[OrderFact]) -> None:
+        if self._fresh:
+            await self._run(
+                "UNWIND $rows AS r CREATE (o:Order {tenant_id: $t, id: r.id, user_id: r.user_id,"
+                " placed_at: r.placed_at, counted: r.counted, products: r.products,"
+                " payment_method: r.method})"
+                " MERGE (u:User {tenant_id: $t, id: r.user_id}) CREATE (u)-[:PLACED]->(o)"
+                " MERGE (m:PaymentMethod {tenant_id: $t, id: r.method}) CREATE (o)-[:PAID_WITH]->(m)"
+                " WITH o, r UNWIND r.products AS pid"
+                " MERGE (p:Product {tenant_id: $t, id: pid}) " + _NEW_PRODUCT +
+                " CREATE (o)-[:CONTAINS]->(p)",
+                rows=_order_rows(facts),
+            )  # fmt: skip
+            return
         await self._run(
             "UNWIND $rows AS r MERGE (o:Order {tenant_id: $t, id: r.id})"
             " SET o.user_id = r.user_id, o.placed_at = r.placed_at, o.counted = r.counted,"
@@ -204,9 +236,7 @@ class Neo4jGraphWriter:
             " WITH o, r UNWIND r.products AS pid"
             " MERGE (p:Product {tenant_id: $t, id: pid}) " + _NEW_PRODUCT +
             " MERGE (o)-[:CONTAINS]->(p)",
-            rows=[{"id": str(f.id), "user_id": str(f.user_id), "placed_at": f.placed_at,
-                   "counted": f.counted, "products": [str(p) for p in f.products],
-                   "method": f.payment_method} for f in facts],
+            rows=_order_rows(facts),
         )  # fmt: skip
 
     async def purchased(self, user_ids: Collection[UUID]) -> Bought:
@@ -241,15 +271,24 @@ class Neo4jGraphWriter:
     ) -> None:
         if not links:
             return
-        # The customers and products exist: their orders were put first (same transaction).
+        rows = [{"user_id": str(u), "product_id": str(p), "count": c, "last": last}
+                for (u, p), (c, last) in links.items()]  # fmt: skip
+        # The customers and products exist: their orders were put first.
+        if self._fresh:
+            await self._run(
+                "UNWIND $rows AS r MATCH (u:User {tenant_id: $t, id: r.user_id})"
+                " MATCH (p:Product {tenant_id: $t, id: r.product_id})"
+                " CREATE (u)-[:PURCHASED {count: r.count, last_at: r.last}]->(p)",
+                rows=rows,
+            )
+            return
         await self._run(
             "UNWIND $rows AS r MATCH (u:User {tenant_id: $t, id: r.user_id})"
             " MATCH (p:Product {tenant_id: $t, id: r.product_id})"
             " MERGE (u)-[x:PURCHASED]->(p) SET x.count = r.count, x.last_at = r.last"
             " WITH x WHERE x.count = 0 DELETE x",
-            rows=[{"user_id": str(u), "product_id": str(p), "count": c, "last": last}
-                  for (u, p), (c, last) in links.items()],
-        )  # fmt: skip
+            rows=rows,
+        )
 
     async def add_pairs(
         self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
@@ -257,6 +296,17 @@ class Neo4jGraphWriter:
         if not deltas:
             return
         rel = _RELATIONSHIP[kind]
+        if self._fresh:  # one row per source product: its node is found once
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for (a, b), d in sorted(deltas.items()):
+                grouped.setdefault(str(a), []).append({"b": str(b), "d": d})
+            await self._run(
+                "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+                " UNWIND r.to AS x MATCH (b:Product {tenant_id: $t, id: x.b})"
+                f" CREATE (a)-[:{rel} {{weight: x.d}}]->(b)",
+                rows=[{"a": a, "to": to} for a, to in grouped.items()],
+            )
+            return
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
             " MATCH (b:Product {tenant_id: $t, id: r.b})"
@@ -340,13 +390,15 @@ class Neo4jGraphStore:
         self._ready = True
 
     @asynccontextmanager
-    async def writer(self, tenant_id: UUID) -> AsyncIterator[Neo4jGraphWriter]:
+    async def writer(
+        self, tenant_id: UUID, *, fresh: bool = False
+    ) -> AsyncIterator[Neo4jGraphWriter]:
         if not self._ready:  # constraints before the first write (IF NOT EXISTS: cheap)
             await self.setup()
         async with self._driver.session(database=self._database) as session:
             tx = await session.begin_transaction()
             try:
-                yield Neo4jGraphWriter(tx, tenant_id)
+                yield Neo4jGraphWriter(tx, tenant_id, fresh=fresh)
                 await tx.commit()
             finally:
                 if not tx.closed():

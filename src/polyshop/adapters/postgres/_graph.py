@@ -341,7 +341,10 @@ class PostgresGraphStore:
         """The pool belongs to the application."""
 
     @asynccontextmanager
-    async def writer(self, tenant_id: UUID) -> AsyncIterator[PostgresGraphWriter]:
+    async def writer(
+        self, tenant_id: UUID, *, fresh: bool = False
+    ) -> AsyncIterator[PostgresGraphWriter]:
+        # `fresh` changes nothing here: one row holds a pair's three relationships (upserts).
         async with self._database.unit_of_work(tenant_id) as uow:
             yield PostgresGraphWriter(uow)
             await uow.commit()
