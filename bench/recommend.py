@@ -11,7 +11,7 @@
 2. The projector against a raw loop of its own write statements: `--projected` generated orders
    (2% of them cancelled later) go through the projector's path (`sync.graph.apply_changes`,
    500 orders per transaction: the reads, the increments computed in Python, the writes) into an
-   empty tenant with the shop's catalog, every write call recorded; then the recorded calls are
+   empty tenant, every write call recorded; then the recorded calls are
    replayed, same statement text, same parameters, same transactions, into a second empty tenant:
    the raw driver loop. The ratio is the projector's own overhead (its reads and its Python).
 3. p50/p99 of each recommender on each adapter over the seeded graph (random subjects,
@@ -102,8 +102,33 @@ class Subjects:
                 "SELECT DISTINCT user_id FROM orders ORDER BY user_id")).fetchall()]  # fmt: skip
         return cls(tenant, products, categories, customers)
 
-    def hottest(self, store_rows: dict[str, Any]) -> UUID:
-        return UUID(max(store_rows["Product"].items(), key=lambda kv: kv[1][6])[0])
+    async def hottest(self, database: Database) -> UUID:
+        """The product in most orders (the case where a 2-hop walk would cost most)."""
+        async with database.unit_of_work(self.tenant) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT product_id FROM order_items GROUP BY product_id"
+                " ORDER BY count(DISTINCT order_id) DESC, product_id LIMIT 1"
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return UUID(str(row[0]))
+
+
+async def twin_sizes(database: Database, tenant: UUID) -> dict[str, int]:
+    """The graph's size, counted on the twin (both stores hold the same graph)."""
+    async with database.unit_of_work(tenant) as uow:
+        cursor = await uow.connection.execute(
+            "SELECT (SELECT count(*) FROM graph_products), (SELECT count(*) FROM graph_orders),"
+            " (SELECT count(*) FROM graph_user_products WHERE purchased > 0),"
+            " (SELECT count(*) FROM graph_pairs WHERE bought_together > 0),"
+            " (SELECT count(*) FROM graph_pairs WHERE also_bought > 0),"
+            " (SELECT count(*) FROM graph_pairs WHERE similarity > 0)"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    names = ("Product", "Order", "PURCHASED", "FREQUENTLY_BOUGHT_WITH", "ALSO_BOUGHT",
+             "SIMILAR_TO")  # fmt: skip
+    return dict(zip(names, row, strict=True))
 
 
 def generated_orders(subjects: Subjects, n: int, seed: int = 7) -> list[list[OrderFact]]:
@@ -132,10 +157,8 @@ async def projector_and_raw(
     store: GraphStore, tenants: tuple[UUID, UUID, UUID], subjects: Subjects, projected: int
 ) -> dict[str, float]:
     """Orders/s of the projector's write path, and of a replay of exactly its write calls."""
-    catalog = await _catalog(subjects)
-    for tenant in tenants:
-        async with store.writer(tenant) as writer:
-            await apply_changes(writer, catalog)
+    # No catalog: an order's products are merged as it is put (the write path is what counts;
+    # the catalog's SIMILAR_TO upkeep is product events' business, not orders').
     # Warm-up on a third tenant: Neo4j plans each statement text once; neither side pays it.
     for chunk in generated_orders(subjects, 2 * CHUNK, seed=8):
         async with store.writer(tenants[2]) as writer:
@@ -161,10 +184,6 @@ async def projector_and_raw(
             "projector_orders_per_s": facts / projector_seconds,
             "raw_loop_orders_per_s": facts / raw_seconds,
             "ratio": raw_seconds / projector_seconds}  # fmt: skip
-
-
-async def _catalog(subjects: Subjects) -> GraphChanges:
-    return GraphChanges(products={p.id: p for p in subjects.products})
 
 
 async def measure(
@@ -213,19 +232,38 @@ async def recommenders(
     }
 
 
+async def _seeded_shop(urls: bootstrap.StoreUrls) -> UUID:
+    database = Database(urls.postgres_relay or urls.postgres, min_size=1, max_size=1)
+    await database.open()
+    try:
+        async with database.unit_of_work() as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id FROM tenants ORDER BY created_at, id LIMIT 1"
+            )
+            row = await cursor.fetchone()
+    finally:
+        await database.close()
+    assert row is not None, "nothing seeded yet: run once without --reuse-seed"
+    return UUID(str(row[0]))
+
+
 async def run(options: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(data_dir=options.data_dir, database=DATABASE)  # type: ignore[call-arg]
-    urls = fresh_database(settings)
-    assert urls.postgres_admin is not None
     results: dict[str, Any] = {"orders": options.orders, "products": options.products,
                                "customers": options.customers, "events": options.events}  # fmt: skip
-    began = time.perf_counter()
-    plan = SeedPlan(shops=1, users=options.customers, products=options.products,
-                    orders=options.orders, events=options.events)  # fmt: skip
-    report = await Seeder(urls.postgres_admin).run(plan)
-    results["seed_seconds"] = time.perf_counter() - began
-    shop = report.tenants[0][0]
-    console.print(f"seeded {options.orders:,} orders in {results['seed_seconds']:.0f} s")
+    if options.reuse_seed:  # the previous run's seeded shop (same options assumed)
+        urls = bootstrap.store_urls(settings)
+        shop = await _seeded_shop(urls)
+    else:
+        urls = fresh_database(settings)
+        assert urls.postgres_admin is not None
+        began = time.perf_counter()
+        plan = SeedPlan(shops=1, users=options.customers, products=options.products,
+                        orders=options.orders, events=options.events)  # fmt: skip
+        report = await Seeder(urls.postgres_admin).run(plan)
+        results["seed_seconds"] = time.perf_counter() - began
+        shop = report.tenants[0][0]
+        console.print(f"seeded {options.orders:,} orders in {results['seed_seconds']:.0f} s")
     server = Neo4jServer(heap_mb=options.neo4j_heap_mb, pagecache_mb=options.neo4j_pagecache_mb)
     server.start()
     # The graph is written by the relay's role (the application's only reads it).
@@ -236,29 +274,33 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
     neo4j = Neo4jGraphStore(server.url, server.user, server.password)
     try:
         async with bootstrap.application(settings, urls) as app:
-            spare = [(await app.tenants.create(f"bench-{n}", "Bench")).id for n in range(6)]
+            spare = [(await app.tenants.create(f"bench-{uuid4().hex[:12]}", "Bench")).id
+                     for _ in range(6)]  # fmt: skip
         subjects = await Subjects.read(database, shop)
         stores: dict[str, GraphStore] = {"neo4j": neo4j, "postgres": PostgresGraphStore(database)}
         for index, (name, store) in enumerate(stores.items()):
             await store.setup()
+            three = (spare[3 * index], spare[3 * index + 1], spare[3 * index + 2])
+            if options.ratio_only:
+                results[name] = await projector_and_raw(store, three, subjects, options.projected)
+                console.print(f"{name}: projector {results[name]}")
+                continue
             began = time.perf_counter()
             rows = await bulk_load(database, store, shop)
             load_seconds = time.perf_counter() - began
-            snapshot = await store.snapshot(shop)
             console.print(f"{name}: bulk load {rows:,} rows in {load_seconds:.0f} s")
-            three = (spare[3 * index], spare[3 * index + 1], spare[3 * index + 2])
             ratio = await projector_and_raw(store, three, subjects, options.projected)
             console.print(f"{name}: projector {ratio}")
             results[name] = {
                 "bulk_load_seconds": load_seconds,
                 "bulk_rows": rows,
                 **ratio,
-                "graph": {k: len(v) for k, v in snapshot.items()},
                 "recommenders": await recommenders(
-                    store, subjects, options, subjects.hottest(snapshot)
+                    store, subjects, options, await subjects.hottest(database)
                 ),
             }
-            del snapshot
+        if not options.ratio_only:
+            results["graph"] = await twin_sizes(database, shop)
     finally:
         await neo4j.close()
         await database.close()
@@ -277,11 +319,23 @@ def main() -> None:
     parser.add_argument("--projected", type=int, default=5_000)
     parser.add_argument("--neo4j-heap-mb", type=int, default=2048)
     parser.add_argument("--neo4j-pagecache-mb", type=int, default=1536)
+    parser.add_argument(
+        "--reuse-seed",
+        action="store_true",
+        help="keep the previous run's seeded PostgreSQL (skips ~3 min here)",
+    )
+    parser.add_argument(
+        "--ratio-only",
+        action="store_true",
+        help="only the projector against its raw loop (with --reuse-seed)",
+    )
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
     options = parser.parse_args()
     results = asyncio.run(run(options))
+    if options.ratio_only:
+        return
     table = Table(title=f"recommenders at {options.orders:,} orders, {options.clients} tasks")
     for column in ("recommender", "neo4j p50 ms", "neo4j p99 ms", "pg p50 ms", "pg p99 ms"):
         table.add_column(column, justify="right")
@@ -296,8 +350,9 @@ def main() -> None:
             f"{name}: bulk load {r['bulk_load_seconds']:.0f} s ({r['bulk_rows']:,} rows); "
             f"projector {r['projector_orders_per_s']:,.0f} orders/s, raw loop of its "
             f"{r['write_calls']:,} write calls {r['raw_loop_orders_per_s']:,.0f} orders/s, "
-            f"ratio {r['ratio']:.2f}; graph {r['graph']}"
+            f"ratio {r['ratio']:.2f}"
         )
+    console.print(f"graph: {results['graph']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "recommend.json").write_text(json.dumps(results, indent=2))
 

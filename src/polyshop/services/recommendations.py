@@ -25,7 +25,8 @@ from polyshop.services.catalog_reads import ReadThroughCache
 
 MAX_LIMIT = 50
 PER_SEED = 20
-PERSONAL_CANDIDATES = 3 * PERSONAL_SEEDS
+# Each candidate costs a sort of its relationships: no more than the seeds that are used.
+PERSONAL_CANDIDATES = PERSONAL_SEEDS
 
 
 def _limit(limit: int) -> int:
@@ -96,8 +97,8 @@ class RecommendationService:
         what is bought with them and what is like them; never what they already bought."""
         _limit(limit)
         now = now or datetime.now(UTC)
-        # One round trip: the signals, and the neighbours of a few more likely seeds than are
-        # used (the store ranks them with the same formula; `seed_weights` picks exactly).
+        # One round trip: the signals, and the neighbours of the likeliest seeds (the store
+        # ranks them with `seed_weights`'s formula, rounded the same way, ties by id).
         signals, neighbours = await self.store.personal(
             tenant_id, user_id, now, PERSONAL_CANDIDATES, PER_SEED
         )

@@ -84,7 +84,7 @@ _PERSONAL: LiteralString = (
     " rating: r.rating}) AS signals, sum(part) AS weight, max(r.rating) AS rating"
     " WITH p, signals, CASE WHEN rating IS NULL THEN weight WHEN rating <= 2 THEN 0.0"
     " ELSE weight * (1 + (rating - 3) * 0.25) END AS weight"
-    " ORDER BY weight DESC, p.id"
+    " ORDER BY round(weight, 9) DESC, p.id"
     " WITH collect({p: p, signals: signals, weight: weight}) AS touched"
     " CALL (touched) { UNWIND touched[0..$candidates] AS s WITH s WHERE s.weight > 0"
     " WITH s.p AS seed RETURN collect({seed: seed.id,"
@@ -240,16 +240,21 @@ class Neo4jGraphWriter:
         )  # fmt: skip
 
     async def purchased(self, user_ids: Collection[UUID]) -> Bought:
+        # One record per customer (lists inside): the driver decodes records in Python, and a
+        # batch's customers have thousands of PURCHASED between them.
         records = await self._run(
             "UNWIND $ids AS uid MATCH (:User {tenant_id: $t, id: uid})-[r:PURCHASED]->(p:Product)"
-            " RETURN uid AS user_id, p.id AS product_id, r.count AS count, r.last_at AS last",
+            " RETURN uid AS user_id, collect(p.id) AS products, collect(r.count) AS counts,"
+            " collect(r.last_at) AS lasts",
             ids=[str(u) for u in user_ids],
         )
-        found: Bought = {}
-        for r in records:
-            found.setdefault(UUID(r["user_id"]), {})[UUID(r["product_id"])] = (
-                r["count"], _native(r["last"]))  # fmt: skip
-        return found
+        return {
+            UUID(r["user_id"]): {
+                UUID(p): (c, _native(last))
+                for p, c, last in zip(r["products"], r["counts"], r["lasts"], strict=True)
+            }
+            for r in records
+        }
 
     async def bought(
         self, user_ids: Collection[UUID]

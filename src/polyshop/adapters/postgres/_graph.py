@@ -57,7 +57,7 @@ _PERSONAL = (
     " FROM graph_user_products x LEFT JOIN graph_products p"
     " ON p.tenant_id = x.tenant_id AND p.id = x.product_id WHERE x.user_id = %(user)s),"
     " seeds AS (SELECT product_id FROM mine WHERE weight > 0"
-    " ORDER BY weight DESC, product_id LIMIT %(candidates)s)"
+    " ORDER BY round(weight::numeric, 9) DESC, product_id LIMIT %(candidates)s)"
     " SELECT 'signal', m.product_id, m.name, m.purchased, m.last_purchased, m.carted,"
     " m.last_carted, m.viewed, m.last_viewed, m.rating, NULL::uuid, NULL::float8 FROM mine m"
     " UNION ALL SELECT n.kind, s.product_id, n.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
