@@ -27,10 +27,11 @@ import json
 import logging
 import random
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from rich.console import Console
@@ -66,14 +67,19 @@ class Recorder:
         self._writer = writer
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
+    seconds: ClassVar[dict[str, float]] = defaultdict(float)  # per method, all recorders
+
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._writer, name)
-        if name not in _WRITES:
-            return method
 
         async def recorded(*args: Any) -> Any:
-            self.calls.append((name, args))
-            return await method(*args)
+            if name in _WRITES:
+                self.calls.append((name, args))
+            began = time.perf_counter()
+            try:
+                return await method(*args)
+            finally:
+                Recorder.seconds[name] += time.perf_counter() - began
 
         return recorded
 
@@ -180,6 +186,10 @@ async def projector_and_raw(
     raw_seconds = time.perf_counter() - started
     facts = sum(len(c) for c in chunks)
     statements = sum(len(c) for c in recorded)
+    console.print(
+        f"projector's calls, s: { {k: round(v, 2) for k, v in Recorder.seconds.items()} }"
+    )
+    Recorder.seconds.clear()
     return {"order_facts": facts, "write_calls": statements,
             "projector_orders_per_s": facts / projector_seconds,
             "raw_loop_orders_per_s": facts / raw_seconds,
