@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -190,6 +190,31 @@ class AnalyticsStore(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class BulkAnalyticsStore(AnalyticsStore, Protocol):
+    """An AnalyticsStore with a bulk path for rebuilds: `load` stores one shop's events without
+    maintaining the summaries (rollups), `summarise` recomputes them from the stored events.
+    Loading events again is harmless (keyed by event); the summaries are exact only after
+    `summarise` (an interrupted rebuild is run again)."""
+
+    async def load(self, tenant_id: UUID, events: Sequence[AnalyticsEvent]) -> None: ...
+
+    async def load_recorded(self, tenant_id: UUID, after: int, last: int) -> int:
+        """The storefront batches (`storefront.events_recorded`) among the shop's outbox rows
+        with ids in (after, last], read by the store itself; returns how many events they
+        hold."""
+        ...
+
+    async def summarise(self, tenant_id: UUID) -> None: ...
+
+    async def compare_day(
+        self, tenant_id: UUID, day: date, expected: Sequence[dict[str, Any]]
+    ) -> Drift:
+        """How the shop's stored day differs from `expected`: every event of that day, as
+        `domain.analytics.to_record` records (verify keeps them on disk in that shape)."""
+        ...
+
+
 # --- Projectors: derived stores kept in step with the outbox --------------------------------
 
 
@@ -292,12 +317,34 @@ class RebuildableProjector(Projector[ChangeT], Protocol):
         ...
 
 
+Advance = Callable[[int], None]
+"""Progress of a long job: called with how many more units (outbox rows) are done."""
+
+
+@runtime_checkable
+class StreamingProjector(Protocol):
+    """A rebuildable projector that rebuilds and verifies one tenant in bounded chunks itself,
+    instead of building everything of the tenant at once (`sync rebuild|verify` prefer it)."""
+
+    async def size(self, tenant_id: UUID) -> int:
+        """About how many units `rebuild_tenant`/`verify_tenant` will report (for progress)."""
+        ...
+
+    async def rebuild_tenant(self, tenant_id: UUID, advance: Advance) -> int:
+        """Project everything of the tenant again; returns how many changes were written."""
+        ...
+
+    async def verify_tenant(self, tenant_id: UUID, advance: Advance) -> Drift:
+        """Compare the tenant's stored state with what PostgreSQL says, in bounded memory."""
+        ...
+
+
 @runtime_checkable
 class BulkRebuildableProjector(Protocol):
     """A projector that rebuilds a tenant's store set-based from PostgreSQL instead of building
     every target again (`polyshop sync rebuild <name>` uses it when there is one)."""
 
-    async def rebuild_tenant(self, tenant_id: UUID) -> int:
+    async def bulk_rebuild(self, tenant_id: UUID) -> int:
         """Empty the tenant's store and build it again; the number of rows written."""
         ...
 

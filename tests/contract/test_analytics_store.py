@@ -22,6 +22,7 @@ from polyshop.domain.analytics import (
     HourlyCount,
     ProductRank,
     bucket_of,
+    rank_products,
 )
 from polyshop.ports import AnalyticsStore
 
@@ -271,3 +272,94 @@ async def test_a_funnel_is_for_a_product_or_a_category(
         await store.funnel(tenant, DAY)
     with pytest.raises(ValueError, match="one product or one category"):
         await store.funnel(tenant, DAY, product_id=Shop.product, category_id=Shop.category)
+
+
+def views_of(tenant: UUID, product: UUID, n: int, hour: int = 10) -> list[AnalyticsEvent]:
+    return [
+        event(tenant, EventType.VIEW, at(hour, i % 60, i // 60), cart_token=f"v{i}",
+              product_id=product)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def bought(tenant: UUID, product: UUID, amount: str, hour: int = 11) -> AnalyticsEvent:
+    return event(tenant, EventType.PURCHASE, at(hour), customer_id=Shop.customer,
+                 product_id=product, order_id=uuid4(), quantity=1, amount=Decimal(amount))  # fmt: skip
+
+
+async def test_the_top_products_are_ranked_exactly_as_counts_change(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """120 products with distinct view counts: the top 10 by views and by revenue are exact,
+    with ties broken by the other measure and then the id; then a product from the bottom
+    rises past all of them in later batches, and one more view moves a product up one place."""
+    tenant, _ = tenants
+    products = [UUID(int=(7 << 64) + n) for n in range(120)]
+    first: list[AnalyticsEvent] = []
+    for n, product in enumerate(products):
+        first += views_of(tenant, product, 1 + n % 40)  # counts 1..40, three products each
+    first += [bought(tenant, products[5], "30.00"), bought(tenant, products[45], "30.00"),
+              bought(tenant, products[85], "12.50"), bought(tenant, products[2], "99.99")]  # fmt: skip
+    for start in range(0, len(first), 500):
+        await store.record(first[start : start + 500])
+
+    # 39, 79, 119 have 40 views; 38, 78, 118 have 39; ... ties by revenue (none) then by id.
+    top = await store.top_products(tenant, DAY, by="views", limit=4)
+    assert [(r.product_id, r.views) for r in top] == [
+        (products[39], 40), (products[79], 40), (products[119], 40), (products[38], 39),
+    ]  # fmt: skip
+    by_revenue = await store.top_products(tenant, DAY, by="revenue", limit=4)
+    # 5 and 45 both took 30.00 with 6 views each: the tie goes by the id.
+    assert [(r.product_id, r.revenue) for r in by_revenue] == [
+        (products[2], Decimal("99.99")), (products[5], Decimal("30.00")),
+        (products[45], Decimal("30.00")), (products[85], Decimal("12.50")),
+    ]  # fmt: skip
+
+    # Product 0 had one view: far outside the top ten. It rises over two batches.
+    await store.record(views_of(tenant, products[0], 25, hour=12))
+    assert products[0] not in {r.product_id for r in await store.top_products(tenant, DAY)}
+    await store.record(views_of(tenant, products[0], 30, hour=13))
+    top = await store.top_products(tenant, DAY, by="views", limit=3)
+    assert [(r.product_id, r.views) for r in top] == [
+        (products[0], 56), (products[39], 40), (products[79], 40),
+    ]  # fmt: skip
+    # One more view for 119 puts it ahead of 39 and 79; a purchase breaks the 79/... tie.
+    await store.record(views_of(tenant, products[119], 1, hour=14))
+    await store.record([bought(tenant, products[79], "1.00")])
+    top = await store.top_products(tenant, DAY, by="views", limit=4)
+    assert [r.product_id for r in top] == [products[0], products[119], products[79], products[39]]
+    assert top[1] == ProductRank(products[119], 41, 0, Decimal(0))
+    assert top[2] == ProductRank(products[79], 40, 1, Decimal("1.00"))
+    assert await store.top_products(tenant, DAY + timedelta(days=1)) == []
+
+
+async def test_concurrent_writers_of_the_same_day_lose_nothing(
+    make_store: Factory, tenants: tuple[UUID, UUID]
+) -> None:
+    """Four store clients (as two relays would be) record batches of the same day at once, and
+    replay some of them: every count is exact and the ranking with it."""
+    tenant, _ = tenants
+    writers = [make_store(timedelta(days=30)) for _ in range(4)]
+    products = [UUID(int=(9 << 64) + n) for n in range(30)]
+    batches = [
+        [event(tenant, EventType.VIEW, at(15, w, i % 60), cart_token=f"w{w}-{i}",
+               product_id=products[(i * 7 + w) % 30]) for i in range(150)]
+        for w in range(8)
+    ]  # fmt: skip
+    await asyncio.gather(*(
+        writers[n % 4].record(batch) for n, batch in enumerate([*batches, *batches[:3]])
+    ))  # fmt: skip
+    views: dict[UUID, int] = {}
+    for batch in batches:
+        for e in batch:
+            assert e.product_id is not None
+            views[e.product_id] = views.get(e.product_id, 0) + 1
+    wanted = rank_products(
+        {p: ProductRank(p, n, 0, Decimal(0)) for p, n in views.items()}, "views", 30
+    )
+    reader = writers[0]
+    assert await reader.top_products(tenant, DAY, limit=30) == wanted
+    for product in products[:5]:
+        assert await reader.product_hourly(tenant, product, DAY) == [
+            HourlyCount(15, EventType.VIEW, views[product])
+        ]

@@ -145,6 +145,9 @@ class ProductRank:
 
 
 TOP_BY = ("views", "revenue")
+# The most top products one query returns (the API's and the service's bound; the Cassandra
+# rollup keeps this many candidates per order).
+TOP_MAX = 100
 
 
 def rank_products(totals: dict[UUID, ProductRank], by: str, limit: int) -> list[ProductRank]:
@@ -155,6 +158,39 @@ def rank_products(totals: dict[UUID, ProductRank], by: str, limit: int) -> list[
     else:
         key = lambda r: (-r.revenue, -r.views, str(r.product_id))  # noqa: E731
     return sorted(totals.values(), key=key)[:limit]
+
+
+# ---- a compact record (JSON-ready): verify spills expected events to disk in this shape -------
+
+
+def to_record(event: AnalyticsEvent) -> dict[str, Any]:
+    """The event as JSON-ready primitives with one-letter keys (`k`, the user key, is derived
+    and only there for readers that cannot derive it)."""
+    return {
+        "i": str(event.event_id), "t": event.type.value, "at": event.occurred_at.isoformat(),
+        "u": _text(event.customer_id), "ct": event.cart_token, "s": event.session_id,
+        "p": _text(event.product_id), "c": _text(event.category_id), "o": _text(event.order_id),
+        "q": event.quantity, "a": None if event.amount is None else str(event.amount),
+        "y": event.query, "d": event.detail, "k": event.user_key,
+    }  # fmt: skip
+
+
+def from_record(tenant_id: UUID, r: dict[str, Any]) -> AnalyticsEvent:
+    return AnalyticsEvent(
+        tenant_id=tenant_id, event_id=UUID(r["i"]), type=EventType(r["t"]),
+        occurred_at=datetime.fromisoformat(r["at"]), customer_id=_uuid(r["u"]),
+        cart_token=r["ct"], session_id=r["s"], product_id=_uuid(r["p"]),
+        category_id=_uuid(r["c"]), order_id=_uuid(r["o"]), quantity=r["q"],
+        amount=None if r["a"] is None else Decimal(r["a"]), query=r["y"], detail=r["d"],
+    )  # fmt: skip
+
+
+def _text(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return None if value is None else UUID(value)
 
 
 # ---- the storefront's batch -------------------------------------------------------------------

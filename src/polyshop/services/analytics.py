@@ -16,6 +16,7 @@ from polyshop.adapters.postgres import Database
 from polyshop.domain.analytics import (
     EVENTS_RECORDED,
     TOP_BY,
+    TOP_MAX,
     AnalyticsEvent,
     Funnel,
     HourlyCount,
@@ -77,8 +78,8 @@ class AnalyticsService:
     ) -> list[ProductRank]:
         if by not in TOP_BY:
             raise ValidationError(f"rank by {' or '.join(TOP_BY)}, not {by!r}", field="by")
-        if not 1 <= limit <= 100:
-            raise ValidationError("limit is between 1 and 100", field="limit")
+        if not 1 <= limit <= TOP_MAX:
+            raise ValidationError(f"limit is between 1 and {TOP_MAX}", field="limit")
         return await self.store.top_products(tenant_id, day, by=by, limit=limit)
 
     async def order_history(self, tenant_id: UUID, order_id: UUID) -> list[AnalyticsEvent]:

@@ -11,29 +11,60 @@ the outbox (other projectors and checkouts do not wait for it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import sqlite3
+import tempfile
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Collection, Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from polyshop.adapters.postgres import Database, save_checkpoint
 from polyshop.domain.analytics import (
     EVENTS_RECORDED,
+    TOP_BY,
     AnalyticsEvent,
     EventType,
+    ProductRank,
     derived_event_id,
+    from_record,
+    rank_products,
     storefront_event,
+    to_record,
 )
 from polyshop.domain.events import Aggregate, Event
-from polyshop.ports import AnalyticsStore, Checkpoint, Drift, OutboxEvent, Reader, Target
+from polyshop.ports import (
+    Advance,
+    AnalyticsStore,
+    BulkAnalyticsStore,
+    Checkpoint,
+    Drift,
+    OutboxEvent,
+    Reader,
+    Target,
+)
 
 _PLACED = Event.ORDER_PLACED
 _PARTIAL_REFUND = Event.ORDER_PARTIALLY_REFUNDED
 # A refund settled after the order's own change (a cancelled order's): money back, no status.
 _SETTLED_REFUND = Event.ORDER_REFUND_SETTLED
 _FULL_REFUND = Event.ORDER_REFUNDED
+_OUTBOX_COLUMNS = "id, aggregate_type, aggregate_id, event_type, payload, created_at"
+# The rows the projector reads, in SQL (the same rule as `_wanted`).
+_WANTED_SQL = (
+    "(event_type = %(recorded)s OR (aggregate_type = 'order' AND event_type LIKE 'order.%%'))"
+)
+# Outbox rows per chunk of a rebuild or verify (a storefront row holds up to 100 events).
+_CHUNK_ROWS = 2000
+# Store reads in flight while verifying.
+_READS_IN_FLIGHT = 16
+# How many of the day's top products verify compares (by views and by revenue).
+_TOP_CHECKED = 20
 
 
 def _wanted(event_type: str, aggregate_type: str) -> bool:
@@ -62,52 +93,9 @@ class AnalyticsProjector:
     ) -> list[AnalyticsEvent]:
         ids = sorted(int(key) for kind, key in targets if kind == "outbox")
         cursor = await reader.connection.execute(
-            "SELECT id, aggregate_type, aggregate_id, event_type, payload, created_at FROM outbox"
-            " WHERE id = ANY(%s) ORDER BY id",
-            (ids,),
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ANY(%s) ORDER BY id", (ids,)
         )
-        rows = await cursor.fetchall()
-        tenant = reader.tenant_id
-        orders = {UUID(r[2]) for r in rows if r[1] == Aggregate.ORDER}
-        owners = await _order_owners(reader, orders)
-        lines = await _order_lines(reader, {UUID(r[2]) for r in rows if r[3] == _PLACED})
-        events: list[AnalyticsEvent] = []
-        for outbox_id, _kind, key, event_type, payload, created_at in rows:
-            if event_type == EVENTS_RECORDED:
-                events += [storefront_event(tenant, raw) for raw in payload["events"]]
-                continue
-            order_id = UUID(key)
-            customer = owners.get(order_id)
-            common: dict[str, Any] = {
-                "tenant_id": tenant, "occurred_at": created_at, "customer_id": customer,
-                "order_id": order_id,
-            }  # fmt: skip
-            if event_type == _PLACED:
-                for item_id, product_id, quantity, total, category_id in lines[order_id]:
-                    events.append(AnalyticsEvent(
-                        event_id=derived_event_id(outbox_id, f"item:{item_id}"),
-                        type=EventType.PURCHASE, product_id=product_id, category_id=category_id,
-                        quantity=quantity, amount=total, **common,
-                    ))  # fmt: skip
-                continue
-            if event_type in (_PARTIAL_REFUND, _SETTLED_REFUND):
-                events.append(AnalyticsEvent(
-                    event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
-                    amount=Decimal(str(payload["amount"])),
-                    detail="partial" if event_type == _PARTIAL_REFUND else "settled", **common,
-                ))  # fmt: skip
-                continue
-            events.append(AnalyticsEvent(
-                event_id=derived_event_id(outbox_id, "status"), type=EventType.ORDER_STATUS,
-                detail=_status_detail(event_type, payload), **common,
-            ))  # fmt: skip
-            if event_type == _FULL_REFUND:
-                amount = await _rest_refunded(reader, order_id, outbox_id)
-                events.append(AnalyticsEvent(
-                    event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
-                    amount=amount, detail="full", **common,
-                ))  # fmt: skip
-        return events
+        return await _events_of(reader, await cursor.fetchall())
 
     async def apply(self, changes: Sequence[AnalyticsEvent], checkpoint: Checkpoint | None) -> int:
         await self.store.record(changes)
@@ -132,17 +120,26 @@ class AnalyticsProjector:
         (and retention removes the old ones)."""
 
     async def compare(self, tenant_id: UUID, expected: Sequence[AnalyticsEvent]) -> Drift:
-        """Every timeline, order history, product day and category day the expected events
-        touch, read back from the store: an event missing or extra is named by its id, a count
-        that differs (an event counted twice, or lost) by its partition."""
+        """Every timeline, order history, product day and day's top products the expected
+        events touch, read back from the store: an event missing or extra is named by its id, a
+        count that differs (an event counted twice, or lost) or a wrong ranking by its
+        partition."""
+        return await self._compare(tenant_id, expected, None)
+
+    async def _compare(
+        self, tenant_id: UUID, expected: Sequence[AnalyticsEvent], day: date | None
+    ) -> Drift:
+        """`day`: the expected events are every event of that day (and only those), so an
+        order's history is compared on that day's part."""
         drift = Drift()
         kept = [e for e in expected if _retained(self.store, e)]
         drift.checked = len(kept)
-        timelines: dict[tuple[str, Any], set[UUID]] = defaultdict(set)
+        timelines: dict[tuple[str, date], set[UUID]] = defaultdict(set)
         histories: dict[UUID, set[UUID]] = defaultdict(set)
-        hourly: dict[tuple[UUID, Any], dict[tuple[int, str], int]] = defaultdict(
+        hourly: dict[tuple[UUID, date], dict[tuple[int, str], int]] = defaultdict(
             lambda: defaultdict(int)
         )
+        ranks: dict[date, dict[UUID, list[Any]]] = defaultdict(dict)
         for e in kept:
             if e.user_key is not None:
                 timelines[(e.user_key, e.day)].add(e.event_id)
@@ -150,20 +147,283 @@ class AnalyticsProjector:
                 histories[e.order_id].add(e.event_id)
             if e.product_id is not None:
                 hourly[(e.product_id, e.day)][(e.hour, str(e.type))] += 1
-        for (user, day), wanted in timelines.items():
-            found = {e.event_id for e in await self.store.user_timeline(tenant_id, user, day)}
-            _diff(drift, tenant_id, f"timeline:{user}:{day}", wanted, found)
-        for order_id, wanted in histories.items():
-            found = {e.event_id for e in await self.store.order_history(tenant_id, order_id)}
+                _add_ranks(ranks[e.day], [e])
+        store = self.store
+
+        async def timeline(user: str, on: date, wanted: set[UUID]) -> None:
+            found = {e.event_id for e in await store.user_timeline(tenant_id, user, on)}
+            _diff(drift, tenant_id, f"timeline:{user}:{on}", wanted, found)
+
+        async def history(order_id: UUID, wanted: set[UUID]) -> None:
+            found = {
+                e.event_id
+                for e in await store.order_history(tenant_id, order_id)
+                if day is None or e.day == day
+            }
             _diff(drift, tenant_id, f"order:{order_id}", wanted, found)
-        for (product_id, day), counts in hourly.items():
+
+        async def product_day(
+            product_id: UUID, on: date, counts: dict[tuple[int, str], int]
+        ) -> None:
             stored = {
                 (h.hour, str(h.type)): h.events
-                for h in await self.store.product_hourly(tenant_id, product_id, day)
+                for h in await store.product_hourly(tenant_id, product_id, on)
             }
             if stored != dict(counts):
-                drift.different.append((tenant_id, "product_hourly", f"{product_id}:{day}"))
+                drift.different.append((tenant_id, "product_hourly", f"{product_id}:{on}"))
+
+        async def top(on: date, totals: dict[UUID, list[Any]]) -> None:
+            for by in TOP_BY:
+                if not await self._ranking_holds(tenant_id, on, totals, by):
+                    drift.different.append((tenant_id, f"top_products_by_{by}", str(on)))
+
+        await _bounded([
+            *(timeline(u, on, w) for (u, on), w in timelines.items()),
+            *(history(o, w) for o, w in histories.items()),
+            *(product_day(p, on, c) for (p, on), c in hourly.items()),
+            *(top(on, t) for on, t in ranks.items()),
+        ])  # fmt: skip
         return drift
+
+    async def _compare_day(
+        self, tenant_id: UUID, records: list[dict[str, Any]], day: date
+    ) -> Drift:
+        """A day of the shop (its expected events as `to_record` records): set-based by a store
+        that can (the twin compares every event and rollup row of the day in one statement),
+        else through the queries."""
+        store = self.store
+        if not isinstance(store, BulkAnalyticsStore):
+            return await self._compare(tenant_id, [from_record(tenant_id, r) for r in records], day)
+        oldest = datetime.now(UTC) - store.retention
+        kept = [r for r in records if datetime.fromisoformat(r["at"]) > oldest]
+        drift = await store.compare_day(tenant_id, day, kept)
+        # The ranking the application reads, on top of the rows it is read from.
+        ranks: dict[UUID, list[Any]] = {}
+        for r in kept:
+            if r["p"] is not None and r["t"] in (EventType.VIEW, EventType.PURCHASE):
+                entry = ranks.setdefault(UUID(r["p"]), [0, 0, Decimal(0)])
+                if r["t"] == EventType.VIEW:
+                    entry[0] += 1
+                else:
+                    entry[1] += 1
+                    entry[2] += Decimal(r["a"] or 0)
+        for by in TOP_BY:
+            if not await self._ranking_holds(tenant_id, day, ranks, by):
+                drift.different.append((tenant_id, f"top_products_by_{by}", str(day)))
+        return drift
+
+    async def _ranking_holds(
+        self, tenant_id: UUID, day: date, totals: dict[UUID, list[Any]], by: str
+    ) -> bool:
+        ranked = {p: ProductRank(p, v, n, r) for p, (v, n, r) in totals.items()}
+        wanted = rank_products(ranked, by, _TOP_CHECKED)
+        return await self.store.top_products(tenant_id, day, by=by, limit=_TOP_CHECKED) == wanted
+
+    # ---- bounded chunks: rebuild and verify of one tenant (StreamingProjector) ------------
+
+    async def size(self, tenant_id: UUID) -> int:
+        async with self.database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                f"SELECT count(*) FROM outbox WHERE tenant_id = %(t)s AND {_WANTED_SQL}",
+                {"t": tenant_id, "recorded": EVENTS_RECORDED},
+            )
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def stream(
+        self, tenant_id: UUID, *, storefront: bool = True
+    ) -> AsyncIterator[tuple[int, list[AnalyticsEvent], int, int]]:
+        """The tenant's analytics events in chunks of outbox rows (keyset over the outbox's
+        primary key, one short transaction per chunk): (outbox rows read, their events, the
+        chunk's outbox id range (after, last]). `storefront=False` leaves the storefront
+        batches' events out (a bulk store loads those from the outbox itself)."""
+        after = 0
+        partials: dict[UUID, Decimal] = {}  # partial refunds so far, by order
+        payload = (
+            "payload"
+            if storefront
+            else "CASE WHEN event_type = %(recorded)s THEN NULL ELSE payload END"
+        )
+        while True:
+            async with self.database.unit_of_work(tenant_id) as uow:
+                cursor = await uow.connection.execute(
+                    f"SELECT id, aggregate_type, aggregate_id, event_type, {payload}, created_at"
+                    f" FROM outbox WHERE tenant_id = %(t)s AND id > %(after)s AND {_WANTED_SQL}"
+                    " ORDER BY id LIMIT %(n)s",
+                    {"t": tenant_id, "after": after, "n": _CHUNK_ROWS,
+                     "recorded": EVENTS_RECORDED},
+                )  # fmt: skip
+                rows = await cursor.fetchall()
+                if not rows:
+                    return
+                read, last = len(rows), rows[-1][0]
+                if not storefront:
+                    rows = [r for r in rows if r[3] != EVENTS_RECORDED]
+                events = await _events_of(uow, rows, partials)
+            yield read, events, after, last
+            after = last
+
+    async def rebuild_tenant(self, tenant_id: UUID, advance: Advance) -> int:
+        """Every event of the tenant written again, one chunk written while the next is built.
+        A store with a bulk path (the PostgreSQL twin) loads the storefront batches straight
+        from the outbox, the order events in one statement per chunk, and recomputes its
+        rollups once at the end; another (Cassandra) takes each chunk as a relay batch, with
+        its concurrent batched writes."""
+        store = self.store
+        bulk = store if isinstance(store, BulkAnalyticsStore) else None
+        written = 0
+
+        async def write(events: list[AnalyticsEvent], after: int, last: int) -> int:
+            if bulk is None:
+                await store.record(events)
+                return len(events)
+            await bulk.load(tenant_id, events)
+            return len(events) + await bulk.load_recorded(tenant_id, after, last)
+
+        writing: asyncio.Task[int] | None = None
+        try:
+            async for rows, events, after, last in self.stream(tenant_id, storefront=bulk is None):
+                if writing is not None:
+                    written += await writing
+                writing = asyncio.create_task(write(events, after, last))
+                advance(rows)
+            if writing is not None:
+                written += await writing
+                writing = None
+        finally:
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+        if bulk is not None:
+            await bulk.summarise(tenant_id)
+        return written
+
+    async def verify_tenant(self, tenant_id: UUID, advance: Advance) -> Drift:
+        """The tenant's expected events spilled to a temporary file by day (sqlite, on disk),
+        then compared one day at a time: memory holds one day, not the shop's history."""
+        drift = Drift()
+        with tempfile.TemporaryDirectory(prefix="polyshop-verify-") as folder:
+            spill = sqlite3.connect(Path(folder) / "expected.db")
+            try:
+                spill.execute("CREATE TABLE expected (day TEXT NOT NULL, event TEXT NOT NULL)")
+                read = total = 0
+                async for rows, events, _, _ in self.stream(tenant_id):
+                    spill.executemany(
+                        "INSERT INTO expected VALUES (?, ?)",
+                        ((e.day.isoformat(), json.dumps(to_record(e))) for e in events),
+                    )
+                    spill.commit()
+                    read += rows
+                    total += len(events)
+                    advance(rows)
+                spill.execute("CREATE INDEX expected_day ON expected (day)")
+                days = [row[0] for row in spill.execute("SELECT DISTINCT day FROM expected")]
+                compared = reported = 0
+                for on in sorted(days):
+                    expected = [
+                        json.loads(row[0])
+                        for row in spill.execute("SELECT event FROM expected WHERE day = ?", (on,))
+                    ]
+                    found = await self._compare_day(tenant_id, expected, date.fromisoformat(on))
+                    drift.missing += found.missing
+                    drift.extra += found.extra
+                    drift.different += found.different
+                    drift.checked += found.checked
+                    # The comparing half of the progress, in the same units as the reading half.
+                    compared += len(expected)
+                    advance(read * compared // total - reported)
+                    reported = read * compared // total
+            finally:
+                spill.close()
+        return drift
+
+
+async def _events_of(
+    reader: Reader, rows: list[Any], partials: dict[UUID, Decimal] | None = None
+) -> list[AnalyticsEvent]:
+    """The analytics events of these outbox rows (in their order): one home for the rule, used by
+    the relay's batches, the rebuild and verify.
+
+    `partials`: when the caller reads the whole outbox in id order (rebuild, verify), the
+    partial refunds seen so far per order, kept here, so that a full refund's rest needs no
+    search of the outbox (which has no index by aggregate: a search per refund made a rebuild
+    quadratic)."""
+    tenant = reader.tenant_id
+    orders = {UUID(r[2]) for r in rows if r[1] == Aggregate.ORDER}
+    owners = await _order_owners(reader, orders)
+    lines = await _order_lines(reader, {UUID(r[2]) for r in rows if r[3] == _PLACED})
+    refunded: dict[UUID, Decimal] = {}
+    if partials is not None:
+        refunded = await _refunded(reader, {UUID(r[2]) for r in rows if r[3] == _FULL_REFUND})
+    events: list[AnalyticsEvent] = []
+    for outbox_id, _kind, key, event_type, payload, created_at in rows:
+        if event_type == EVENTS_RECORDED:
+            events += [storefront_event(tenant, raw) for raw in payload["events"]]
+            continue
+        order_id = UUID(key)
+        customer = owners.get(order_id)
+        common: dict[str, Any] = {
+            "tenant_id": tenant, "occurred_at": created_at, "customer_id": customer,
+            "order_id": order_id,
+        }  # fmt: skip
+        if event_type == _PLACED:
+            for item_id, product_id, quantity, total, category_id in lines[order_id]:
+                events.append(AnalyticsEvent(
+                    event_id=derived_event_id(outbox_id, f"item:{item_id}"),
+                    type=EventType.PURCHASE, product_id=product_id, category_id=category_id,
+                    quantity=quantity, amount=total, **common,
+                ))  # fmt: skip
+            continue
+        if event_type in (_PARTIAL_REFUND, _SETTLED_REFUND):
+            if partials is not None and event_type == _PARTIAL_REFUND:
+                partials[order_id] = partials.get(order_id, Decimal(0)) + Decimal(
+                    str(payload["amount"])
+                )
+            events.append(AnalyticsEvent(
+                event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
+                amount=Decimal(str(payload["amount"])),
+                detail="partial" if event_type == _PARTIAL_REFUND else "settled", **common,
+            ))  # fmt: skip
+            continue
+        events.append(AnalyticsEvent(
+            event_id=derived_event_id(outbox_id, "status"), type=EventType.ORDER_STATUS,
+            detail=_status_detail(event_type, payload), **common,
+        ))  # fmt: skip
+        if event_type == _FULL_REFUND:
+            if partials is None:
+                amount = await _rest_refunded(reader, order_id, outbox_id)
+            else:
+                amount = refunded.get(order_id, Decimal(0)) - partials.get(order_id, Decimal(0))
+            events.append(AnalyticsEvent(
+                event_id=derived_event_id(outbox_id, "refund"), type=EventType.REFUND,
+                amount=amount, detail="full", **common,
+            ))  # fmt: skip
+    return events
+
+
+def _add_ranks(totals: dict[UUID, list[Any]], events: Sequence[AnalyticsEvent]) -> None:
+    """Views, purchases and revenue per product, as the day's top products count them."""
+    for e in events:
+        if e.product_id is None or e.type not in (EventType.VIEW, EventType.PURCHASE):
+            continue
+        entry = totals.setdefault(e.product_id, [0, 0, Decimal(0)])
+        if e.type == EventType.VIEW:
+            entry[0] += 1
+        else:
+            entry[1] += 1
+            entry[2] += e.amount or Decimal(0)
+
+
+async def _bounded(work: list[Awaitable[None]]) -> None:
+    """Run every read, at most `_READS_IN_FLIGHT` at a time (the first failure fails all)."""
+    limit = asyncio.Semaphore(_READS_IN_FLIGHT)
+
+    async def one(step: Awaitable[None]) -> None:
+        async with limit:
+            await step
+
+    await asyncio.gather(*(one(step) for step in work))
 
 
 def _status_detail(event_type: str, payload: dict[str, Any]) -> str:
@@ -206,6 +466,18 @@ async def _order_lines(
     for order_id, *line in await cursor.fetchall():
         found[order_id].append((line[0], line[1], line[2], line[3], line[4]))
     return found
+
+
+async def _refunded(reader: Reader, orders: set[UUID]) -> dict[UUID, Decimal]:
+    """Everything refunded of each order (its payments' refunded amounts)."""
+    if not orders:
+        return {}
+    cursor = await reader.connection.execute(
+        "SELECT order_id, coalesce(sum(refunded_amount), 0) FROM payments"
+        " WHERE order_id = ANY(%s) GROUP BY order_id",
+        (list(orders),),
+    )
+    return {row[0]: Decimal(row[1]) for row in await cursor.fetchall()}
 
 
 async def _rest_refunded(reader: Reader, order_id: UUID, outbox_id: int) -> Decimal:

@@ -325,7 +325,7 @@ class GraphProjector:
     async def reset(self, tenant_id: UUID) -> None:
         await self.store.clear(tenant_id)
 
-    async def rebuild_tenant(self, tenant_id: UUID) -> int:
+    async def bulk_rebuild(self, tenant_id: UUID) -> int:
         """Empty the tenant's graph and build it set-based from PostgreSQL (the same graph as
         projecting every event, in a fraction of the time: `_graph_bulk`)."""
         written = await bulk_load(self.database, self.store, tenant_id)

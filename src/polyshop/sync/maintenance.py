@@ -3,16 +3,23 @@ store holds state (a `RebuildableProjector`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from polyshop.adapters.postgres import Database
 from polyshop.domain.errors import ValidationError
-from polyshop.ports import BulkRebuildableProjector, Checkpoint, Drift, RebuildableProjector
+from polyshop.ports import (
+    BulkRebuildableProjector,
+    Checkpoint,
+    Drift,
+    RebuildableProjector,
+    StreamingProjector,
+)
 from polyshop.sync.relay import Relay, snapshot_version
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 # Targets built per transaction while rebuilding: bounded memory, short snapshots.
 _CHUNK = 500
@@ -63,9 +70,13 @@ async def rebuild(
     head = await _head(database)
     tenants = tenants if tenants is not None else await tenant_ids(database)
     written = 0
+    if isinstance(projector, StreamingProjector):
+        written = sum(await _each_tenant(projector, tenants, progress, projector.rebuild_tenant, 1))
+        await projector.apply([], Checkpoint(relay.name, head.transaction_id, head.event_id))
+        return written
     for done, tenant_id in enumerate(tenants, start=1):
         if isinstance(projector, BulkRebuildableProjector):  # set-based, e.g. the graph
-            written += await projector.rebuild_tenant(tenant_id)
+            written += await projector.bulk_rebuild(tenant_id)
             if progress:
                 progress(done, len(tenants))
             continue
@@ -91,6 +102,14 @@ async def verify(
     database = relay.database
     drift = Drift()
     tenants = tenants if tenants is not None else await tenant_ids(database)
+    if isinstance(projector, StreamingProjector):
+        # Reading the expected state, then comparing: two passes over the same units.
+        for found in await _each_tenant(projector, tenants, progress, projector.verify_tenant, 2):
+            drift.missing += found.missing
+            drift.extra += found.extra
+            drift.different += found.different
+            drift.checked += found.checked
+        return drift
     for done, tenant_id in enumerate(tenants, start=1):
         async with database.unit_of_work(tenant_id) as uow:
             version = await snapshot_version(uow)
@@ -103,3 +122,27 @@ async def verify(
         if progress:
             progress(done, len(tenants))
     return drift
+
+
+async def _each_tenant(
+    projector: StreamingProjector,
+    tenants: list[UUID],
+    progress: Progress | None,
+    work: Callable[[UUID, Callable[[int], None]], Awaitable[T]],
+    passes: int,
+) -> list[T]:
+    """Run a streaming projector's job on every tenant, reporting progress in its units (outbox
+    rows) across all tenants rather than per finished tenant."""
+    total = passes * sum([await projector.size(t) for t in tenants])
+    done = 0
+
+    def advance(units: int) -> None:
+        nonlocal done
+        done += units
+        if progress:
+            progress(min(done, total), total)
+
+    results = [await work(tenant_id, advance) for tenant_id in tenants]
+    if progress:
+        progress(total, total)
+    return results

@@ -17,9 +17,9 @@ def test_db_upgrade_creates_the_keyspace_and_applies_each_migration_once(cassand
     keyspace = f"polyshop_schema_{os.getpid()}"
     settings = settings_for(cassandra_hosts=cassandra, cassandra_keyspace=keyspace,
                             cassandra_replication="SimpleStrategy:1")  # fmt: skip
-    assert bootstrap.prepare_analytics(settings) == ["0001_analytics"]
+    assert bootstrap.prepare_analytics(settings) == ["0001_analytics", "0002_rollups"]
     assert bootstrap.prepare_analytics(settings) == []
-    assert applied_migrations(cassandra, keyspace) == ["0001_analytics"]
+    assert applied_migrations(cassandra, keyspace) == ["0001_analytics", "0002_rollups"]
     cluster: Cluster = connect(cassandra, local_dc="datacenter1", consistency="ONE")
     try:
         session = cluster.connect()
@@ -36,7 +36,8 @@ def test_db_upgrade_creates_the_keyspace_and_applies_each_migration_once(cassand
         }  # fmt: skip
         analytics = {name for name in tables if name != "schema_migrations"}
         assert analytics == {"user_analytics", "product_analytics", "category_analytics",
-                             "daily_product_analytics", "order_analytics"}  # fmt: skip
+                             "order_analytics", "product_hourly_rollup",
+                             "top_products_daily"}  # fmt: skip
         for name in analytics:
             assert tables[name].default_time_to_live > 0, name
             partition = [

@@ -381,6 +381,17 @@ def build_graph(conn: psycopg.Connection[Any], slug: str) -> Graph:
         )
         _insert(
             conn,
+            "analytics_daily_products",
+            {
+                "tenant_id": t,
+                "day": "2026-01-01",
+                "product_id": ids["product"],
+                "views": 1,
+                "last_at": "2026-01-01T10:00:00Z",
+            },
+        )
+        _insert(
+            conn,
             "outbox",
             {
                 "tenant_id": t,

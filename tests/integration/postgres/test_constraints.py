@@ -235,6 +235,14 @@ CHECK_CASES: list[tuple[str, str]] = [
         "analytics_rollups_events_positive",
         "UPDATE analytics_rollups SET events = 0 WHERE tenant_id = %(tenant)s",
     ),
+    (
+        "analytics_daily_products_views_valid",
+        "UPDATE analytics_daily_products SET views = -1 WHERE tenant_id = %(tenant)s",
+    ),
+    (
+        "analytics_daily_products_purchases_valid",
+        "UPDATE analytics_daily_products SET purchases = -1 WHERE tenant_id = %(tenant)s",
+    ),
     ("outbox_payload_object", "UPDATE outbox SET payload = '1' WHERE tenant_id = %(tenant)s"),
     (
         "idempotency_keys_key_not_blank",

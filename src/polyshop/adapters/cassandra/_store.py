@@ -32,6 +32,8 @@ from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStat
 from polyshop.adapters.cassandra._timeuuid import event_time, time_of
 from polyshop.domain.analytics import (
     BUCKETS,
+    TOP_BY,
+    TOP_MAX,
     AnalyticsEvent,
     EventType,
     Funnel,
@@ -45,7 +47,6 @@ from polyshop.domain.errors import StoreUnavailableError
 # Rows per batch: about 5 KiB (batch_size_warn_threshold), far under the 50 KiB failure limit.
 BATCH_ROWS = 30
 _CATEGORY_TYPES = {EventType.VIEW, EventType.ADD_TO_CART, EventType.PURCHASE}
-_DAILY_TYPES = {EventType.VIEW, EventType.PURCHASE}
 _CAUGHT = (DriverException, NoHostAvailable, OperationTimedOut, OSError)
 
 _INSERTS = {
@@ -57,27 +58,40 @@ _INSERTS = {
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
     "category": "INSERT INTO category_analytics (tenant_id, category_id, event_date, bucket,"
     " event_type, event_time, product_id, amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
-    "daily": "INSERT INTO daily_product_analytics (tenant_id, event_date, bucket, product_id,"
-    " event_type, event_time, amount) VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?",
     "order": "INSERT INTO order_analytics (tenant_id, order_id, event_time, event_id, event_type,"
     " user_key, product_id, category_id, quantity, amount, detail)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+    # Rollups (migration 0002): absolute values, the count as the write's timestamp.
+    "hour": "INSERT INTO product_hourly_rollup (tenant_id, product_id, event_date, event_hour,"
+    " event_type, events, amount) VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?",
+    "version": "UPDATE top_products_daily USING TTL ? SET version = ?"
+    " WHERE tenant_id = ? AND event_date = ? IF version = ?",
+    "candidate": "UPDATE top_products_daily USING TTL ? SET views = ?, purchases = ?, revenue = ?"
+    " WHERE tenant_id = ? AND event_date = ? AND product_id = ?",
+    "drop": "DELETE FROM top_products_daily WHERE tenant_id = ? AND event_date = ?"
+    " AND product_id = ?",
 }
 _SELECTS = {
     "timeline": "SELECT event_time, event_id, event_type, session_id, product_id, category_id,"
     " order_id, query, quantity, amount, detail FROM user_analytics"
     " WHERE tenant_id = ? AND user_key = ? AND event_date = ?",
-    "hourly": "SELECT event_hour, event_type, count(*), sum(amount) FROM product_analytics"
-    " WHERE tenant_id = ? AND product_id = ? AND event_date = ? AND bucket = ?"
-    " GROUP BY event_hour, event_type",
     "category": "SELECT event_type, count(*), sum(amount) FROM category_analytics"
     " WHERE tenant_id = ? AND category_id = ? AND event_date = ? AND bucket = ?"
     " GROUP BY event_type",
-    "daily": "SELECT product_id, event_type, count(*), sum(amount) FROM daily_product_analytics"
-    " WHERE tenant_id = ? AND event_date = ? AND bucket = ? GROUP BY product_id, event_type",
     "order": "SELECT event_time, event_id, event_type, user_key, product_id, category_id,"
     " quantity, amount, detail FROM order_analytics WHERE tenant_id = ? AND order_id = ?",
+    # One hour of a product's day, from all its buckets (the recount behind the rollup).
+    "recount": "SELECT event_type, count(*), sum(amount) FROM product_analytics"
+    " WHERE tenant_id = ? AND product_id = ? AND event_date = ? AND bucket IN ?"
+    " AND event_hour = ? GROUP BY tenant_id, product_id, event_date, bucket, event_hour,"
+    " event_type",
+    "rollup": "SELECT event_hour, event_type, events, amount FROM product_hourly_rollup"
+    " WHERE tenant_id = ? AND product_id = ? AND event_date = ?",
+    "candidates": "SELECT product_id, views, purchases, revenue, version FROM top_products_daily"
+    " WHERE tenant_id = ? AND event_date = ?",
 }
+# Compare-and-set rounds of one shop-day's candidates before giving up (the relay retries).
+_CAS_ROUNDS = 50
 
 
 def parse_hosts(hosts: str) -> tuple[list[str], int]:
@@ -111,6 +125,19 @@ def connect(
         reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
         max_schema_agreement_wait=schema_wait,
     )  # fmt: skip
+
+
+def _day_totals(product_id: UUID, rows: list[Any]) -> ProductRank:
+    """A product's day from its hourly rollup rows."""
+    views = purchases = 0
+    revenue = Decimal(0)
+    for r in rows:
+        if r.event_type == EventType.VIEW:
+            views += r.events
+        elif r.event_type == EventType.PURCHASE:
+            purchases += r.events
+            revenue += r.amount or Decimal(0)
+    return ProductRank(product_id, views, purchases, revenue)
 
 
 def _unset(*values: Any) -> tuple[Any, ...]:
@@ -238,9 +265,6 @@ class CassandraAnalyticsStore:
                 partitions[("product", t, e.product_id, day, bucket)].append(("product", _unset(
                     t, e.product_id, day, bucket, e.hour, kind, when, user, e.quantity,
                     e.amount, ttl)))  # fmt: skip
-                if e.type in _DAILY_TYPES:
-                    partitions[("daily", t, day, bucket)].append(("daily", _unset(
-                        t, day, bucket, e.product_id, kind, when, e.amount, ttl)))  # fmt: skip
             if e.category_id is not None and e.type in _CATEGORY_TYPES:
                 partitions[("category", t, e.category_id, day, bucket)].append(("category", _unset(
                     t, e.category_id, day, bucket, kind, when, e.product_id, e.amount, ttl)))  # fmt: skip
@@ -255,6 +279,106 @@ class CassandraAnalyticsStore:
             return
         await self._open()
         await self._run_all(self._statements(events))
+        await self._roll_up(events)
+
+    # ---- rollups (migration 0002): recounted from the events just written ----------------
+
+    async def _roll_up(self, events: Sequence[AnalyticsEvent]) -> None:
+        """After the events are stored: recount every (product, day, hour) they touched and
+        write it as absolute values; then fold the touched products' day totals into their
+        day's top-products candidates. Idempotent (a replayed batch recounts the same events)
+        and safe with concurrent writers (the larger count wins; candidates are CAS-updated)."""
+        now = datetime.now(UTC)
+        hours: dict[tuple[UUID, UUID, date], dict[int, int]] = defaultdict(dict)
+        for e in events:
+            ttl = self._ttl(e, now)
+            if e.product_id is None or ttl < 1:
+                continue
+            touched = hours[(e.tenant_id, e.product_id, e.day)]
+            touched[e.hour] = max(ttl, touched.get(e.hour, 0))
+        days: dict[tuple[UUID, date], dict[UUID, ProductRank]] = defaultdict(dict)
+        ttls: dict[tuple[UUID, date], int] = defaultdict(int)
+
+        async def product_day(key: tuple[UUID, UUID, date], touched: dict[int, int]) -> None:
+            tenant_id, product_id, day = key
+            await asyncio.gather(*(self._recount(key, h, ttl) for h, ttl in touched.items()))
+            totals = _day_totals(product_id, await self._run(
+                self._selects["rollup"], (tenant_id, product_id, day)))  # fmt: skip
+            days[(tenant_id, day)][product_id] = totals
+            ttls[(tenant_id, day)] = max(ttls[(tenant_id, day)], *touched.values())
+
+        await self._bounded([product_day(k, t) for k, t in hours.items()])
+        await self._bounded([
+            self._fold_candidates(tenant_id, day, totals, ttls[(tenant_id, day)])
+            for (tenant_id, day), totals in days.items()
+        ])  # fmt: skip
+
+    async def _recount(self, key: tuple[UUID, UUID, date], hour: int, ttl: int) -> None:
+        tenant_id, product_id, day = key
+        rows = await self._run(
+            self._selects["recount"], (tenant_id, product_id, day, list(range(BUCKETS)), hour)
+        )
+        counts: dict[str, list[Any]] = {}
+        for kind, count, total in rows:  # one row per bucket and type
+            entry = counts.setdefault(kind, [0, Decimal(0)])
+            entry[0] += count
+            entry[1] += total or Decimal(0)
+        if not counts:
+            return
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition
+        batch.is_idempotent = True
+        for kind, (count, total) in counts.items():
+            batch.add(self._inserts["hour"], (tenant_id, product_id, day, hour, kind, count,
+                                              total, ttl, count))  # fmt: skip
+        await self._run(batch)
+
+    async def _fold_candidates(
+        self, tenant_id: UUID, day: date, totals: dict[UUID, ProductRank], ttl: int
+    ) -> None:
+        """Merge the touched products' totals into the day's candidates (each value only
+        grows, so the larger of stored and new is the newer), keep the best TOP_MAX by views
+        and by revenue, and write the difference if nobody changed the set meanwhile."""
+        for _ in range(_CAS_ROUNDS):
+            rows = await self._run(self._selects["candidates"], (tenant_id, day))
+            version = rows[0].version if rows else None
+            stored = {
+                r.product_id: ProductRank(r.product_id, r.views or 0, r.purchases or 0,
+                                          r.revenue or Decimal(0))
+                for r in rows if r.product_id is not None
+            }  # fmt: skip
+            merged = dict(stored)
+            for product_id, new in totals.items():
+                old = stored.get(product_id)
+                merged[product_id] = new if old is None else ProductRank(
+                    product_id, max(old.views, new.views), max(old.purchases, new.purchases),
+                    max(old.revenue, new.revenue))  # fmt: skip
+            keep = {r.product_id for by in TOP_BY for r in rank_products(merged, by, TOP_MAX)}
+            changes = [
+                self._inserts["candidate"].bind(
+                    (ttl, r.views, r.purchases, r.revenue, tenant_id, day, r.product_id))
+                for p, r in merged.items() if p in keep and stored.get(p) != r
+            ] + [
+                self._inserts["drop"].bind((tenant_id, day, p)) for p in stored if p not in keep
+            ]  # fmt: skip
+            if not changes:
+                return
+            batch = BatchStatement(batch_type=BatchType.LOGGED)  # one partition, conditional
+            batch.add(self._inserts["version"], (ttl, (version or 0) + 1, tenant_id, day, version))
+            for statement in changes:
+                batch.add(statement)
+            (outcome, *_) = await self._run(batch)
+            if outcome[0]:  # [applied]
+                return
+        raise StoreUnavailableError("cassandra", f"top products of {day}: too much contention")
+
+    async def _bounded(self, work: list[Any]) -> None:
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def one(step: Any) -> None:
+            async with limit:
+                await step
+
+        await asyncio.gather(*(one(step) for step in work))
 
     def _statements(self, events: Sequence[AnalyticsEvent]) -> list[Any]:
         """Unlogged batches of rows whose partitions live on the same replicas. A batch of one
@@ -334,13 +458,16 @@ class CassandraAnalyticsStore:
         ]
         return sorted(events, key=lambda e: (e.occurred_at, str(e.event_id)))
 
+    async def _rollup(self, tenant_id: UUID, product_id: UUID, day: date) -> list[Any]:
+        await self._open()
+        return await self._run(self._selects["rollup"], (tenant_id, product_id, day))
+
     async def product_hourly(
         self, tenant_id: UUID, product_id: UUID, day: date
     ) -> list[HourlyCount]:
-        counts: dict[tuple[int, str], int] = defaultdict(int)
-        for hour, kind, count, _ in await self._buckets("hourly", tenant_id, product_id, day):
-            counts[(hour, kind)] += count
-        return [HourlyCount(h, EventType(k), n) for (h, k), n in sorted(counts.items())]
+        rows = await self._rollup(tenant_id, product_id, day)
+        counts = sorted((r.event_hour, r.event_type, r.events) for r in rows)
+        return [HourlyCount(h, EventType(k), n) for h, k, n in counts]
 
     async def funnel(
         self, tenant_id: UUID, day: date, *, product_id: UUID | None = None,
@@ -351,8 +478,8 @@ class CassandraAnalyticsStore:
         counts: dict[str, int] = defaultdict(int)
         revenue = Decimal(0)
         if product_id is not None:
-            rows = [(k, n, s) for _, k, n, s in
-                    await self._buckets("hourly", tenant_id, product_id, day)]  # fmt: skip
+            rows = [(r.event_type, r.events, r.amount)
+                    for r in await self._rollup(tenant_id, product_id, day)]  # fmt: skip
         else:
             rows = await self._buckets("category", tenant_id, category_id, day)
         for kind, count, total in rows:
@@ -367,19 +494,17 @@ class CassandraAnalyticsStore:
     async def top_products(
         self, tenant_id: UUID, day: date, *, by: str = "views", limit: int = 10
     ) -> list[ProductRank]:
-        views: dict[UUID, int] = defaultdict(int)
-        purchases: dict[UUID, int] = defaultdict(int)
-        revenue: dict[UUID, Decimal] = defaultdict(Decimal)
-        for product, kind, count, total in await self._buckets("daily", tenant_id, day):
-            if kind == EventType.VIEW:
-                views[product] += count
-            else:
-                purchases[product] += count
-                revenue[product] += total or Decimal(0)
+        """From the day's candidates (at most 2 x TOP_MAX rows), exact for any limit up to
+        TOP_MAX."""
+        if not 1 <= limit <= TOP_MAX:
+            raise ValueError(f"top products: a limit from 1 to {TOP_MAX}")
+        await self._open()
+        rows = await self._run(self._selects["candidates"], (tenant_id, day))
         totals = {
-            p: ProductRank(p, views[p], purchases[p], revenue[p])
-            for p in views.keys() | purchases.keys()
-        }
+            r.product_id: ProductRank(r.product_id, r.views or 0, r.purchases or 0,
+                                      r.revenue or Decimal(0))
+            for r in rows if r.product_id is not None
+        }  # fmt: skip
         return rank_products(totals, by, limit)
 
     async def order_history(self, tenant_id: UUID, order_id: UUID) -> list[AnalyticsEvent]:
