@@ -15,6 +15,7 @@ import psycopg
 
 from polyshop.domain.analytics import AnalyticsEvent, Funnel, HourlyCount, ProductRank
 from polyshop.domain.recommendations import (
+    Bought,
     CategoryFact,
     Interaction,
     Neighbour,
@@ -357,6 +358,16 @@ class StreamingProjector(Protocol):
         ...
 
 
+@runtime_checkable
+class BulkRebuildableProjector(Protocol):
+    """A projector that rebuilds a tenant's store set-based from PostgreSQL instead of building
+    every target again (`polyshop sync rebuild <name>` uses it when there is one)."""
+
+    async def bulk_rebuild(self, tenant_id: UUID) -> int:
+        """Empty the tenant's store and build it again; the number of rows written."""
+        ...
+
+
 # ---------------------------------------------------------------- the graph (recommendations)
 
 GraphSnapshot = dict[str, dict[str, tuple[Any, ...]]]
@@ -386,19 +397,20 @@ class GraphWriter(Protocol):
 
     async def put_orders(self, facts: Sequence[OrderFact]) -> None: ...
 
-    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
-        """The stored PURCHASED counts of these customers."""
+    async def purchased(self, user_ids: Collection[UUID]) -> Bought:
+        """The stored PURCHASED of these customers: count and last time per product."""
         ...
 
-    async def bought(
-        self, user_ids: Collection[UUID]
-    ) -> dict[UUID, dict[UUID, tuple[int, datetime]]]:
+    async def bought(self, user_ids: Collection[UUID]) -> Bought:
         """What the stored counted orders say these customers bought: count and last time."""
         ...
 
-    async def set_purchased(
-        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
-    ) -> None: ...
+    async def put_purchased(
+        self, links: Mapping[tuple[UUID, UUID], tuple[int, datetime | None]]
+    ) -> None:
+        """Set these (customer, product) PURCHASED links to (count, last); a count of 0 removes
+        the link."""
+        ...
 
     async def add_pairs(
         self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
@@ -431,7 +443,12 @@ class GraphStore(Protocol):
 
     async def setup(self) -> None: ...
 
-    def writer(self, tenant_id: UUID) -> AbstractAsyncContextManager[GraphWriter]: ...
+    def writer(
+        self, tenant_id: UUID, *, fresh: bool = False
+    ) -> AbstractAsyncContextManager[GraphWriter]:
+        """One transaction. `fresh`: the tenant's graph was just emptied and every relationship
+        written now is new (the bulk build), so an adapter may create instead of merging."""
+        ...
 
     async def related(
         self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
@@ -449,6 +466,14 @@ class GraphStore(Protocol):
         self, tenant_id: UUID, seed_ids: Collection[UUID], per_seed: int
     ) -> list[Neighbour]:
         """Each seed's strongest FREQUENTLY_BOUGHT_WITH and SIMILAR_TO neighbours for sale."""
+        ...
+
+    async def personal(
+        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
+    ) -> tuple[list[Signal], list[Neighbour]]:
+        """In one round trip: the customer's `signals`, and the `neighbours` of their
+        `candidates` likeliest seeds (ranked in the store by `seed_weights`'s formula; the
+        caller makes the exact choice among them)."""
         ...
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot: ...

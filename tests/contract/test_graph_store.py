@@ -20,6 +20,7 @@ from polyshop.domain.recommendations import (
     ProductFact,
     RecommendationKind,
     ReviewFact,
+    seed_weights,
     snapshot_differences,
 )
 from polyshop.ports import GraphStore
@@ -277,6 +278,28 @@ async def test_personalised_recommendations_follow_recent_behaviour(
         r.reason for r in await service.for_customer(tenant, customer, now=NOW)
     }
     assert await service.for_customer(tenant, uuid4(), now=NOW) == []
+
+
+async def test_personal_reads_signals_and_the_likeliest_seeds_neighbours_in_one_go(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """`personal` (one round trip) gives what `signals` and `neighbours` give, and ranks the
+    seeds in the store the way `seed_weights` does."""
+    tenant, _ = tenants
+    shop = Shop()
+    await seeded(store, tenant, shop, standard_orders(shop))
+    customer = shop.users[2]
+    await project(store, tenant, GraphChanges(batches={9: [
+        Interaction("added_to_cart", shop.p[3], customer, NOW - timedelta(minutes=5)),
+        Interaction("viewed", shop.p[0], customer, NOW - timedelta(days=3))]}))  # fmt: skip
+    signals, near = await store.personal(tenant, customer, NOW, 30, 20)
+    assert signals == await store.signals(tenant, customer) and len(signals) == 4
+    seeds = list(seed_weights(signals, NOW))
+    key = lambda n: (str(n.seed_id), str(n.product_id), n.bought_together, n.similar)  # noqa: E731
+    assert sorted(near, key=key) == sorted(await store.neighbours(tenant, seeds, 20), key=key)
+    _, top = await store.personal(tenant, customer, NOW, 1, 20)
+    assert top and {n.seed_id for n in top} == {seeds[0]} == {shop.p[3]}
+    assert await store.personal(tenant, uuid4(), NOW, 30, 20) == ([], [])
 
 
 async def test_tenants_never_see_each_others_products(

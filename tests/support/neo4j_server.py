@@ -57,7 +57,11 @@ def _die_with_parent() -> None:
 
 
 class Neo4jServer:
-    def __init__(self) -> None:
+    def __init__(self, *, heap_mb: int = 768, pagecache_mb: int = 96) -> None:
+        # A modest heap and page cache by default: the machine is shared with the other test
+        # servers (bench.recommend asks for more).
+        self.heap_mb = heap_mb
+        self.pagecache_mb = pagecache_mb
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="polyshop-neo4j-"))
         self._process: subprocess.Popen[bytes] | None = None
@@ -76,11 +80,11 @@ class Neo4jServer:
     def start(self, timeout: float = 180) -> None:
         home = ensure_built()
         log = self.log.open("ab")
-        # A modest heap and page cache: the machine is shared with the other test servers.
         self._process = subprocess.Popen(
-            ["java", "-Xms128m", "-Xmx768m", "-XX:+UseSerialGC", "-cp", f"{home}/lib/*:{home}",
+            ["java", "-Xms128m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-cp", f"{home}/lib/*:{home}",
              "Server", str(self.directory / "home"), str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NEO4J_PASSWORD": PASSWORD},
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NEO4J_PASSWORD": PASSWORD,
+                                      "NEO4J_PAGECACHE_MB": str(self.pagecache_mb)},
             start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()

@@ -14,6 +14,8 @@ from polyshop.domain.recommendations import (
     also_bought_delta,
     order_counts,
     order_delta,
+    purchase_writes,
+    purchases_after,
     seed_weights,
     similarity,
     trend_contribution,
@@ -42,6 +44,54 @@ def test_also_bought_deltas_add_up_to_a_count_from_scratch() -> None:
         maintained.update(also_bought_delta({user: state.get(user, set())}, {user: after[user]}))
         state = after
         assert +maintained == customers_of_pairs(state)
+
+
+def bought_from_scratch(orders: dict[UUID, OrderFact]) -> dict[UUID, dict[UUID, tuple]]:
+    found: dict[UUID, dict[UUID, tuple]] = {}
+    for o in orders.values():
+        if o.counted:
+            mine = found.setdefault(o.user_id, {})
+            for p in o.products:
+                count, last = mine.get(p, (0, o.placed_at))
+                mine[p] = (count + 1, max(last, o.placed_at))
+    return found
+
+
+def test_purchased_moved_by_increments_equals_purchased_counted_from_scratch() -> None:
+    """The projector's PURCHASED upkeep: increments from the batch alone, a recount only for
+    customers whose count went down; writing only what differs reaches the full recount."""
+    rng = random.Random(11)
+    products, users = [uuid4() for _ in range(6)], [uuid4() for _ in range(4)]
+    orders: dict[UUID, OrderFact] = {}
+    stored: dict[UUID, dict[UUID, tuple]] = {}
+    recounts = 0
+    for _ in range(200):
+        batch: dict[UUID, OrderFact] = {}
+        for _ in range(rng.randint(1, 4)):
+            if orders and rng.random() < 0.3:  # a cancellation, a refund, or a repeat
+                old = rng.choice(list(orders.values()))
+                new = OrderFact(old.id, old.user_id, old.placed_at,
+                                old.counted and rng.random() < 0.3, old.products, "card")  # fmt: skip
+            else:
+                new = OrderFact(uuid4(), rng.choice(users), NOW - timedelta(days=rng.randint(0, 40)),
+                                True, tuple(rng.sample(products, rng.randint(1, 3))), "card")  # fmt: skip
+            batch[new.id] = new
+        changes = [(orders.get(o.id), o) for o in batch.values()]
+        after, shrunk = purchases_after(stored, changes)
+        orders.update(batch)
+        truth = bought_from_scratch(orders)
+        for user in shrunk:  # what the adapter's `bought` recount gives
+            after[user] = truth.get(user, {})
+        recounts += len(shrunk)
+        for (user, product), (count, last) in purchase_writes(stored, after).items():
+            mine = stored.setdefault(user, {})
+            if count:
+                mine[product] = (count, last)
+            else:
+                del mine[product]
+        stored = {u: p for u, p in stored.items() if p}
+        assert stored == truth
+    assert recounts > 0
 
 
 def test_an_order_counts_once_and_its_cancellation_takes_it_back() -> None:

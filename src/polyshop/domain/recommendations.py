@@ -154,6 +154,48 @@ def order_delta(changes: Iterable[tuple[OrderFact | None, OrderFact]]) -> OrderD
     )
 
 
+Bought = dict[UUID, dict[UUID, tuple[int, datetime]]]  # customer -> product -> (count, last)
+
+
+def purchases_after(
+    before: Bought, changes: Iterable[tuple[OrderFact | None, OrderFact]]
+) -> tuple[Bought, set[UUID]]:
+    """PURCHASED after these order changes, from the stored PURCHASED alone: counts move by the
+    orders that start or stop counting, `last_at` only grows. A customer whose count of some
+    product went down (a cancellation, a refund) cannot know their new `last_at` from this: they
+    are returned in the second part, and their PURCHASED must be recounted from their orders."""
+    after = {user: dict(products) for user, products in before.items()}
+    shrunk: set[UUID] = set()
+    for old, new in changes:
+        if old == new:
+            continue
+        for fact, sign in ((old, -1), (new, 1)):
+            if fact is None or not fact.counted:
+                continue
+            if sign < 0:
+                shrunk.add(fact.user_id)
+            mine = after.setdefault(fact.user_id, {})
+            for product in fact.products:
+                count, last = mine.get(product, (0, fact.placed_at))
+                mine[product] = (count + sign, max(last, fact.placed_at))
+    for user in list(after):
+        after[user] = {p: v for p, v in after[user].items() if v[0] > 0}
+    return after, shrunk
+
+
+def purchase_writes(
+    before: Bought, after: Bought
+) -> dict[tuple[UUID, UUID], tuple[int, datetime | None]]:
+    """The PURCHASED links that differ: (customer, product) -> (count, last); count 0 removes."""
+    writes: dict[tuple[UUID, UUID], tuple[int, datetime | None]] = {}
+    for user in before.keys() | after.keys():
+        old, new = before.get(user, {}), after.get(user, {})
+        for product in old.keys() | new.keys():
+            if old.get(product) != new.get(product):
+                writes[(user, product)] = new.get(product, (0, None))
+    return dict(sorted(writes.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))))
+
+
 def also_bought_delta(
     before: dict[UUID, set[UUID]], after: dict[UUID, set[UUID]]
 ) -> dict[Pair, int]:

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from polyshop.domain.errors import ValidationError
 from polyshop.domain.recommendations import (
+    PERSONAL_SEEDS,
     PRODUCT_KINDS,
     Recommendation,
     RecommendationKind,
@@ -24,6 +25,8 @@ from polyshop.services.catalog_reads import ReadThroughCache
 
 MAX_LIMIT = 50
 PER_SEED = 20
+# Each candidate costs a sort of its relationships: no more than the seeds that are used.
+PERSONAL_CANDIDATES = PERSONAL_SEEDS
 
 
 def _limit(limit: int) -> int:
@@ -93,10 +96,14 @@ class RecommendationService:
         """Personalised: the customer's recent purchases, carts, views and good reviews lead to
         what is bought with them and what is like them; never what they already bought."""
         _limit(limit)
-        signals = await self.store.signals(tenant_id, user_id)
-        seeds = seed_weights(signals, now or datetime.now(UTC))
+        now = now or datetime.now(UTC)
+        # One round trip: the signals, and the neighbours of the likeliest seeds (the store
+        # ranks them with `seed_weights`'s formula, rounded the same way, ties by id).
+        signals, neighbours = await self.store.personal(
+            tenant_id, user_id, now, PERSONAL_CANDIDATES, PER_SEED
+        )
+        seeds = seed_weights(signals, now)
         if not seeds:
             return []
         bought = {s.product_id for s in signals if s.purchased}
-        neighbours = await self.store.neighbours(tenant_id, list(seeds), PER_SEED)
         return personalise(seeds, neighbours, bought, limit)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from polyshop.domain.recommendations import (
+    Bought,
     CategoryFact,
     Interaction,
     OrderFact,
@@ -95,11 +96,11 @@ class ReferenceGraph:
             for product in f.products:
                 self._product(product)
 
-    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
-        found: dict[UUID, dict[UUID, int]] = {}
+    async def purchased(self, user_ids: Collection[UUID]) -> Bought:
+        found: Bought = {}
         for (user, product), link in self.links.items():
             if user in user_ids and link["purchased"]:
-                found.setdefault(user, {})[product] = link["purchased"]
+                found.setdefault(user, {})[product] = (link["purchased"], link["last_purchased"])
         return found
 
     async def bought(
@@ -114,16 +115,14 @@ class ReferenceGraph:
                     mine[product] = (count + 1, max(last, order.placed_at))
         return found
 
-    async def set_purchased(
-        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    async def put_purchased(
+        self, links: Mapping[tuple[UUID, UUID], tuple[int, datetime | None]]
     ) -> None:
-        for (user, _), link in self.links.items():
-            if user in user_ids:
-                link["purchased"], link["last_purchased"] = 0, None
-        for user, products in bought.items():
-            for product, (count, last) in products.items():
-                self._product(product)
-                self._link(user, product).update(purchased=count, last_purchased=last)
+        for (user, product), (count, last) in links.items():
+            self._product(product)
+            self._link(user, product).update(
+                purchased=count, last_purchased=last if count else None
+            )
         self._tidy()
 
     async def add_pairs(

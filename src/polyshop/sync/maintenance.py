@@ -9,7 +9,13 @@ from uuid import UUID
 
 from polyshop.adapters.postgres import Database
 from polyshop.domain.errors import ValidationError
-from polyshop.ports import Checkpoint, Drift, RebuildableProjector, StreamingProjector
+from polyshop.ports import (
+    BulkRebuildableProjector,
+    Checkpoint,
+    Drift,
+    RebuildableProjector,
+    StreamingProjector,
+)
 from polyshop.sync.relay import Relay, snapshot_version
 
 Progress = Callable[[int, int], None]
@@ -69,6 +75,11 @@ async def rebuild(
         await projector.apply([], Checkpoint(relay.name, head.transaction_id, head.event_id))
         return written
     for done, tenant_id in enumerate(tenants, start=1):
+        if isinstance(projector, BulkRebuildableProjector):  # set-based, e.g. the graph
+            written += await projector.bulk_rebuild(tenant_id)
+            if progress:
+                progress(done, len(tenants))
+            continue
         await projector.reset(tenant_id)
         async with database.unit_of_work(tenant_id) as uow:
             targets = sorted(await projector.everything(uow))

@@ -27,6 +27,8 @@ public class Server {
         int port = args.length > 1 ? Integer.parseInt(args[1]) : 7687;
         String password = System.getenv().getOrDefault("NEO4J_PASSWORD", "");
         boolean auth = !password.isEmpty();
+        // Page cache in MiB (a benchmark gives it room; tests keep it small on a shared machine).
+        long pagecache = Long.parseLong(System.getenv().getOrDefault("NEO4J_PAGECACHE_MB", "96"));
 
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
@@ -36,7 +38,7 @@ public class Server {
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(HttpsConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, auth)
-                .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(96))
+                .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(pagecache))
                 .setConfig(GraphDatabaseSettings.keep_logical_logs, "false")
                 .build();
 

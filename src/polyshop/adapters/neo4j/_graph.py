@@ -10,7 +10,7 @@ two hops through hot products.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, LiteralString
@@ -21,6 +21,9 @@ from neo4j.exceptions import DriverError
 
 from polyshop.domain.errors import StoreUnavailableError
 from polyshop.domain.recommendations import (
+    SIGNAL_HALF_LIFE_DAYS,
+    SIGNAL_WEIGHTS,
+    Bought,
     CategoryFact,
     Interaction,
     Neighbour,
@@ -68,10 +71,62 @@ def _native(value: Any) -> Any:
     return value.to_native() if hasattr(value, "to_native") else value
 
 
+# The customer's edges, their likeliest seeds (`seed_weights`'s formula) and each seed's
+# strongest neighbours for sale (COLLECT subqueries with LIMIT inside): one statement.
+_PERSONAL: LiteralString = (
+    "MATCH (:User {tenant_id: $t, id: $id})-[r:PURCHASED|ADDED_TO_CART|VIEWED|REVIEWED]->"
+    "(p:Product)"
+    " WITH p, r, CASE WHEN r.last_at IS NULL THEN 0.0 WHEN r.last_at > $now"
+    " THEN $weights[type(r)] ELSE $weights[type(r)] * 0.5 ^ ((duration.inSeconds(r.last_at, $now)"
+    ".seconds + duration.inSeconds(r.last_at, $now).nanosecondsOfSecond / 1e9) / $half) END"
+    " AS part"
+    " WITH p, collect({type: type(r), count: r.count, at: coalesce(r.last_at, r.at),"
+    " rating: r.rating}) AS signals, sum(part) AS weight, max(r.rating) AS rating"
+    " WITH p, signals, CASE WHEN rating IS NULL THEN weight WHEN rating <= 2 THEN 0.0"
+    " ELSE weight * (1 + (rating - 3) * 0.25) END AS weight"
+    " ORDER BY round(weight, 9) DESC, p.id"
+    " WITH collect({p: p, signals: signals, weight: weight}) AS touched"
+    " CALL (touched) { UNWIND touched[0..$candidates] AS s WITH s WHERE s.weight > 0"
+    " WITH s.p AS seed RETURN collect({seed: seed.id,"
+    " together: COLLECT { MATCH (seed)-[x:FREQUENTLY_BOUGHT_WITH]->(q:Product) WHERE q.for_sale"
+    " RETURN [q.id, q.name, x.weight] ORDER BY x.weight DESC, q.id LIMIT $n },"
+    " similar: COLLECT { MATCH (seed)-[x:SIMILAR_TO]->(q:Product) WHERE q.for_sale"
+    " RETURN [q.id, q.name, x.score] ORDER BY x.score DESC, q.id LIMIT $n }}) AS near }"
+    " RETURN [s IN touched | {id: s.p.id, name: s.p.name, signals: s.signals}] AS touched, near"
+)
+
+
+def _signal(product_id: str, name: str | None, edges: list[dict[str, Any]]) -> Signal:
+    """One product's Signal from the customer's edges to it."""
+    values: dict[str, Any] = {"purchased": 0, "last_purchased": None, "carted": 0,
+                              "last_carted": None, "viewed": 0, "last_viewed": None,
+                              "rating": None}  # fmt: skip
+    for e in edges:
+        at = _native(e["at"])
+        if e["type"] == "PURCHASED":
+            values["purchased"], values["last_purchased"] = e["count"], at
+        elif e["type"] == "ADDED_TO_CART":
+            values["carted"], values["last_carted"] = e["count"], at
+        elif e["type"] == "VIEWED":
+            values["viewed"], values["last_viewed"] = e["count"], at
+        else:
+            values["rating"] = e["rating"]
+    return Signal(UUID(product_id), name or "", **values)
+
+
+def _order_rows(facts: Sequence[OrderFact]) -> list[dict[str, Any]]:
+    return [{"id": str(f.id), "user_id": str(f.user_id), "placed_at": f.placed_at,
+             "counted": f.counted, "products": [str(p) for p in f.products],
+             "method": f.payment_method} for f in facts]  # fmt: skip
+
+
 class Neo4jGraphWriter:
-    def __init__(self, tx: AsyncTransaction, tenant_id: UUID) -> None:
+    def __init__(self, tx: AsyncTransaction, tenant_id: UUID, *, fresh: bool = False) -> None:
         self._tx = tx
         self._tenant = str(tenant_id)
+        # An emptied graph (the bulk build): relationships are created, not merged (a MERGE
+        # between two hot products looks through one of their relationship chains).
+        self._fresh = fresh
 
     async def _run(self, query: LiteralString, **params: Any) -> list[Any]:
         result = await self._tx.run(query, t=self._tenant, **params)
@@ -121,18 +176,28 @@ class Neo4jGraphWriter:
     async def replace_similar(
         self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
     ) -> None:
-        await self._run(
-            "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
-            " MATCH (p)-[s:SIMILAR_TO]-() DELETE s",
-            ids=[str(i) for i in product_ids],
-        )
+        if product_ids:
+            await self._run(
+                "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
+                " MATCH (p)-[s:SIMILAR_TO]-() DELETE s",
+                ids=[str(i) for i in product_ids],
+            )
+        rows = [{"a": str(a), "b": str(b), "score": s.score, "reason": s.reason}
+                for a, b, s in edges]  # fmt: skip
+        if self._fresh:
+            await self._run(
+                "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+                " MATCH (b:Product {tenant_id: $t, id: r.b})"
+                " CREATE (a)-[:SIMILAR_TO {score: r.score, reason: r.reason}]->(b)",
+                rows=rows,
+            )
+            return
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
             " MATCH (b:Product {tenant_id: $t, id: r.b})"
             " MERGE (a)-[s:SIMILAR_TO]->(b) SET s.score = r.score, s.reason = r.reason",
-            rows=[{"a": str(a), "b": str(b), "score": s.score, "reason": s.reason}
-                  for a, b, s in edges],
-        )  # fmt: skip
+            rows=rows,
+        )
 
     async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
         records = await self._run(
@@ -149,6 +214,19 @@ class Neo4jGraphWriter:
         }  # fmt: skip
 
     async def put_orders(self, facts: Sequence[OrderFact]) -> None:
+        if self._fresh:
+            await self._run(
+                "UNWIND $rows AS r CREATE (o:Order {tenant_id: $t, id: r.id, user_id: r.user_id,"
+                " placed_at: r.placed_at, counted: r.counted, products: r.products,"
+                " payment_method: r.method})"
+                " MERGE (u:User {tenant_id: $t, id: r.user_id}) CREATE (u)-[:PLACED]->(o)"
+                " MERGE (m:PaymentMethod {tenant_id: $t, id: r.method}) CREATE (o)-[:PAID_WITH]->(m)"
+                " WITH o, r UNWIND r.products AS pid"
+                " MERGE (p:Product {tenant_id: $t, id: pid}) " + _NEW_PRODUCT +
+                " CREATE (o)-[:CONTAINS]->(p)",
+                rows=_order_rows(facts),
+            )  # fmt: skip
+            return
         await self._run(
             "UNWIND $rows AS r MERGE (o:Order {tenant_id: $t, id: r.id})"
             " SET o.user_id = r.user_id, o.placed_at = r.placed_at, o.counted = r.counted,"
@@ -158,21 +236,25 @@ class Neo4jGraphWriter:
             " WITH o, r UNWIND r.products AS pid"
             " MERGE (p:Product {tenant_id: $t, id: pid}) " + _NEW_PRODUCT +
             " MERGE (o)-[:CONTAINS]->(p)",
-            rows=[{"id": str(f.id), "user_id": str(f.user_id), "placed_at": f.placed_at,
-                   "counted": f.counted, "products": [str(p) for p in f.products],
-                   "method": f.payment_method} for f in facts],
+            rows=_order_rows(facts),
         )  # fmt: skip
 
-    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
+    async def purchased(self, user_ids: Collection[UUID]) -> Bought:
+        # One record per customer (lists inside): the driver decodes records in Python, and a
+        # batch's customers have thousands of PURCHASED between them.
         records = await self._run(
-            "MATCH (u:User)-[r:PURCHASED]->(p:Product) WHERE u.tenant_id = $t AND u.id IN $ids"
-            " RETURN u.id AS user_id, p.id AS product_id, r.count AS count",
+            "UNWIND $ids AS uid MATCH (:User {tenant_id: $t, id: uid})-[r:PURCHASED]->(p:Product)"
+            " RETURN uid AS user_id, collect(p.id) AS products, collect(r.count) AS counts,"
+            " collect(r.last_at) AS lasts",
             ids=[str(u) for u in user_ids],
         )
-        found: dict[UUID, dict[UUID, int]] = {}
-        for r in records:
-            found.setdefault(UUID(r["user_id"]), {})[UUID(r["product_id"])] = r["count"]
-        return found
+        return {
+            UUID(r["user_id"]): {
+                UUID(p): (c, _native(last))
+                for p, c, last in zip(r["products"], r["counts"], r["lasts"], strict=True)
+            }
+            for r in records
+        }
 
     async def bought(
         self, user_ids: Collection[UUID]
@@ -189,20 +271,29 @@ class Neo4jGraphWriter:
                 r["count"], _native(r["last"]))  # fmt: skip
         return found
 
-    async def set_purchased(
-        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    async def put_purchased(
+        self, links: Mapping[tuple[UUID, UUID], tuple[int, datetime | None]]
     ) -> None:
+        if not links:
+            return
+        rows = [{"user_id": str(u), "product_id": str(p), "count": c, "last": last}
+                for (u, p), (c, last) in links.items()]  # fmt: skip
+        # The customers and products exist: their orders were put first.
+        if self._fresh:
+            await self._run(
+                "UNWIND $rows AS r MATCH (u:User {tenant_id: $t, id: r.user_id})"
+                " MATCH (p:Product {tenant_id: $t, id: r.product_id})"
+                " CREATE (u)-[:PURCHASED {count: r.count, last_at: r.last}]->(p)",
+                rows=rows,
+            )
+            return
         await self._run(
-            "MATCH (u:User)-[r:PURCHASED]->() WHERE u.tenant_id = $t AND u.id IN $ids DELETE r",
-            ids=[str(u) for u in user_ids],
+            "UNWIND $rows AS r MATCH (u:User {tenant_id: $t, id: r.user_id})"
+            " MATCH (p:Product {tenant_id: $t, id: r.product_id})"
+            " MERGE (u)-[x:PURCHASED]->(p) SET x.count = r.count, x.last_at = r.last"
+            " WITH x WHERE x.count = 0 DELETE x",
+            rows=rows,
         )
-        await self._run(
-            "UNWIND $rows AS r MERGE (u:User {tenant_id: $t, id: r.user_id})"
-            " MERGE (p:Product {tenant_id: $t, id: r.product_id}) " + _NEW_PRODUCT +
-            " CREATE (u)-[:PURCHASED {count: r.count, last_at: r.last}]->(p)",
-            rows=[{"user_id": str(u), "product_id": str(p), "count": c, "last": last}
-                  for u, products in bought.items() for p, (c, last) in products.items()],
-        )  # fmt: skip
 
     async def add_pairs(
         self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
@@ -210,6 +301,17 @@ class Neo4jGraphWriter:
         if not deltas:
             return
         rel = _RELATIONSHIP[kind]
+        if self._fresh:  # one row per source product: its node is found once
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for (a, b), d in sorted(deltas.items()):
+                grouped.setdefault(str(a), []).append({"b": str(b), "d": d})
+            await self._run(
+                "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+                " UNWIND r.to AS x MATCH (b:Product {tenant_id: $t, id: x.b})"
+                f" CREATE (a)-[:{rel} {{weight: x.d}}]->(b)",
+                rows=[{"a": a, "to": to} for a, to in grouped.items()],
+            )
+            return
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
             " MATCH (b:Product {tenant_id: $t, id: r.b})"
@@ -293,13 +395,15 @@ class Neo4jGraphStore:
         self._ready = True
 
     @asynccontextmanager
-    async def writer(self, tenant_id: UUID) -> AsyncIterator[Neo4jGraphWriter]:
+    async def writer(
+        self, tenant_id: UUID, *, fresh: bool = False
+    ) -> AsyncIterator[Neo4jGraphWriter]:
         if not self._ready:  # constraints before the first write (IF NOT EXISTS: cheap)
             await self.setup()
         async with self._driver.session(database=self._database) as session:
             tx = await session.begin_transaction()
             try:
-                yield Neo4jGraphWriter(tx, tenant_id)
+                yield Neo4jGraphWriter(tx, tenant_id, fresh=fresh)
                 await tx.commit()
             finally:
                 if not tx.closed():
@@ -393,6 +497,28 @@ class Neo4jGraphStore:
                     Neighbour(UUID(r["seed"]), UUID(r["id"]), r["name"], together, similar)
                 )
         return found
+
+    async def personal(
+        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
+    ) -> tuple[list[Signal], list[Neighbour]]:
+        records = await self._read(
+            _PERSONAL, t=str(tenant_id), id=str(user_id), now=now, candidates=candidates,
+            n=per_seed, half=SIGNAL_HALF_LIFE_DAYS * 86400.0,
+            weights={"PURCHASED": SIGNAL_WEIGHTS["purchased"],
+                     "ADDED_TO_CART": SIGNAL_WEIGHTS["added_to_cart"],
+                     "VIEWED": SIGNAL_WEIGHTS["viewed"]},
+        )  # fmt: skip
+        if not records:
+            return [], []
+        signals = [_signal(p["id"], p["name"], p["signals"]) for p in records[0]["touched"]]
+        neighbours = [
+            Neighbour(UUID(near["seed"]), UUID(q[0]), q[1], int(q[2]), 0.0)
+            for near in records[0]["near"] for q in near["together"]
+        ] + [
+            Neighbour(UUID(near["seed"]), UUID(q[0]), q[1], 0, float(q[2]))
+            for near in records[0]["near"] for q in near["similar"]
+        ]  # fmt: skip
+        return sorted(signals, key=lambda s: str(s.product_id)), neighbours
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
         t = str(tenant_id)

@@ -4,7 +4,7 @@ lookup of one product's or one customer's rows."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,9 @@ from uuid import UUID
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._uow import UnitOfWork
 from polyshop.domain.recommendations import (
+    SIGNAL_HALF_LIFE_DAYS,
+    SIGNAL_WEIGHTS,
+    Bought,
     CategoryFact,
     Interaction,
     Neighbour,
@@ -33,6 +36,43 @@ _PAIR_COLUMN = {
 }
 
 
+def _fade(column: str, weight: str) -> str:
+    """`seed_weights`'s faded signal in SQL (0 when never)."""
+    return (f"%({weight})s * coalesce(power(0.5::float8, greatest(0, extract(epoch FROM"
+            f" %(now)s - x.{column}))::float8 / %(half)s), 0)")  # fmt: skip
+
+
+# The customer's rows, their likeliest seeds (`seed_weights`'s formula), and each seed's
+# strongest neighbours for sale: one statement, keyed reads of maintained rows only.
+_PERSONAL = (
+    "WITH mine AS (SELECT x.product_id, coalesce(p.name, '') AS name, x.purchased,"
+    " x.last_purchased, x.carted, x.last_carted, x.viewed, x.last_viewed, x.rating, ("
+    + _fade("last_purchased", "wp")
+    + " + "
+    + _fade("last_carted", "wc")
+    + " + "
+    + _fade("last_viewed", "wv")
+    + ") * CASE WHEN x.rating IS NULL THEN 1"
+    " WHEN x.rating <= 2 THEN 0 ELSE 1 + (x.rating - 3) * 0.25 END AS weight"
+    " FROM graph_user_products x LEFT JOIN graph_products p"
+    " ON p.tenant_id = x.tenant_id AND p.id = x.product_id WHERE x.user_id = %(user)s),"
+    " seeds AS (SELECT product_id FROM mine WHERE weight > 0"
+    " ORDER BY round(weight::numeric, 9) DESC, product_id LIMIT %(candidates)s)"
+    " SELECT 'signal', m.product_id, m.name, m.purchased, m.last_purchased, m.carted,"
+    " m.last_carted, m.viewed, m.last_viewed, m.rating, NULL::uuid, NULL::float8 FROM mine m"
+    " UNION ALL SELECT n.kind, s.product_id, n.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " n.id, n.weight FROM seeds s CROSS JOIN LATERAL ("
+    "(SELECT 'together' AS kind, p.id, p.name, x.bought_together::float8 AS weight"
+    " FROM graph_pairs x JOIN graph_products p ON p.tenant_id = x.tenant_id AND p.id = x.other_id"
+    " WHERE x.product_id = s.product_id AND x.bought_together > 0 AND p.for_sale"
+    " ORDER BY x.bought_together DESC, p.id LIMIT %(n)s) UNION ALL"
+    " (SELECT 'similar', p.id, p.name, x.similarity FROM graph_pairs x JOIN graph_products p"
+    " ON p.tenant_id = x.tenant_id AND p.id = x.other_id"
+    " WHERE x.product_id = s.product_id AND x.similarity > 0 AND p.for_sale"
+    " ORDER BY x.similarity DESC, p.id LIMIT %(n)s)) n"
+)
+
+
 def _product(row: Sequence[Any]) -> ProductFact:
     return ProductFact(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
 
@@ -47,13 +87,15 @@ class PostgresGraphWriter:
         return self._uow.tenant_id
 
     async def put_categories(self, facts: Sequence[CategoryFact]) -> None:
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO graph_categories (tenant_id, id, name, parent_id) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name,"
-                " parent_id = EXCLUDED.parent_id",
-                [(self._tenant, f.id, f.name, f.parent_id) for f in facts],
-            )
+        await self._conn.execute(
+            "INSERT INTO graph_categories (tenant_id, id, name, parent_id)"
+            " SELECT %s, r.id, r.name, r.parent_id"
+            " FROM unnest(%s::uuid[], %s::text[], %s::uuid[]) AS r(id, name, parent_id)"
+            " ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name,"
+            " parent_id = EXCLUDED.parent_id",
+            (self._tenant, [f.id for f in facts], [f.name for f in facts],
+             [f.parent_id for f in facts]),
+        )  # fmt: skip
 
     async def put_products(self, facts: Sequence[ProductFact]) -> None:
         async with self._conn.cursor() as cursor:
@@ -81,21 +123,26 @@ class PostgresGraphWriter:
         self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
     ) -> None:
         ids = list(product_ids)
-        await self._conn.execute(
-            "UPDATE graph_pairs SET similarity = 0, similarity_reason = NULL"
-            " WHERE (product_id = ANY(%s) OR other_id = ANY(%s)) AND similarity <> 0",
-            (ids, ids),
-        )
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
+        if ids:
+            await self._conn.execute(
+                "UPDATE graph_pairs SET similarity = 0, similarity_reason = NULL"
+                " WHERE (product_id = ANY(%s) OR other_id = ANY(%s)) AND similarity <> 0",
+                (ids, ids),
+            )
+        if edges:
+            await self._conn.execute(
                 "INSERT INTO graph_pairs (tenant_id, product_id, other_id, similarity,"
-                " similarity_reason) VALUES (%s, %s, %s, %s, %s)"
+                " similarity_reason) SELECT %s, r.a, r.b, r.score, r.reason"
+                " FROM unnest(%s::uuid[], %s::uuid[], %s::float8[], %s::text[])"
+                " AS r(a, b, score, reason)"
                 " ON CONFLICT (tenant_id, product_id, other_id) DO UPDATE"
                 " SET similarity = EXCLUDED.similarity,"
                 " similarity_reason = EXCLUDED.similarity_reason",
-                [(self._tenant, a, b, s.score, s.reason) for a, b, s in edges],
-            )
-        await self._drop_empty_pairs(ids)
+                (self._tenant, [a for a, _, _ in edges], [b for _, b, _ in edges],
+                 [e.score for _, _, e in edges], [e.reason for _, _, e in edges]),
+            )  # fmt: skip
+        if ids:
+            await self._drop_empty_pairs(ids)
 
     async def _drop_empty_pairs(self, ids: list[UUID]) -> None:
         await self._conn.execute(
@@ -116,26 +163,31 @@ class PostgresGraphWriter:
         }
 
     async def put_orders(self, facts: Sequence[OrderFact]) -> None:
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO graph_orders (tenant_id, id, user_id, placed_at, counted, products,"
-                " payment_method) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (tenant_id, id) DO UPDATE SET user_id = EXCLUDED.user_id,"
-                " placed_at = EXCLUDED.placed_at, counted = EXCLUDED.counted,"
-                " products = EXCLUDED.products, payment_method = EXCLUDED.payment_method",
-                [(self._tenant, f.id, f.user_id, f.placed_at, f.counted, list(f.products),
-                  f.payment_method) for f in facts],
-            )  # fmt: skip
+        # One statement for the batch; the ragged product lists travel as array literals.
+        await self._conn.execute(
+            "INSERT INTO graph_orders (tenant_id, id, user_id, placed_at, counted, products,"
+            " payment_method) SELECT %s, r.id, r.user_id, r.placed_at, r.counted,"
+            " r.products::uuid[], r.method FROM unnest(%s::uuid[], %s::uuid[],"
+            " %s::timestamptz[], %s::bool[], %s::text[], %s::text[])"
+            " AS r(id, user_id, placed_at, counted, products, method)"
+            " ON CONFLICT (tenant_id, id) DO UPDATE SET user_id = EXCLUDED.user_id,"
+            " placed_at = EXCLUDED.placed_at, counted = EXCLUDED.counted,"
+            " products = EXCLUDED.products, payment_method = EXCLUDED.payment_method",
+            (self._tenant, [f.id for f in facts], [f.user_id for f in facts],
+             [f.placed_at for f in facts], [f.counted for f in facts],
+             ["{" + ",".join(map(str, f.products)) + "}" for f in facts],
+             [f.payment_method for f in facts]),
+        )  # fmt: skip
 
-    async def purchased(self, user_ids: Collection[UUID]) -> dict[UUID, dict[UUID, int]]:
+    async def purchased(self, user_ids: Collection[UUID]) -> Bought:
         cursor = await self._conn.execute(
-            "SELECT user_id, product_id, purchased FROM graph_user_products"
+            "SELECT user_id, product_id, purchased, last_purchased FROM graph_user_products"
             " WHERE user_id = ANY(%s) AND purchased > 0",
             (list(user_ids),),
         )
-        found: dict[UUID, dict[UUID, int]] = {}
-        for user, product, count in await cursor.fetchall():
-            found.setdefault(user, {})[product] = count
+        found: Bought = {}
+        for user, product, count, last in await cursor.fetchall():
+            found.setdefault(user, {})[product] = (count, last)
         return found
 
     async def bought(
@@ -152,31 +204,30 @@ class PostgresGraphWriter:
             found.setdefault(user, {})[product] = (count, last)
         return found
 
-    async def set_purchased(
-        self, user_ids: Collection[UUID], bought: dict[UUID, dict[UUID, tuple[int, datetime]]]
+    async def put_purchased(
+        self, links: Mapping[tuple[UUID, UUID], tuple[int, datetime | None]]
     ) -> None:
+        if not links:
+            return
         await self._conn.execute(
-            "UPDATE graph_user_products SET purchased = 0, last_purchased = NULL"
-            " WHERE user_id = ANY(%s) AND purchased > 0",
-            (list(user_ids),),
-        )
-        rows = [
-            (self._tenant, user, product, count, last)
-            for user, products in bought.items()
-            for product, (count, last) in products.items()
-        ]
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO graph_user_products (tenant_id, user_id, product_id, purchased,"
-                " last_purchased) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
-                " SET purchased = EXCLUDED.purchased, last_purchased = EXCLUDED.last_purchased",
-                rows,
-            )
+            "INSERT INTO graph_user_products (tenant_id, user_id, product_id, purchased,"
+            " last_purchased) SELECT %s, r.u, r.p, r.c, r.l"
+            " FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[]) AS r(u, p, c, l)"
+            " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
+            " SET purchased = EXCLUDED.purchased, last_purchased = EXCLUDED.last_purchased",
+            (self._tenant, [u for u, _ in links], [p for _, p in links],
+             [c for c, _ in links.values()], [last for _, last in links.values()]),
+        )  # fmt: skip
+        gone = [key for key, (count, _) in links.items() if count == 0]
+        if gone:
+            await self._drop_empty_links(gone)
+
+    async def _drop_empty_links(self, keys: Sequence[tuple[UUID, UUID]]) -> None:
         await self._conn.execute(
-            "DELETE FROM graph_user_products WHERE user_id = ANY(%s) AND purchased = 0"
-            " AND carted = 0 AND viewed = 0 AND rating IS NULL",
-            (list(user_ids),),
+            "DELETE FROM graph_user_products x USING unnest(%s::uuid[], %s::uuid[]) AS r(u, p)"
+            " WHERE x.user_id = r.u AND x.product_id = r.p AND x.purchased = 0"
+            " AND x.carted = 0 AND x.viewed = 0 AND x.rating IS NULL",
+            ([u for u, _ in keys], [p for _, p in keys]),
         )
 
     async def add_pairs(
@@ -185,46 +236,63 @@ class PostgresGraphWriter:
         if not deltas:
             return
         column = _PAIR_COLUMN[kind]
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
-                f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, product_id, other_id)"
-                f" DO UPDATE SET {column} = graph_pairs.{column} + EXCLUDED.{column}",
-                [(self._tenant, a, b, d) for (a, b), d in sorted(deltas.items())],
+        rows = sorted(deltas.items())  # one lock order for concurrent writers
+        await self._conn.execute(
+            f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
+            " SELECT %s, r.a, r.b, r.d FROM unnest(%s::uuid[], %s::uuid[], %s::int[]) AS r(a, b, d)"
+            " ON CONFLICT (tenant_id, product_id, other_id)"
+            f" DO UPDATE SET {column} = graph_pairs.{column} + EXCLUDED.{column}",
+            (self._tenant, [a for (a, _), _ in rows], [b for (_, b), _ in rows],
+             [d for _, d in rows]),
+        )  # fmt: skip
+        taken = [key for key, d in rows if d < 0]  # only a take-back can empty a pair
+        if taken:
+            await self._conn.execute(
+                "DELETE FROM graph_pairs x USING unnest(%s::uuid[], %s::uuid[]) AS r(a, b)"
+                " WHERE x.product_id = r.a AND x.other_id = r.b AND x.bought_together = 0"
+                " AND x.also_bought = 0 AND x.similarity = 0",
+                ([a for a, _ in taken], [b for _, b in taken]),
             )
-        await self._drop_empty_pairs(sorted({a for a, _ in deltas}))
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO graph_products (tenant_id, id, trend, orders) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (tenant_id, id) DO UPDATE SET trend = graph_products.trend"
-                " + EXCLUDED.trend, orders = graph_products.orders + EXCLUDED.orders",
-                [(self._tenant, p, t, n) for p, (t, n) in sorted(deltas.items())],
-            )
+        rows = sorted(deltas.items())
+        await self._conn.execute(
+            "INSERT INTO graph_products (tenant_id, id, trend, orders)"
+            " SELECT %s, r.id, r.trend, r.orders"
+            " FROM unnest(%s::uuid[], %s::float8[], %s::int[]) AS r(id, trend, orders)"
+            " ON CONFLICT (tenant_id, id) DO UPDATE SET trend = graph_products.trend"
+            " + EXCLUDED.trend, orders = graph_products.orders + EXCLUDED.orders",
+            (self._tenant, [p for p, _ in rows], [t for _, (t, _) in rows],
+             [n for _, (_, n) in rows]),
+        )  # fmt: skip
 
     async def replace_reviews(
         self, product_ids: Collection[UUID], facts: Sequence[ReviewFact]
     ) -> None:
         ids = list(product_ids)
-        await self._conn.execute(
-            "UPDATE graph_user_products SET rating = NULL, reviewed_at = NULL"
-            " WHERE product_id = ANY(%s) AND rating IS NOT NULL",
-            (ids,),
-        )
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
+        if ids:
+            await self._conn.execute(
+                "UPDATE graph_user_products SET rating = NULL, reviewed_at = NULL"
+                " WHERE product_id = ANY(%s) AND rating IS NOT NULL",
+                (ids,),
+            )
+        if facts:
+            await self._conn.execute(
                 "INSERT INTO graph_user_products (tenant_id, user_id, product_id, rating,"
-                " reviewed_at) VALUES (%s, %s, %s, %s, %s)"
+                " reviewed_at) SELECT %s, r.u, r.p, r.rating, r.at"
+                " FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[])"
+                " AS r(u, p, rating, at)"
                 " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
                 " SET rating = EXCLUDED.rating, reviewed_at = EXCLUDED.reviewed_at",
-                [(self._tenant, f.user_id, f.product_id, f.rating, f.at) for f in facts],
+                (self._tenant, [f.user_id for f in facts], [f.product_id for f in facts],
+                 [f.rating for f in facts], [f.at for f in facts]),
+            )  # fmt: skip
+        if ids:
+            await self._conn.execute(
+                "DELETE FROM graph_user_products WHERE product_id = ANY(%s) AND purchased = 0"
+                " AND carted = 0 AND viewed = 0 AND rating IS NULL",
+                (ids,),
             )
-        await self._conn.execute(
-            "DELETE FROM graph_user_products WHERE product_id = ANY(%s) AND purchased = 0"
-            " AND carted = 0 AND viewed = 0 AND rating IS NULL",
-            (ids,),
-        )
 
     async def unapplied(self, batch_ids: Collection[int]) -> set[int]:
         cursor = await self._conn.execute(
@@ -236,23 +304,28 @@ class PostgresGraphWriter:
     async def add_interactions(
         self, batch_ids: Collection[int], rows: Sequence[Interaction]
     ) -> None:
-        async with self._conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO graph_applied_batches (tenant_id, event_id) VALUES (%s, %s)",
-                [(self._tenant, b) for b in sorted(batch_ids)],
-            )
-            counts = tally(rows)
-            for kind, count, last in (("viewed", "viewed", "last_viewed"),
-                                      ("added_to_cart", "carted", "last_carted")):  # fmt: skip
-                await cursor.executemany(
-                    f"INSERT INTO graph_user_products (tenant_id, user_id, product_id, {count},"
-                    f" {last}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, user_id,"
-                    f" product_id) DO UPDATE SET {count} = graph_user_products.{count}"
-                    f" + EXCLUDED.{count}, {last} = greatest(graph_user_products.{last},"
-                    f" EXCLUDED.{last})",
-                    [(self._tenant, user, product, n, at)
-                     for (k, user, product), (n, at) in counts.items() if k == kind],
-                )  # fmt: skip
+        await self._conn.execute(
+            "INSERT INTO graph_applied_batches (tenant_id, event_id)"
+            " SELECT %s, unnest(%s::bigint[])",
+            (self._tenant, sorted(batch_ids)),
+        )
+        counts = tally(rows)
+        for kind, count, last in (("viewed", "viewed", "last_viewed"),
+                                  ("added_to_cart", "carted", "last_carted")):  # fmt: skip
+            mine = [(user, product, n, at)
+                    for (k, user, product), (n, at) in counts.items() if k == kind]  # fmt: skip
+            if not mine:
+                continue
+            await self._conn.execute(
+                f"INSERT INTO graph_user_products (tenant_id, user_id, product_id, {count},"
+                f" {last}) SELECT %s, r.u, r.p, r.n, r.at FROM unnest(%s::uuid[], %s::uuid[],"
+                " %s::int[], %s::timestamptz[]) AS r(u, p, n, at)"
+                " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
+                f" SET {count} = graph_user_products.{count} + EXCLUDED.{count},"
+                f" {last} = greatest(graph_user_products.{last}, EXCLUDED.{last})",
+                (self._tenant, [m[0] for m in mine], [m[1] for m in mine],
+                 [m[2] for m in mine], [m[3] for m in mine]),
+            )  # fmt: skip
 
 
 class PostgresGraphStore:
@@ -268,12 +341,17 @@ class PostgresGraphStore:
         """The pool belongs to the application."""
 
     @asynccontextmanager
-    async def writer(self, tenant_id: UUID) -> AsyncIterator[PostgresGraphWriter]:
+    async def writer(
+        self, tenant_id: UUID, *, fresh: bool = False
+    ) -> AsyncIterator[PostgresGraphWriter]:
+        # `fresh` changes nothing here: one row holds a pair's three relationships (upserts).
         async with self._database.unit_of_work(tenant_id) as uow:
             yield PostgresGraphWriter(uow)
             await uow.commit()
 
-    async def _rows(self, tenant_id: UUID, sql: str, params: Sequence[Any]) -> list[Any]:
+    async def _rows(
+        self, tenant_id: UUID, sql: str, params: Sequence[Any] | dict[str, Any]
+    ) -> list[Any]:
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(sql, params)
             return await cursor.fetchall()
@@ -346,6 +424,22 @@ class PostgresGraphStore:
                 similar = float(weight) if column == "similarity" else 0.0
                 found.append(Neighbour(seed, pid, name, together, similar))
         return found
+
+    async def personal(
+        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
+    ) -> tuple[list[Signal], list[Neighbour]]:
+        rows = await self._rows(tenant_id, _PERSONAL, {
+            "user": user_id, "now": now, "candidates": candidates, "n": per_seed,
+            "half": SIGNAL_HALF_LIFE_DAYS * 86400.0, "wp": SIGNAL_WEIGHTS["purchased"],
+            "wc": SIGNAL_WEIGHTS["added_to_cart"], "wv": SIGNAL_WEIGHTS["viewed"],
+        })  # fmt: skip
+        signals = [Signal(*r[1:10]) for r in rows if r[0] == "signal"]
+        neighbours = [
+            Neighbour(r[1], r[10], r[2], int(r[11]), 0.0) if r[0] == "together"
+            else Neighbour(r[1], r[10], r[2], 0, float(r[11]))
+            for r in rows if r[0] != "signal"
+        ]  # fmt: skip
+        return sorted(signals, key=lambda s: str(s.product_id)), neighbours
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
         snap: GraphSnapshot = {}
