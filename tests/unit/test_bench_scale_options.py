@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bench.scale import existing
 
 
 def test_existing_platforms_by_size_with_the_default_database() -> None:
-    assert existing(["1000000=/work/scale/1m", "10000=/tmp/ten:polyshop_small"]) == {
+    assert existing(["1000000=/work/scale/1m", "10000=/srv/ten:polyshop_small"]) == {
         1_000_000: (Path("/work/scale/1m"), "polyshop"),
-        10_000: (Path("/tmp/ten"), "polyshop_small"),
+        10_000: (Path("/srv/ten"), "polyshop_small"),
     }
 
 
