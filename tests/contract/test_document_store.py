@@ -151,3 +151,23 @@ async def test_mongodb_adapter_creates_what_the_server_supports(
         assert any("Decimal128" in s for s in skipped)
     finally:
         await mongo.close()
+
+
+async def test_a_store_that_did_not_prepare_finds_out_how_to_keep_money(
+    app: bootstrap.Container,
+    ferretdb: FerretDB,
+    tenants: tuple,  # type: ignore[type-arg]
+) -> None:
+    """`polyshop up` prepares the collections; the API server and the relay worker open their
+    own store later and must still learn whether the server takes Decimal128 (FerretDB 1.x
+    does not, and drops the connection on one) before they write money or query by it."""
+    tenant, _ = tenants
+    fresh = MongoDocumentStore(ferretdb.url, app.relay_database, database_name="polyshop_contract")
+    try:
+        await fresh.apply([DocumentChange(tenant, "products", "p7", product(7), 1)], None)
+        found = await fresh.get(tenant, "products", "p7")
+        assert found is not None and found["pricing"]["price"] == Decimal("7.99")
+        priced = await fresh.find(tenant, "products", equals={"pricing.price": Decimal("7.99")})
+        assert [p["_id"] for p in priced] == ["p7"]
+    finally:
+        await fresh.close()

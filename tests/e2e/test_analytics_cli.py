@@ -36,7 +36,8 @@ def test_analytics_commands_print_tables_and_refuse_bad_input() -> None:
     assert urls.postgres_admin is not None
     drop_database(urls.postgres_admin)
     try:
-        assert run("demo", env=env).returncode == 0
+        assert run("up", env=env).returncode == 0
+        assert run("tenants", "create", "demo", "--name", "Demo Shop", env=env).returncode == 0
         product, _ = asyncio.run(_record_a_view(database))
         assert run("sync", "run", "--until-idle", env=env).returncode == 0
 

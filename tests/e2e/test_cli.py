@@ -37,14 +37,11 @@ def test_up_starts_then_reuses_and_down_stops(tmp_path: Path) -> None:
         assert json.loads((tmp_path / "data" / "runtime.json").read_text()) == ports
         assert _postmaster_pid(tmp_path / "data") == pid
 
-        demo = run("demo", env=env)
-        assert demo.returncode == 0, demo.stderr
-        assert "created demo shop 'demo'" in demo.stdout
-        # Three orders went through checkout and reached the document store.
-        assert demo.stdout.count("confirmed") == 3
-        assert "USD" in demo.stdout
-        again = run("demo", env=env)
-        assert again.returncode == 0 and "already exists" in again.stdout
+        # (`polyshop demo` on a fresh data directory: tests/e2e/test_demo_cli.py.)
+        created = run("tenants", "create", "demo", "--name", "Demo Shop", env=env)
+        assert created.returncode == 0, created.stderr
+        again = run("tenants", "create", "demo", "--name", "Demo Shop", env=env)
+        assert again.returncode == 1 and again.stderr.startswith("error: "), again.stderr
 
         listed = run("tenants", "list", env=env)
         assert "Demo Shop" in listed.stdout

@@ -21,7 +21,10 @@ def test_sync_run_status_verify_and_rebuild() -> None:
     assert urls.postgres_admin is not None
     drop_database(urls.postgres_admin)
     try:
-        assert run("demo", env=env).returncode == 0  # migrates and creates the demo shop
+        # Migrates, seeds three shops and runs them live for a moment (the API's relays apply
+        # what the shoppers write); what follows checks the stores the demo left behind.
+        demo = run("demo", "--duration", "2", "--shoppers", "2", env=env)
+        assert demo.returncode == 0, demo.stderr
         with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
             (waiting,) = admin.execute("SELECT count(*) FROM outbox").fetchone()  # type: ignore[misc]
         assert waiting > 0

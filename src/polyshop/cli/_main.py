@@ -8,6 +8,7 @@ import psycopg
 import redis.exceptions
 import typer
 from neo4j.exceptions import Neo4jError, ServiceUnavailable
+from pymongo.errors import PyMongoError
 from rich.console import Console
 
 from polyshop.cli import (
@@ -21,6 +22,7 @@ from polyshop.cli import (
     _sync,
     _tenants,
 )
+from polyshop.cli.demo import demo
 from polyshop.domain.errors import PolyshopError
 from polyshop.runtime.health import first_line
 
@@ -32,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
 )
 _stores.register(app)
+app.command()(demo)
 _seed.register(app)
 _bench.register(app)
 app.add_typer(_db.app, name="db")
@@ -61,6 +64,8 @@ def main() -> None:
         _fail(f"redis: {first_line(exc)}")
     except (Neo4jError, ServiceUnavailable) as exc:
         _fail(f"neo4j: {first_line(exc)}")
+    except PyMongoError as exc:
+        _fail(f"mongodb: {first_line(exc)}")
     except OSError as exc:
         # An unwritable data directory, a missing binary: name the file and the reason.
         where = f": {exc.filename}" if exc.filename else ""

@@ -1,4 +1,4 @@
-"""`polyshop up|down|status|demo`: the stores and the main job."""
+"""`polyshop up|down|status|serve`: the stores and the API server."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from rich.table import Table
 
 from polyshop import bootstrap
-from polyshop.cli import _demo
 from polyshop.cli._common import console, settings, status_table
-from polyshop.domain.errors import ConflictError, StoreUnavailableError
+from polyshop.domain.errors import StoreUnavailableError
 from polyshop.runtime.health import StoreStatus
 
 
@@ -71,30 +69,6 @@ def status() -> None:
         raise typer.Exit(1)
 
 
-def demo() -> None:
-    """The main job: start the stores, migrate, create the demo shop, print the status."""
-    urls, statuses, revision = _up()
-
-    async def demo_shop() -> tuple[str, Table]:
-        async with bootstrap.application(settings(), urls) as app:
-            try:
-                tenant = await app.tenants.create("demo", "Demo Shop", currency="USD")
-            except ConflictError:
-                tenant = await app.tenants.get("demo")
-                message = f"demo shop {tenant.slug!r} already exists (id {tenant.id})"
-            else:
-                await _demo.seed(app, tenant)
-                message = (
-                    f"created demo shop {tenant.slug!r} (id {tenant.id}) with a catalog and orders"
-                )
-            return message, await _demo.summary(app, tenant)
-
-    message, orders = asyncio.run(demo_shop())
-    console.print(status_table(statuses, revision))
-    console.print(message)
-    console.print(orders)
-
-
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (0: any free)")] = None,
@@ -117,5 +91,5 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (up, down, status, demo, serve):
+    for command in (up, down, status, serve):
         app.command()(command)

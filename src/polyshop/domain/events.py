@@ -58,6 +58,8 @@ class Event(StrEnum):
     USER_UPDATED = "user.updated"
     USER_EMAIL_VERIFIED = "user.email_verified"
     USER_PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 (an event name)
+    USER_SIGNED_IN = "user.signed_in"
+    USER_SIGN_IN_FAILED = "user.sign_in_failed"
     USER_PROFILE_UPDATED = "user.profile_updated"
     USER_ADDRESS_ADDED = "user.address_added"
     USER_DEFAULT_ADDRESS_SET = "user.default_address_set"

@@ -100,3 +100,21 @@ async def cassandra_status(hosts: str) -> StoreStatus:
     except (DriverException, NoHostAvailable, OSError) as exc:
         return StoreStatus("cassandra", False, first_line(exc))
     return StoreStatus("cassandra", True, detail, (time.perf_counter() - started) * 1000)
+
+
+async def neo4j_status(url: str, user: str, password: str) -> StoreStatus:
+    from neo4j import AsyncGraphDatabase
+    from neo4j.exceptions import DriverError, Neo4jError
+
+    started = time.perf_counter()
+    driver = AsyncGraphDatabase.driver(
+        url, auth=(user, password), connection_timeout=5, connection_acquisition_timeout=5
+    )
+    try:
+        info = await driver.get_server_info()
+    except (Neo4jError, DriverError, OSError) as exc:
+        return StoreStatus("neo4j", False, first_line(exc))
+    finally:
+        await driver.close()
+    elapsed = (time.perf_counter() - started) * 1000
+    return StoreStatus("neo4j", True, f"{info.agent}, protocol {info.protocol_version}", elapsed)

@@ -189,6 +189,8 @@ class CustomerService:
                     " ELSE locked_until END WHERE id = %s",
                     (self._lockout.max_failures, now + self._lockout.lock_for, user_id),
                 )
+                # The user document shows the failed attempts: the relay must hear of them.
+                await uow.append_event(Aggregate.USER, user_id, Event.USER_SIGN_IN_FAILED, {})
                 await uow.commit()
                 raise AuthenticationError("wrong email or password")
             new_hash = (
@@ -201,6 +203,8 @@ class CustomerService:
                 " last_login_at = %s, password_hash = %s WHERE id = %s",
                 (now, new_hash, user_id),
             )
+            # ... and the last sign-in (without this event the document kept the old one).
+            await uow.append_event(Aggregate.USER, user_id, Event.USER_SIGNED_IN, {})
             user = await self._get(uow.connection, user_id)
             await uow.commit()
         return user

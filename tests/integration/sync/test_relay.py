@@ -15,8 +15,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from polyshop import bootstrap
 from polyshop.adapters.mongo import MongoDocumentStore
+from polyshop.domain.errors import AuthenticationError
 from polyshop.settings import Settings
 from polyshop.sync import DocumentProjector, Relay
 from polyshop.sync.maintenance import rebuild, verify
@@ -59,6 +62,32 @@ async def test_documents_follow_postgres_in_the_spec_shapes(app: bootstrap.Conta
     assert (page["pricing"]["price"], page["inventory"]["quantity"]) == (Decimal("45.00"), 10)
     assert (await app.document_reads.order_history(t, shop.customer_id))[0]["status"] == "cancelled"
     assert (await verify(app.relay, tenants=[t])).clean
+
+
+async def test_sign_ins_reach_the_user_document(app: bootstrap.Container) -> None:
+    """A sign-in writes the user's row (failed attempts, last sign-in), which the user document
+    shows: it must announce itself like every other write (found by `polyshop demo`)."""
+    shop = await make_shop(app)
+    t = shop.tenant_id
+    await app.relay.run_until_idle()  # the shop's own events are applied: only sign-ins remain
+    with pytest.raises(AuthenticationError):
+        await app.customers.authenticate(t, "ann@example.com", "not the password at all")
+    await app.relay.run_until_idle()
+    user = await app.documents.get(t, "users", str(shop.customer_id))
+    assert user is not None
+    assert (user["authentication"]["loginAttempts"], user["authentication"]["lastLogin"]) == (
+        1,
+        None,
+    )
+
+    await app.customers.authenticate(t, "ann@example.com", "correct horse battery staple")
+    await app.relay.run_until_idle()
+    user = await app.documents.get(t, "users", str(shop.customer_id))
+    assert user is not None
+    assert user["authentication"]["loginAttempts"] == 0
+    assert user["authentication"]["lastLogin"] is not None
+    drift = await verify(app.relay, tenants=[t])
+    assert drift.clean, drift
 
 
 async def test_a_transaction_that_commits_late_is_never_skipped(app: bootstrap.Container) -> None:

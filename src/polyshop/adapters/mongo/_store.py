@@ -130,7 +130,9 @@ class MongoDocumentStore:
         self._db = self._client.get_database(database_name, codec_options=options)
         self._postgres = database
         self.skipped: list[str] = []
-        self.decimal128 = True
+        # Whether money goes in as Decimal128: probed by `prepare` or, in a process that did not
+        # prepare (the API server, the relay worker), before its first write or query.
+        self.decimal128: bool | None = None
 
     async def close(self) -> None:
         await self._client.close()
@@ -165,6 +167,11 @@ class MongoDocumentStore:
             return False
         return True
 
+    async def _money_as_decimal128(self) -> bool:
+        if self.decimal128 is None:
+            self.decimal128 = await self._supports_decimal128()
+        return self.decimal128
+
     def _skip(self, what: str) -> None:
         log.warning("mongodb: the server does not support %s; skipped", what)
         self.skipped.append(what)
@@ -190,6 +197,7 @@ class MongoDocumentStore:
         return applied
 
     async def _write(self, collection: Any, wanted: dict[str, DocumentChange]) -> int:
+        decimal128 = await self._money_as_decimal128()
         current = {
             stored["_id"]: stored
             async for stored in collection.find({"_id": {"$in": list(wanted)}}, {"_v": 0})
@@ -202,7 +210,7 @@ class MongoDocumentStore:
             if change.document is None:
                 applied += await self._delete(collection, key, change.version)
                 continue
-            stored = {**_to_bson(change.document, self.decimal128), "_id": key,
+            stored = {**_to_bson(change.document, decimal128), "_id": key,
                       "tenant_id": str(change.tenant_id)}  # fmt: skip
             if current.get(key) == stored:
                 continue  # the same state again: nothing to write
@@ -239,11 +247,12 @@ class MongoDocumentStore:
         self, tenant_id: UUID, collection: str, *, equals: dict[str, Any],
         sort: str | None = None, descending: bool = False, limit: int = 50,
     ) -> list[dict[str, Any]]:  # fmt: skip
+        decimal128 = await self._money_as_decimal128()
         direction = DESCENDING if descending else ASCENDING
         order = [(sort, direction), ("_id", direction)] if sort else [("_id", direction)]
         cursor = (
             self._db[collection]
-            .find({"tenant_id": str(tenant_id), **_to_bson(equals, self.decimal128)})
+            .find({"tenant_id": str(tenant_id), **_to_bson(equals, decimal128)})
             .sort(order)
             .limit(limit)
         )
