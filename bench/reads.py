@@ -117,7 +117,10 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             )
             await mongo.prepare()
             await rebuild(
-                Relay(app.relay_database, DocumentProjector(mongo, name="bench-mongo")),
+                Relay(
+                    app.relay_database,
+                    DocumentProjector(app.relay_database, mongo, name="bench-mongo"),
+                ),
                 tenants=[tenant_id],
             )
             for product_id in products:
@@ -149,7 +152,9 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             results["reads"] = reads
             await mongo.close()
 
-            relay = TimedRelay(app.relay_database, DocumentProjector(app.documents))
+            relay = TimedRelay(
+                app.relay_database, DocumentProjector(app.relay_database, app.documents)
+            )
             relay.lags_ms = []
             stop = asyncio.Event()
             worker = asyncio.create_task(relay.run(urls.postgres, stop, poll_seconds=0.5))

@@ -2,10 +2,14 @@
 smallest.
 
     uv run python -m bench.scale --orders 10000,100000 [--clients 4] [--seconds 5]
+    uv run python -m bench.scale --orders 10000,1000000 --existing 1000000=/work/scale/1m
 
 Each scale is a database of its own, seeded by `polyshop seed`'s generator (3 shops; per order:
 one customer, a tenth of a product, ten storefront events) and its derived stores rebuilt; a
-database already seeded at that scale is reused (`--reseed` forces a fresh one). Then, for one
+database already seeded at that scale is reused (`--reseed` forces a fresh one), and
+`--existing ORDERS=DATA_DIR[:DATABASE]` names a platform seeded by `polyshop seed` elsewhere (the
+million-order run of docs/benchmarks.md) to use as that scale: it must hold exactly that many
+orders, and is never reseeded nor rebuilt (its derived stores are the seed run's). Then, for one
 shop, each read runs with `--clients` concurrent tasks for `--seconds`: the product page from
 PostgreSQL (six queries), a filtered listing (category subtree, price range, keyset page), a
 customer's order history from the document store, the same customer's orders as an admin sees
@@ -57,8 +61,30 @@ def _orders_in(admin_url: str) -> int:
     return int(row[0]) if row else -1
 
 
-async def prepare(data_dir: Path, orders: int, reseed: bool) -> tuple[Settings, float | None]:
+def existing(option: list[str]) -> dict[int, tuple[Path, str]]:
+    """`--existing 1000000=/work/scale/1m[:polyshop]` -> {1000000: (data dir, database)}."""
+    found = {}
+    for entry in option:
+        orders, _, where = entry.partition("=")
+        data_dir, _, database = where.partition(":")
+        if not orders.isdigit() or not data_dir:
+            raise SystemExit(f"--existing wants ORDERS=DATA_DIR[:DATABASE], not {entry!r}")
+        found[int(orders)] = (Path(data_dir), database or "polyshop")
+    return found
+
+
+async def prepare(
+    data_dir: Path, orders: int, reseed: bool, given: tuple[Path, str] | None = None
+) -> tuple[Settings, float | None]:
     """The seeded database for this scale, and how long seeding took (None: reused)."""
+    if given is not None:
+        settings = Settings(data_dir=given[0], database=given[1])  # type: ignore[call-arg]
+        urls = bootstrap.store_urls(settings)
+        assert urls.postgres_admin is not None
+        held = _orders_in(urls.postgres_admin)
+        if held != orders:
+            raise SystemExit(f"{given[0]} ({given[1]}) holds {held} orders, not {orders}")
+        return settings, None
     settings = Settings(data_dir=data_dir, database=f"polyshop_scale_{orders}")  # type: ignore[call-arg]
     urls = bootstrap.store_urls(settings)
     assert urls.postgres_admin is not None
@@ -151,12 +177,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
+    parser.add_argument("--existing", action="append", default=[],
+                        help="ORDERS=DATA_DIR[:DATABASE]: a platform seeded elsewhere for that"
+                             " scale (reused as it is)")  # fmt: skip
     options = parser.parse_args()
+    given = existing(options.existing)
     scales = sorted(int(n) for n in options.orders.split(","))
     report: dict[str, Any] = {"clients": options.clients, "seconds": options.seconds,
                               "target_p99_ratio": TARGET, "scales": {}}  # fmt: skip
     for orders in scales:
-        settings, seeded = asyncio.run(prepare(options.data_dir, orders, options.reseed))
+        settings, seeded = asyncio.run(
+            prepare(options.data_dir, orders, options.reseed, given.get(orders))
+        )
         reads = asyncio.run(run_reads(settings, options.clients, options.seconds))
         report["scales"][str(orders)] = {"seed_seconds": seeded,
                                          "database_bytes": database_size(settings),

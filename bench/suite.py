@@ -354,6 +354,9 @@ def main() -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="short")
     parser.add_argument("--only", default=None, help="comma-separated benchmarks")
     parser.add_argument("--orders", default=None, help="scales of the scale benchmark")
+    parser.add_argument("--existing", action="append", default=[],
+                        help="ORDERS=DATA_DIR[:DATABASE]: a seeded platform for the scale"
+                             " benchmark to use at that size (bench.scale)")  # fmt: skip
     parser.add_argument("--profile", choices=("embedded", "full"), default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "suite")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
@@ -379,6 +382,8 @@ def main() -> None:
         if name == "scale" and options.orders:
             at = args.index("--orders")
             args[at + 1] = options.orders
+        if name == "scale":
+            args += [arg for entry in options.existing for arg in ("--existing", entry)]
         console.rule(f"bench.{name} {' '.join(args)}")
         durations[name] = run_benchmark(name, args, options.data_dir, env)
         raw[name] = json.loads((RESULTS / f"{name}.json").read_text())

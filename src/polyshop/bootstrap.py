@@ -213,7 +213,7 @@ def projectors(
 ) -> list[Projector[Any]]:
     """Every derived store the outbox relay keeps in step, each with its own checkpoint:
     a new projector is one more entry here (and `polyshop sync` then knows it by name)."""
-    return [DocumentProjector(documents), AnalyticsProjector(database, analytics), graph]
+    return [DocumentProjector(database, documents), AnalyticsProjector(database, analytics), graph]
 
 
 @dataclass(slots=True)

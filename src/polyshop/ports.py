@@ -148,6 +148,19 @@ class DocumentStore(Protocol):
 
     async def all(self, tenant_id: UUID, collection: str) -> dict[str, dict[str, Any]]: ...
 
+    async def get_many(
+        self, tenant_id: UUID, collection: str, ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The stored documents among `ids` (absent ones are left out), by id."""
+        ...
+
+    async def id_page(
+        self, tenant_id: UUID, collection: str, after: str | None, limit: int
+    ) -> list[str]:
+        """Up to `limit` stored ids after `after` (None: from the first), in the store's id
+        order: a walk over every id with bounded memory."""
+        ...
+
     async def clear(self, tenant_id: UUID, collection: str) -> None: ...
 
     async def close(self) -> None:

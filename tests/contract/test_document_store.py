@@ -116,6 +116,24 @@ async def test_tenants_never_see_each_others_documents(
     assert set(await store.all(second, "products")) == {"p1"}
 
 
+async def test_documents_by_ids_and_every_id_in_pages(store: DocumentStore, tenants: tuple) -> None:  # type: ignore[type-arg]
+    """What a streaming `sync verify` reads: some documents by id, and every id page by page in
+    one order (the text order of the ids), never another tenant's."""
+    first, second = tenants
+    await store.apply([DocumentChange(first, "products", f"p{n}", product(n), 1)
+                       for n in range(1, 8)], None)  # fmt: skip
+    await store.apply([DocumentChange(second, "products", "p0", product(9), 1)], None)
+    found = await store.get_many(first, "products", ["p2", "p5", "p9", "p0"])
+    assert found == {f"p{n}": {**product(n), "tenant_id": str(first)} for n in (2, 5)}
+    pages, after = [], None
+    while page := await store.id_page(first, "products", after, 3):
+        pages.append(page)
+        after = page[-1]
+    assert pages == [["p1", "p2", "p3"], ["p4", "p5", "p6"], ["p7"]]
+    assert await store.id_page(second, "products", None, 10) == ["p0"]
+    assert await store.id_page(first, "users", None, 10) == []
+
+
 async def test_mongodb_adapter_creates_what_the_server_supports(
     app: bootstrap.Container, ferretdb: FerretDB
 ) -> None:

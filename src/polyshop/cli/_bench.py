@@ -26,6 +26,11 @@ _Only = Annotated[str | None, typer.Option(help="comma-separated: checkout,cache
 _Orders = Annotated[str | None, typer.Option(help="sizes for the scale reads: 10000,100000")]
 _Profile = Annotated[str | None, typer.Option(help="embedded or full (default: the setting)")]
 _DataDir = Annotated[Path | None, typer.Option(help="the benchmarks' stores (default .bench-data)")]
+_Existing = Annotated[
+    list[str] | None,
+    typer.Option(help="ORDERS=DATA_DIR[:DATABASE]: a seeded platform the scale reads use at that"
+                      " size (e.g. 1000000=/work/scale/1m), repeatable"),
+]  # fmt: skip
 _Out = Annotated[Path | None, typer.Option(help="where bench-results.json and the charts go")]
 
 
@@ -36,6 +41,7 @@ def bench(
     profile: _Profile = None,
     out: _Out = None,
     data_dir: _DataDir = None,
+    existing: _Existing = None,
 ) -> None:
     """Run every benchmark as one suite: a table (scenario, rate, p50, p99, baseline, ratio,
     target, met?), bench-results.json and PNG charts."""
@@ -47,6 +53,8 @@ def bench(
     for flag, value in options.items():
         if value is not None:
             args += [flag, str(value)]
+    for entry in existing or []:
+        args += ["--existing", entry]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),

@@ -7,6 +7,7 @@ import contextlib
 import signal
 from datetime import UTC, datetime
 from typing import Annotated
+from uuid import UUID
 
 import typer
 from rich.progress import Progress
@@ -28,6 +29,25 @@ def _relay(container: bootstrap.Container, name: str) -> Relay:
         known = ", ".join(container.relays.names)
         raise NotFoundError(f"no projector {name!r} (known: {known})")
     return container.relays[name]
+
+
+_TENANT = typer.Option(
+    "--tenant", help="only this shop (its slug; repeatable); default: every shop"
+)
+
+
+async def _tenants(container: bootstrap.Container, slugs: list[str] | None) -> list[UUID] | None:
+    if not slugs:
+        return None
+    async with container.database.unit_of_work() as uow:
+        cursor = await uow.connection.execute(
+            "SELECT slug, id FROM tenants WHERE slug = ANY(%s)", (slugs,)
+        )
+        found = dict(await cursor.fetchall())
+    unknown = [s for s in slugs if s not in found]
+    if unknown:
+        raise NotFoundError(f"no shop {unknown[0]!r}")
+    return [found[s] for s in slugs]
 
 
 @app.command("run")
@@ -87,6 +107,7 @@ def status_command() -> None:
 @app.command("rebuild")
 def rebuild_command(
     projector: Annotated[str, typer.Argument(help="the projector's name, e.g. documents")],
+    tenant: Annotated[list[str] | None, _TENANT] = None,
 ) -> None:
     """Empty the projector's store and project everything again from PostgreSQL."""
 
@@ -99,7 +120,7 @@ def rebuild_command(
                 def advance(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                return await rebuild(relay, advance)
+                return await rebuild(relay, advance, tenants=await _tenants(container, tenant))
 
     console.print(f"rebuilt {projector}: {asyncio.run(work())} written")
 
@@ -107,6 +128,7 @@ def rebuild_command(
 @app.command("verify")
 def verify_command(
     projector: Annotated[str, typer.Argument(help="the projector's name")] = "documents",
+    tenant: Annotated[list[str] | None, _TENANT] = None,
 ) -> None:
     """Report everything in the projector's store that differs from what PostgreSQL says
     (exit 1 on drift)."""
@@ -116,7 +138,11 @@ def verify_command(
             relay = _relay(container, projector)
             with Progress(console=console) as progress:
                 task = progress.add_task(f"comparing {projector} with PostgreSQL", total=None)
-                return await verify(relay, lambda d, t: progress.update(task, completed=d, total=t))
+                return await verify(
+                    relay,
+                    lambda d, t: progress.update(task, completed=d, total=t),
+                    tenants=await _tenants(container, tenant),
+                )
 
     drift = asyncio.run(work())
     table = Table("kind", "count", "examples (tenant / kind / id)")

@@ -24,9 +24,12 @@ batches, tenant creation); documents are rebuilt from the tables by `sync rebuil
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import math
+import multiprocessing
+import queue
 import random
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +42,7 @@ from uuid import UUID
 from argon2.low_level import Type, hash_secret
 from faker import Faker
 
-from polyshop.adapters.postgres import BulkLoader
+from polyshop.adapters.postgres import BulkLoader, encode_rows
 from polyshop.domain.analytics import EVENTS_RECORDED
 from polyshop.domain.errors import ConflictError
 from polyshop.domain.events import Aggregate, Event, order_moved_to
@@ -160,6 +163,12 @@ _RATINGS = (1, 2, 3, 4, 5)
 _RATING_WEIGHTS = (5, 5, 12, 33, 45)
 _HOURS = tuple(range(24))
 _HOUR_WEIGHTS = (2, 1, 1, 1, 1, 2, 3, 5, 6, 7, 8, 9, 11, 10, 8, 8, 8, 9, 10, 12, 13, 12, 8, 4)
+# Cumulative weights, computed once: `choices(weights=...)` would add them up on every call
+# (the same draws either way).
+_HOUR_CUM = tuple(itertools.accumulate(_HOUR_WEIGHTS))
+_RATING_CUM = tuple(itertools.accumulate(_RATING_WEIGHTS))
+_LINES, _LINES_CUM = (1, 2, 3, 4), tuple(itertools.accumulate((55, 25, 12, 8)))
+_QUANTITIES, _QUANTITIES_CUM = (1, 2, 3), tuple(itertools.accumulate((80, 15, 5)))
 
 
 def _ascii(text: str) -> str:
@@ -252,7 +261,7 @@ class ShopGenerator:
     def _moment(self) -> datetime:
         """A time in the period, following the seasonality and the hours people shop."""
         day = bisect.bisect(self._day_weights, self.rng.random() * self._day_weights[-1])
-        hour = self.rng.choices(_HOURS, _HOUR_WEIGHTS)[0]
+        hour = self.rng.choices(_HOURS, cum_weights=_HOUR_CUM)[0]
         return self.start + timedelta(days=day, hours=hour, seconds=self.rng.randrange(3600))
 
     def _user_time(self, i: int) -> datetime:
@@ -442,10 +451,11 @@ class ShopGenerator:
         u = self._customer_before(at)
         user = self.user_ids[u]
         _, _, address = self._person(u)
-        count = rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0]
+        count = rng.choices(_LINES, cum_weights=_LINES_CUM)[0]
         lines = [
             PricedLine(s.product_id, s.variant_id, s.name, s.sku,
-                       rng.choices((1, 2, 3), (80, 15, 5))[0], s.price, options=s.options)
+                       rng.choices(_QUANTITIES, cum_weights=_QUANTITIES_CUM)[0], s.price,
+                       options=s.options)
             for s in self._pick_skus(count)
         ]  # fmt: skip
         method = "express" if rng.random() < 0.15 else "standard"
@@ -547,7 +557,7 @@ class ShopGenerator:
             written = delivered_at + timedelta(days=rng.uniform(1, 14))
             if written >= self.end:
                 continue
-            rating = rng.choices(_RATINGS, _RATING_WEIGHTS)[0]
+            rating = rng.choices(_RATINGS, cum_weights=_RATING_CUM)[0]
             rid = self._uuid()
             b["reviews"].rows.append(
                 (t, rid, product, user, oid, rating, rng.choice(self.review_titles),
@@ -646,79 +656,186 @@ class SeedReport:
         self.rows[table] = self.rows.get(table, 0) + n
 
 
+@dataclass(frozen=True, slots=True)
+class _Shop:
+    """A shop starts: check its slug is free, make its analytics partitions."""
+
+    tenant_id: UUID
+    slug: str
+    start: datetime
+    months: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """One transaction's rows, already COPY text: (table, columns, data, rows) each."""
+
+    tenant_id: UUID
+    tables: list[tuple[str, tuple[str, ...], bytes, int]]
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Stock:
+    """A shop ends: the stock its ledger adds up to, and where its order numbers stand."""
+
+    tenant_id: UUID
+    products: list[tuple[UUID, int]]
+    variants: list[tuple[UUID, int]]
+    orders: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: str  # the generator's error, as text (it crosses a process boundary)
+
+
+_Item = _Shop | _Load | _Stock | _Failed | None
+
+
+def _load(tenant_id: UUID, batches: Sequence[Batch], stage: str, done: int, total: int) -> _Load:
+    return _Load(tenant_id, [(b.table, b.columns, encode_rows(b.rows), len(b.rows))
+                             for b in batches if b.rows], stage, done, total)  # fmt: skip
+
+
+def _work(plan: SeedPlan, hashed: str) -> Iterator[_Shop | _Load | _Stock]:
+    """Everything to load, in order, as COPY text."""
+    for index in range(plan.shops):
+        shop = ShopGenerator(plan, index)
+        t = shop.tenant_id
+        yield _Shop(t, shop.slug, shop.start, plan.months)
+        yield _load(t, shop.catalog(), "catalog", shop.n_products, plan.products)
+        for batches in shop.users(hashed):
+            yield _load(t, batches, "users", len(batches[0].rows), plan.users + plan.shops)
+        for batches in shop.orders():
+            yield _load(t, batches, "orders", len(batches[0].rows), plan.orders)
+        for batches, events in shop.sessions():
+            yield _load(t, batches, "events", events, plan.events)
+        products, variants = shop.final_stock()
+        yield _Stock(t, products, variants, shop.n_orders)
+
+
+def _produce(plan: SeedPlan, hashed: str, items: Any, stop: Any) -> None:
+    """The generator process: `_work` into the bounded queue until done or told to stop."""
+
+    def put(item: _Item) -> None:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.2)
+            except queue.Full:
+                continue
+            return
+
+    try:
+        for item in _work(plan, hashed):
+            if stop.is_set():
+                break
+            put(item)
+        else:
+            put(None)
+    except Exception as error:
+        put(_Failed(f"{type(error).__name__}: {error}"))
+    if stop.is_set():
+        items.cancel_join_thread()  # a stopped loader reads no more: exit without flushing
+
+
 class Seeder:
-    def __init__(self, admin_url: str) -> None:
+    """Loads a plan. A generator process makes the rows and formats them as COPY text while
+    this process sends the previous transaction's rows and PostgreSQL checks and stores them,
+    so the generator, the loader and the server work at the same time instead of in turn (a
+    thread would not do: the loader would wait for the generator's GIL at every round trip).
+    The queue between them is bounded: memory stays a few transactions' worth."""
+
+    def __init__(self, admin_url: str, *, queued: int = 4) -> None:
         self._admin_url = admin_url
+        self._queued = queued
 
     async def run(self, plan: SeedPlan, progress: SeedProgress | None = None) -> SeedReport:
         report = SeedReport()
         hashed = password_hash(plan.seed)
         done = {"catalog": 0, "users": 0, "orders": 0, "events": 0}
-
-        def tick(stage: str, n: int, total: int) -> None:
-            done[stage] += n
-            if progress:
-                progress(stage, done[stage], total)
-
-        async with BulkLoader(self._admin_url) as loader:
-            for index in range(plan.shops):
-                shop = ShopGenerator(plan, index)
-                async with loader.transaction(None) as tx:
-                    taken = await tx.execute("SELECT 1 FROM tenants WHERE slug = %s", (shop.slug,))
-                if taken:
-                    raise ConflictError(
-                        f"a shop {shop.slug!r} already exists: seed an empty database, or pass"
-                        " another --seed"
-                    )
-                # Months before today's partitions: events land in their own month, not in
-                # the default partition (fails harmlessly when that one already holds rows).
-                await loader.try_execute(
-                    "SELECT analytics_ensure_partitions(%s, %s)",
-                    (shop.start - timedelta(days=31), plan.months + 2),
-                )
-                async with loader.transaction(shop.tenant_id) as tx:
-                    for batch in shop.catalog():
-                        report.count(batch.table, await tx.copy(batch.table, batch.columns,
-                                                                batch.rows))  # fmt: skip
-                report.tenants.append((shop.tenant_id, shop.slug))
-                tick("catalog", shop.n_products, plan.products)
-                for batches in shop.users(hashed):
-                    async with loader.transaction(shop.tenant_id) as tx:
-                        for batch in batches:
-                            report.count(batch.table, await tx.copy(batch.table, batch.columns,
-                                                                    batch.rows))  # fmt: skip
-                    tick("users", len(batches[0].rows), plan.users + plan.shops)
-                for batches in shop.orders():
-                    async with loader.transaction(shop.tenant_id) as tx:
-                        for batch in batches:
-                            report.count(batch.table, await tx.copy(batch.table, batch.columns,
-                                                                    batch.rows))  # fmt: skip
-                    tick("orders", len(batches[0].rows), plan.orders)
-                for batches, events in shop.sessions():
-                    async with loader.transaction(shop.tenant_id) as tx:
-                        for batch in batches:
-                            report.count(batch.table, await tx.copy(batch.table, batch.columns,
-                                                                    batch.rows))  # fmt: skip
-                    tick("events", events, plan.events)
-                products, variants = shop.final_stock()
-                async with loader.transaction(shop.tenant_id) as tx:
-                    await tx.execute(
-                        "UPDATE products p SET inventory_quantity = s.q"
-                        " FROM unnest(%s::uuid[], %s::int[]) AS s(id, q)"
-                        " WHERE p.tenant_id = %s AND p.id = s.id AND s.q <> 0",
-                        ([p for p, _ in products], [q for _, q in products], shop.tenant_id),
-                    )
-                    await tx.execute(
-                        "UPDATE product_variants v SET inventory_quantity = s.q"
-                        " FROM unnest(%s::uuid[], %s::int[]) AS s(id, q)"
-                        " WHERE v.tenant_id = %s AND v.id = s.id",
-                        ([v for v, _ in variants], [q for _, q in variants], shop.tenant_id),
-                    )
-                    # Checkouts after the seed continue after the seeded order numbers.
-                    if shop.n_orders:
-                        await tx.execute(
-                            "SELECT setval(format('public.%%I', order_number_sequence(%s)), %s)",
-                            (shop.tenant_id, 1000 + shop.n_orders),
-                        )
-            await loader.try_execute("ANALYZE", ())
+        context = multiprocessing.get_context("spawn")  # no fork of a running event loop
+        items = context.Queue(maxsize=self._queued)
+        stop = context.Event()
+        producer = context.Process(target=_produce, args=(plan, hashed, items, stop),
+                                   name="polyshop-seed-generator", daemon=True)  # fmt: skip
+        producer.start()
+        try:
+            async with BulkLoader(self._admin_url) as loader:
+                while (item := await asyncio.to_thread(self._next, items, producer)) is not None:
+                    await self._consume(loader, item, report)
+                    if isinstance(item, _Load):
+                        done[item.stage] += item.done
+                        if progress:
+                            progress(item.stage, done[item.stage], item.total)
+                await loader.try_execute("ANALYZE", ())
+        finally:
+            stop.set()
+            await asyncio.to_thread(producer.join, 10)
+            if producer.is_alive():
+                producer.terminate()
+            items.close()
         return report
+
+    @staticmethod
+    def _next(items: Any, producer: Any) -> _Item:
+        """The next item, or an error if the generator process died without a word."""
+        while True:
+            try:
+                item: _Item = items.get(timeout=1)
+            except queue.Empty:
+                if not producer.is_alive():
+                    return _Failed(f"the process ended (exit code {producer.exitcode})")
+                continue
+            return item
+
+    @staticmethod
+    async def _consume(loader: BulkLoader, item: _Item, report: SeedReport) -> None:
+        if isinstance(item, _Failed):
+            raise RuntimeError(f"the seed generator failed: {item.error}")  # noqa: TRY004
+        if isinstance(item, _Shop):
+            async with loader.transaction(None) as tx:
+                taken = await tx.execute("SELECT 1 FROM tenants WHERE slug = %s", (item.slug,))
+            if taken:
+                raise ConflictError(
+                    f"a shop {item.slug!r} already exists: seed an empty database, or pass"
+                    " another --seed"
+                )
+            # Months before today's partitions: events land in their own month, not in
+            # the default partition (fails harmlessly when that one already holds rows).
+            await loader.try_execute(
+                "SELECT analytics_ensure_partitions(%s, %s)",
+                (item.start - timedelta(days=31), item.months + 2),
+            )
+            report.tenants.append((item.tenant_id, item.slug))
+        elif isinstance(item, _Load):
+            async with loader.transaction(item.tenant_id) as tx:
+                for table, columns, data, rows in item.tables:
+                    await tx.copy_text(table, columns, data)
+                    report.count(table, rows)
+        elif isinstance(item, _Stock):
+            await Seeder._finish(loader, item)
+
+    @staticmethod
+    async def _finish(loader: BulkLoader, item: _Stock) -> None:
+        async with loader.transaction(item.tenant_id) as tx:
+            await tx.execute(
+                "UPDATE products p SET inventory_quantity = s.q"
+                " FROM unnest(%s::uuid[], %s::int[]) AS s(id, q)"
+                " WHERE p.tenant_id = %s AND p.id = s.id AND s.q <> 0",
+                ([p for p, _ in item.products], [q for _, q in item.products], item.tenant_id),
+            )
+            await tx.execute(
+                "UPDATE product_variants v SET inventory_quantity = s.q"
+                " FROM unnest(%s::uuid[], %s::int[]) AS s(id, q)"
+                " WHERE v.tenant_id = %s AND v.id = s.id",
+                ([v for v, _ in item.variants], [q for _, q in item.variants], item.tenant_id),
+            )
+            # Checkouts after the seed continue after the seeded order numbers.
+            if item.orders:
+                await tx.execute(
+                    "SELECT setval(format('public.%%I', order_number_sequence(%s)), %s)",
+                    (item.tenant_id, 1000 + item.orders),
+                )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
 
-from polyshop.adapters.postgres import CATEGORY_SUBTREE
+from polyshop.adapters.postgres import CATEGORY_SUBTREE, Database
+from polyshop.codec import decode
 from polyshop.domain.events import Aggregate
 from polyshop.ports import (
     COLLECTIONS,
@@ -27,6 +28,8 @@ from polyshop.ports import (
     Reader,
     Target,
 )
+from polyshop.sync._document_sql import SELECTS
+from polyshop.sync.relay import snapshot_version
 
 # Each builder reads every document of one collection that a batch asks for with a fixed
 # number of statements, sent in one pipeline (one round trip), whatever the batch's size.
@@ -325,12 +328,36 @@ BUILDERS: dict[str, Builder] = {
 
 _IDS = {"products": "SELECT id FROM products", "users": "SELECT id FROM users",
         "orders": "SELECT id FROM orders"}  # fmt: skip
+# A keyset page of a collection's source ids (the uuid order is the text order of the ids in
+# the C collation and in MongoDB, so the stores page in the same order).
+_ID_PAGE = {c: f"{q} WHERE id > %s ORDER BY id LIMIT %s" for c, q in _IDS.items()}
+_COUNT = {c: q.replace("SELECT id", "SELECT count(*)") for c, q in _IDS.items()}
+
+# Documents per transaction in a rebuild (built by the server) and per comparison in a verify
+# (built in Python): memory stays bounded whatever the shop's size.
+REBUILD_CHUNK = 20_000
+VERIFY_CHUNK = 5_000
+
+Advance = Callable[[int], None]
+
+
+@runtime_checkable
+class _LoadsFromSelect(Protocol):
+    """A store that can write the rows of a SELECT without them coming to Python (JSONB)."""
+
+    async def insert_selected(
+        self, connection: psycopg.AsyncConnection[Any], collection: str, select: str,
+        params: Mapping[str, Any], version: int,
+    ) -> int: ...  # fmt: skip
 
 
 class DocumentProjector:
     """Projects products, users and orders into a DocumentStore (JSONB or MongoDB)."""
 
-    def __init__(self, store: DocumentStore, *, name: str = "documents") -> None:
+    def __init__(
+        self, database: Database, store: DocumentStore, *, name: str = "documents"
+    ) -> None:
+        self.database = database
         self.store = store
         self.name = name
 
@@ -401,6 +428,94 @@ class DocumentProjector:
             cursor = await reader.connection.execute(_IDS[collection])
             found |= {(collection, str(row[0])) for row in await cursor.fetchall()}
         return found
+
+    async def size(self, tenant_id: UUID) -> int:
+        """How many documents the tenant has (for the progress of a rebuild or a verify)."""
+        total = 0
+        async with self.database.unit_of_work(tenant_id) as uow:
+            for collection in COLLECTIONS:
+                cursor = await uow.connection.execute(_COUNT[collection])
+                row = await cursor.fetchone()
+                total += int(row[0]) if row else 0
+        return total
+
+    async def rebuild_tenant(self, tenant_id: UUID, advance: Advance | None = None) -> int:
+        """Empty the tenant's documents and build every one again, `REBUILD_CHUNK` ids per
+        transaction, with the server's builders (`_document_sql`): on the JSONB store with one
+        INSERT ... SELECT per chunk (the documents never leave the server), on another store
+        streamed from that SELECT into `apply`."""
+        database = self.database
+        await self.reset(tenant_id)
+        written = 0
+        for collection in COLLECTIONS:
+            after = UUID(int=0)
+            while True:
+                async with database.unit_of_work(tenant_id) as uow:
+                    cursor = await uow.connection.execute(
+                        _ID_PAGE[collection], (after, REBUILD_CHUNK)
+                    )
+                    ids = [row[0] for row in await cursor.fetchall()]
+                    if not ids:
+                        break
+                    version = await snapshot_version(uow)
+                    if isinstance(self.store, _LoadsFromSelect):
+                        written += await self.store.insert_selected(
+                            uow.connection, collection, SELECTS[collection], {"ids": ids}, version
+                        )
+                        await uow.commit()
+                        changes = []
+                    else:
+                        cursor = await uow.connection.execute(SELECTS[collection], {"ids": ids})
+                        changes = [
+                            DocumentChange(tenant_id, collection, doc_id, decode(body), version)
+                            for doc_id, body in await cursor.fetchall()
+                        ]
+                if changes:
+                    written += await self.store.apply(changes, None)
+                after = ids[-1]
+                if advance:
+                    advance(len(ids))
+        return written
+
+    async def verify_tenant(self, tenant_id: UUID, advance: Advance | None = None) -> Drift:
+        """Compare the store with what the Python builders (the relay's) make from PostgreSQL
+        now, `VERIFY_CHUNK` documents at a time: source ids in keyset pages, each page built
+        and compared with the stored documents of those ids; then a walk over the stored ids
+        finds the documents PostgreSQL no longer has. Memory: one page, whatever the size."""
+        database = self.database
+        drift = Drift()
+        for collection in COLLECTIONS:
+            after = UUID(int=0)
+            while True:
+                async with database.unit_of_work(tenant_id) as uow:
+                    cursor = await uow.connection.execute(
+                        _ID_PAGE[collection], (after, VERIFY_CHUNK)
+                    )
+                    ids = [row[0] for row in await cursor.fetchall()]
+                    if not ids:
+                        break
+                    built = await BUILDERS[collection](uow.connection, ids)
+                wanted = {str(i): canonical(d) for i, d in built.items()}
+                stored = await self.store.get_many(tenant_id, collection, list(wanted))
+                drift.checked += len(wanted)
+                drift.missing += [(tenant_id, collection, i)
+                                  for i in sorted(wanted.keys() - stored.keys())]  # fmt: skip
+                drift.different += [(tenant_id, collection, i) for i in sorted(stored.keys())
+                                    if stored[i] != wanted[i]]  # fmt: skip
+                after = ids[-1]
+                if advance:
+                    advance(len(ids))
+            last: str | None = None
+            while page := await self.store.id_page(tenant_id, collection, last, VERIFY_CHUNK):
+                async with database.unit_of_work(tenant_id) as uow:
+                    cursor = await uow.connection.execute(
+                        f"SELECT id::text FROM ({_IDS[collection]}) s WHERE id = ANY(%s::uuid[])",
+                        (page,),
+                    )
+                    present = {row[0] for row in await cursor.fetchall()}
+                drift.extra += [(tenant_id, collection, i) for i in page if i not in present]
+                last = page[-1]
+        return drift
 
     async def reset(self, tenant_id: UUID) -> None:
         for collection in COLLECTIONS:

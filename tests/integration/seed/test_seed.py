@@ -9,16 +9,21 @@ from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
+from uuid import UUID
 
 import psycopg
 import pytest
 
 from polyshop import bootstrap
 from polyshop.adapters.postgres import drop_database, provision, upgrade
+from polyshop.codec import encode
 from polyshop.domain.errors import ConflictError
 from polyshop.domain.orders import OrderStatus, is_legal_history
 from polyshop.services.checkout import CheckoutRequest, OrderLine
 from polyshop.services.seeding import Seeder, SeedPlan, SeedReport
+from polyshop.sync import documents as documents_module
+from polyshop.sync.documents import BUILDERS, canonical
 from polyshop.sync.maintenance import rebuild, verify
 from tests.conftest import test_settings as settings_for
 
@@ -194,3 +199,64 @@ async def test_seeding_a_seeded_database_again_is_refused_and_writes_nothing(
         urls.postgres_admin, "SELECT count(*), (SELECT count(*) FROM orders) FROM tenants"
     )
     assert after == before
+
+
+async def test_the_server_builds_the_documents_the_relay_would_write(seeded: Seeded) -> None:
+    """`sync rebuild documents` builds in SQL (`sync/_document_sql.py`); the relay in Python.
+    Stored bodies must be the same JSON to the character (dates in one ISO format, so sorting
+    by them stays right), not only equal once decoded."""
+    urls, report = seeded
+    tenant_id = report.tenants[0][0]
+    async with bootstrap.application(settings_for(database="polyshop_seed_a"), urls) as app:
+        (relay,) = [r for r in app.relays if r.name == "documents"]
+        await rebuild(relay)
+        async with app.relay_database.unit_of_work(tenant_id) as uow:
+            for collection, builder in BUILDERS.items():
+                cursor = await uow.connection.execute(
+                    "SELECT id, body FROM documents WHERE collection = %s", (collection,)
+                )
+                stored = dict(await cursor.fetchall())
+                built = await builder(uow.connection, [UUID(i) for i in stored])
+                assert len(built) == len(stored) > 0
+                for doc_id, document in built.items():
+                    expected = encode({**canonical(document), "tenant_id": str(tenant_id)})
+                    assert stored[str(doc_id)] == expected, (collection, doc_id)
+
+
+async def test_verify_streams_and_still_finds_every_kind_of_drift(seeded: Seeded) -> None:
+    urls, report = seeded
+    tenant_id = report.tenants[1][0]
+    async with bootstrap.application(settings_for(database="polyshop_seed_a"), urls) as app:
+        (relay,) = [r for r in app.relays if r.name == "documents"]
+        await rebuild(relay)
+        async with app.relay_database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id FROM documents WHERE collection = 'orders' ORDER BY id LIMIT 2"
+            )
+            (gone,), (changed,) = await cursor.fetchall()
+            await uow.connection.execute(
+                "DELETE FROM documents WHERE collection = 'orders' AND id = %s", (gone,)
+            )
+            await uow.connection.execute(
+                "UPDATE documents SET body = jsonb_set(body, '{status}', '\"lost\"')"
+                " WHERE collection = 'orders' AND id = %s", (changed,)
+            )  # fmt: skip
+            await uow.connection.execute(
+                "INSERT INTO documents (tenant_id, collection, id, body, version)"
+                " VALUES (%s, 'users', 'ffffffff-0000-4000-8000-000000000000', '{}', 1)",
+                (tenant_id,),
+            )
+            await uow.commit()
+        with patch.object(documents_module, "VERIFY_CHUNK", 7):  # many chunks: the seams too
+            drift = await verify(relay)
+        assert drift.missing == [(tenant_id, "orders", gone)]
+        assert drift.different == [(tenant_id, "orders", changed)]
+        assert drift.extra == [(tenant_id, "users", "ffffffff-0000-4000-8000-000000000000")]
+        assert urls.postgres_admin is not None
+        assert [(drift.checked,)] == _rows(  # every document of every shop, built once
+            urls.postgres_admin,
+            "SELECT (SELECT count(*) FROM products) + (SELECT count(*) FROM users)"
+            " + (SELECT count(*) FROM orders)",
+        )
+        await rebuild(relay)
+        assert (await verify(relay)).clean

@@ -70,7 +70,10 @@ async def test_two_projectors_keep_their_own_checkpoints_and_a_failing_one_holds
     suffix = uuid.uuid4().hex[:8]
     # As the relay's role, like the relays bootstrap builds.
     recorder = RecordingProjector(app.relay_database, f"recorder-{suffix}")
-    documents = Relay(app.relay_database, DocumentProjector(app.documents, name=f"docs-{suffix}"))
+    documents = Relay(
+        app.relay_database,
+        DocumentProjector(app.relay_database, app.documents, name=f"docs-{suffix}"),
+    )
     recording = Relay(app.relay_database, recorder)
     relays = Relays([documents, recording])
     await rebuild(documents, tenants=[])

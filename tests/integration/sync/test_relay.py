@@ -205,7 +205,9 @@ async def test_the_relay_delivers_to_mongodb_too(
     )
     await mongo.prepare()
     try:
-        projector = DocumentProjector(mongo, name=f"mongo-{os.getpid()}-{random.randint(0, 10**6)}")
+        projector = DocumentProjector(
+            app.relay_database, mongo, name=f"mongo-{os.getpid()}-{random.randint(0, 10**6)}"
+        )
         relay = Relay(app.relay_database, projector)
         shop = await make_shop(app)
         t = shop.tenant_id

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -261,6 +262,27 @@ class MongoDocumentStore:
         cursor = self._db[collection].find({"tenant_id": str(tenant_id)})
         documents = [self._document(stored) async for stored in cursor]
         return {str(document["_id"]): document for document in documents}
+
+    async def get_many(
+        self, tenant_id: UUID, collection: str, ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        keys = [f"{tenant_id}:{i}" for i in ids]
+        cursor = self._db[collection].find({"tenant_id": str(tenant_id), "_id": {"$in": keys}})
+        documents = [self._document(stored) async for stored in cursor]
+        return {str(document["_id"]): document for document in documents}
+
+    async def id_page(
+        self, tenant_id: UUID, collection: str, after: str | None, limit: int
+    ) -> list[str]:
+        prefix = f"{tenant_id}:"
+        cursor = (
+            self._db[collection]
+            .find({"tenant_id": str(tenant_id), "_id": {"$gt": prefix + (after or "")}},
+                  {"_id": 1})
+            .sort("_id", ASCENDING)
+            .limit(limit)
+        )  # fmt: skip
+        return [str(stored["_id"]).removeprefix(prefix) async for stored in cursor]
 
     async def clear(self, tenant_id: UUID, collection: str) -> None:
         await self._db[collection].delete_many({"tenant_id": str(tenant_id)})

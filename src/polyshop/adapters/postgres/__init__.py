@@ -2,7 +2,7 @@
 
 from polyshop.adapters.postgres import _tenants as tenant_sql
 from polyshop.adapters.postgres._analytics import PostgresAnalyticsStore
-from polyshop.adapters.postgres._bulk import BulkLoader, BulkTransaction
+from polyshop.adapters.postgres._bulk import BulkLoader, BulkTransaction, encode_rows
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._documents import PostgresDocumentStore
 from polyshop.adapters.postgres._errors import domain_errors
@@ -49,6 +49,7 @@ __all__ = [
     "domain_errors",
     "downgrade",
     "drop_database",
+    "encode_rows",
     "head_revision",
     "maintain",
     "provision",

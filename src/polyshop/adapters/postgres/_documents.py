@@ -4,9 +4,11 @@ written in the same transaction as the documents, so each change is applied exac
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from polyshop.adapters.postgres._database import Database
@@ -135,6 +137,44 @@ class PostgresDocumentStore:
                 "SELECT id, body FROM documents WHERE collection = %s", (collection,)
             )
             return {row[0]: decode(row[1]) for row in await cursor.fetchall()}
+
+    async def get_many(
+        self, tenant_id: UUID, collection: str, ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id, body FROM documents WHERE collection = %s AND id = ANY(%s)",
+                (collection, list(ids)),
+            )
+            return {row[0]: decode(row[1]) for row in await cursor.fetchall()}
+
+    async def id_page(
+        self, tenant_id: UUID, collection: str, after: str | None, limit: int
+    ) -> list[str]:
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute(
+                "SELECT id FROM documents WHERE collection = %s AND id > %s ORDER BY id LIMIT %s",
+                (collection, after or "", limit),
+            )
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def insert_selected(
+        self, connection: AsyncConnection[Any], collection: str, select: str,
+        params: Mapping[str, Any], version: int,
+    ) -> int:  # fmt: skip
+        """Write the documents a SELECT of `(id, body)` yields (bodies already encoded, with
+        `tenant_id`), in the caller's transaction and tenant: a rebuild's bulk path, where the
+        server builds the documents and they never come to Python."""
+        cursor = await connection.execute(
+            "INSERT INTO documents (tenant_id, collection, id, body, version)"
+            " SELECT app_current_tenant(), %(collection)s, d.id, d.body, %(version)s"
+            f" FROM ({select}) AS d(id, body)"
+            " ON CONFLICT (tenant_id, collection, id) DO UPDATE"
+            " SET body = EXCLUDED.body, version = EXCLUDED.version"
+            " WHERE documents.version <= EXCLUDED.version",
+            {**params, "collection": collection, "version": version},
+        )
+        return max(cursor.rowcount, 0)
 
     async def clear(self, tenant_id: UUID, collection: str) -> None:
         async with self._database.unit_of_work(tenant_id) as uow:
