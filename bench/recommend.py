@@ -47,8 +47,7 @@ from polyshop.ports import GraphStore, GraphWriter
 from polyshop.services.recommendations import RecommendationService
 from polyshop.services.seeding import Seeder, SeedPlan
 from polyshop.settings import Settings
-from polyshop.sync._graph_bulk import bulk_load
-from polyshop.sync.graph import GraphChanges, apply_changes
+from polyshop.sync.graph import GraphChanges, apply_changes, bulk_load
 
 DATABASE = "polyshop_bench_graph"
 CHUNK = 500
