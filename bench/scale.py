@@ -84,11 +84,13 @@ async def prepare(
         held = _orders_in(urls.postgres_admin)
         if held != orders:
             raise SystemExit(f"{given[0]} ({given[1]}) holds {held} orders, not {orders}")
+        bootstrap.migrate(urls)  # seeded by an older schema: reads need today's tables
         return settings, None
     settings = Settings(data_dir=data_dir, database=f"polyshop_scale_{orders}")  # type: ignore[call-arg]
     urls = bootstrap.store_urls(settings)
     assert urls.postgres_admin is not None
     if not reseed and _orders_in(urls.postgres_admin) == orders:
+        bootstrap.migrate(urls)  # seeded by an older schema: reads need today's tables
         return settings, None
     started = time.perf_counter()
     urls = fresh_database(settings)

@@ -80,17 +80,18 @@ def test_api_benchmark_loads_every_route_and_reports_its_ratio() -> None:
 def test_recommend_benchmark_loads_both_graphs_and_times_every_recommender() -> None:
     report, output = run_benchmark(
         "recommend", "--orders", "150", "--products", "40", "--customers", "30",
-        "--categories", "4", "--seconds", "0.2", "--clients", "2",
+        "--events", "200", "--projected", "100", "--neo4j-heap-mb", "512",
+        "--neo4j-pagecache-mb", "64", "--seconds", "0.2", "--clients", "2",
     )  # fmt: skip
     for store in ("neo4j", "postgres"):
         r = report[store]
         assert r["projector_orders_per_s"] > 0 and r["raw_loop_orders_per_s"] > 0
-        assert r["relationships"]["FREQUENTLY_BOUGHT_WITH"] > 0
         assert set(r["recommenders"]) >= {"bought_together", "also_bought", "similar",
                                           "trending", "for_you"}  # fmt: skip
         assert all(m["count"] > 0 for m in r["recommenders"].values())
-    # Both graphs hold the same relationships (the same facts, the same projector).
-    assert report["neo4j"]["relationships"] == report["postgres"]["relationships"]
+    # Both stores were bulk-loaded with the same rows; the graph they hold was counted.
+    assert report["neo4j"]["bulk_rows"] == report["postgres"]["bulk_rows"] > 0
+    assert report["graph"]["FREQUENTLY_BOUGHT_WITH"] > 0 and report["graph"]["Order"] == 150
     assert "ratio" in output
 
 
@@ -103,7 +104,9 @@ def test_analytics_benchmark_runs_both_stores_and_reports_its_ratio(cassandra: s
     assert "ingest ratio" in output
     ingest = report["ingest"]
     assert ingest["raw_events_per_s"] > 0 and ingest["ingest_events_per_s"] > 0
-    assert 3 <= ingest["ingest_rows_per_event"] <= 4
+    # On average an event goes to 2-3 query tables (the timeline, the product's, most often
+    # the category's); since CQL 0002 no day-wide table, and the rollups wait for the flush.
+    assert 2 <= ingest["ingest_rows_per_event"] <= 3
     assert report["outbox_path_events_per_s"] > 0
     for by_store in report["queries"].values():
         assert set(by_store) == {"Cassandra", "PostgreSQL"}
