@@ -351,6 +351,12 @@ class _LoadsFromSelect(Protocol):
     ) -> int: ...  # fmt: skip
 
 
+async def _id_page(reader: Reader, collection: str, after: UUID, size: int) -> list[UUID]:
+    """The next `size` source ids of a collection after `after` (keyset order)."""
+    cursor = await reader.connection.execute(_ID_PAGE[collection], (after, size))
+    return [row[0] for row in await cursor.fetchall()]
+
+
 def _is_uuid(text: str) -> bool:
     try:
         return str(UUID(text)) == text
@@ -458,10 +464,7 @@ class DocumentProjector:
             after = UUID(int=0)
             while True:
                 async with database.unit_of_work(tenant_id) as uow:
-                    cursor = await uow.connection.execute(
-                        _ID_PAGE[collection], (after, REBUILD_CHUNK)
-                    )
-                    ids = [row[0] for row in await cursor.fetchall()]
+                    ids = await _id_page(uow, collection, after, REBUILD_CHUNK)
                     if not ids:
                         break
                     version = await snapshot_version(uow)
@@ -495,10 +498,7 @@ class DocumentProjector:
             after = UUID(int=0)
             while True:
                 async with database.unit_of_work(tenant_id) as uow:
-                    cursor = await uow.connection.execute(
-                        _ID_PAGE[collection], (after, VERIFY_CHUNK)
-                    )
-                    ids = [row[0] for row in await cursor.fetchall()]
+                    ids = await _id_page(uow, collection, after, VERIFY_CHUNK)
                     if not ids:
                         break
                     built = await BUILDERS[collection](uow.connection, ids)
