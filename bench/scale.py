@@ -3,19 +3,37 @@ smallest.
 
     uv run python -m bench.scale --orders 10000,100000 [--clients 4] [--seconds 5]
     uv run python -m bench.scale --orders 10000,1000000 --existing 1000000=/work/scale/1m
+    uv run python -m bench.scale ... --only reads,checkout   # groups: reads, recommendations, checkout
 
 Each scale is a database of its own, seeded by `polyshop seed`'s generator (3 shops; per order:
 one customer, a tenth of a product, ten storefront events) and its derived stores rebuilt; a
 database already seeded at that scale is reused (`--reseed` forces a fresh one), and
 `--existing ORDERS=DATA_DIR[:DATABASE]` names a platform seeded by `polyshop seed` elsewhere (the
 million-order run of docs/benchmarks.md) to use as that scale: it must hold exactly that many
-orders, and is never reseeded nor rebuilt (its derived stores are the seed run's). Then, for one
-shop, each read runs with `--clients` concurrent tasks for `--seconds`: the product page from
-PostgreSQL (six queries), a filtered listing (category subtree, price range, keyset page), a
-customer's order history from the document store, the same customer's orders as an admin sees
-them (SQL), and the analytics queries (top products of a day, a product's funnel). The baseline
-of each read is the same read at the smallest scale of the run; the target is a p99 at most
-twice that.
+orders placed by the seed (the bench's own checkouts are not counted, see below), and is never
+reseeded nor rebuilt (its derived stores are the seed run's). Then, for one shop, each
+operation runs with `--clients` concurrent tasks for `--seconds`, in three groups (`--only`):
+
+- reads: the product page from PostgreSQL (six queries), a filtered listing (category subtree,
+  price range, keyset page), a customer's order history from the document store, the same
+  customer's orders as an admin sees them (SQL), and the analytics queries (top products of a
+  day, a product's funnel);
+- recommendations: the five recommenders through `RecommendationService` on the profile's graph
+  store (bought_together, also_bought, similar and trending of a product, for_you of a
+  customer), without the Redis cache in front (the store is what grows). Skipped, with a line
+  saying why, when the shop's graph is not built (no graph checkpoint, or fewer orders in the
+  graph than the shop's seeded orders: a rebuild that did not finish);
+- checkout: `CheckoutService.place_order` for seeded customers, one to three lines of the
+  shop's best-stocked products, through the test payment gateway. These orders are real and
+  stay (a live platform keeps taking orders; there is no path that deletes an order, and a
+  cancelled one is still an order): each carries the note `BENCH_NOTE`, which the seed-size
+  check leaves out, and afterwards the projectors' relays catch up on their events, so the
+  documents and analytics stay in step with PostgreSQL (`sync verify` finds no drift). The
+  graph's relay is only run when the graph is built; an unbuilt graph is left to its rebuild,
+  which reads PostgreSQL and so includes them.
+
+The baseline of each operation is the same operation at the smallest scale of the run; the
+target is a p99 at most twice that.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -35,16 +54,24 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench._common import RESULTS, ROOT, fresh_database, measure, percentile, sample
+from bench._common import ADDRESS, RESULTS, ROOT, fresh_database, measure, percentile, sample
 from polyshop import bootstrap
+from polyshop.adapters.payments import TestPaymentGateway
+from polyshop.domain.recommendations import RecommendationKind
 from polyshop.services.catalog import ProductQuery
+from polyshop.services.checkout import CheckoutRequest, OrderLine
+from polyshop.services.recommendations import RecommendationService
 from polyshop.services.seeding import Seeder, SeedPlan
 from polyshop.settings import Settings
 from polyshop.sync.maintenance import rebuild
 
-console = Console()
+# Wide enough for the table's rows when the output is a file or a pipe.
+console = Console(width=None if sys.stdout.isatty() else 120)
 TARGET = 2.0  # p99 at this scale ÷ p99 at the smallest, at most
 Read = Callable[[random.Random], Awaitable[object]]
+GROUPS = ("reads", "recommendations", "checkout")
+# The note on every order the benchmark places: how the seed-size check tells them apart.
+BENCH_NOTE = "bench.scale checkout"
 
 
 def plan_for(orders: int) -> SeedPlan:
@@ -53,9 +80,12 @@ def plan_for(orders: int) -> SeedPlan:
 
 
 def _orders_in(admin_url: str) -> int:
+    """Orders the seed placed (the benchmark's own checkouts left out); -1: no such database."""
     try:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-            row = conn.execute("SELECT count(*) FROM orders").fetchone()
+            row = conn.execute(
+                "SELECT count(*) FROM orders WHERE notes IS DISTINCT FROM %s", (BENCH_NOTE,)
+            ).fetchone()
     except psycopg.Error:
         return -1
     return int(row[0]) if row else -1
@@ -83,7 +113,7 @@ async def prepare(
         assert urls.postgres_admin is not None
         held = _orders_in(urls.postgres_admin)
         if held != orders:
-            raise SystemExit(f"{given[0]} ({given[1]}) holds {held} orders, not {orders}")
+            raise SystemExit(f"{given[0]} ({given[1]}) holds {held} seeded orders, not {orders}")
         bootstrap.migrate(urls)  # seeded by an older schema: reads need today's tables
         return settings, None
     settings = Settings(data_dir=data_dir, database=f"polyshop_scale_{orders}")  # type: ignore[call-arg]
@@ -104,8 +134,38 @@ async def prepare(
     return settings, time.perf_counter() - started
 
 
-async def run_reads(settings: Settings, clients: int, seconds: float) -> dict[str, Any]:
-    async with bootstrap.application(settings) as app:
+async def _timed(clients: int, seconds: float, read: Read) -> dict[str, Any]:
+    await measure(clients, min(seconds, 1.0), read)  # warm-up: pool, plans, caches
+    rate, latencies = await measure(clients, seconds, read)
+    return {"per_s": rate, "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99), "count": len(latencies),
+            "latencies_ms": sample(latencies)}  # fmt: skip
+
+
+async def graph_built(app: bootstrap.Container, tenant: Any) -> str | None:
+    """None when the shop's graph is built; else why not (one line for the report)."""
+    if "graph" not in app.relays:
+        return "this profile has no graph projector"
+    checkpoint = await app.relays["graph"].checkpoint()
+    async with app.database.unit_of_work(tenant) as uow:
+        cursor = await uow.connection.execute(
+            "SELECT (SELECT count(*) FROM graph_orders),"
+            " (SELECT count(*) FROM orders WHERE notes IS DISTINCT FROM %s)",
+            (BENCH_NOTE,),
+        )
+        graphed, seeded = await cursor.fetchone() or (0, 0)
+    if checkpoint.event_id == 0:
+        return f"the graph was never rebuilt here (no checkpoint; {graphed:,} orders in it)"
+    if graphed < seeded:
+        return f"the graph is incomplete ({graphed:,} of the shop's {seeded:,} orders in it)"
+    return None
+
+
+async def run_scale(
+    settings: Settings, clients: int, seconds: float, groups: tuple[str, ...]
+) -> dict[str, Any]:
+    """Every chosen group's operations at this scale: {"reads": {name: figures}, ...}."""
+    async with bootstrap.application(settings, gateway=TestPaymentGateway()) as app:
         async with app.database.unit_of_work() as uow:
             cursor = await uow.connection.execute(
                 "SELECT id FROM tenants ORDER BY created_at, slug LIMIT 1"
@@ -113,9 +173,12 @@ async def run_reads(settings: Settings, clients: int, seconds: float) -> dict[st
             (tenant,) = await cursor.fetchone() or (None,)
         async with app.database.unit_of_work(tenant) as uow:
 
+            async def rows(query: str, *params: object) -> list[Any]:
+                cursor = await uow.connection.execute(query, params or None)
+                return list(await cursor.fetchall())
+
             async def ids(query: str) -> list[Any]:
-                cursor = await uow.connection.execute(query)
-                return [row[0] for row in await cursor.fetchall()]
+                return [row[0] for row in await rows(query)]
 
             products = await ids("SELECT id FROM products WHERE status = 'active' LIMIT 500")
             customers = await ids("SELECT DISTINCT user_id FROM orders LIMIT 500")
@@ -124,44 +187,97 @@ async def run_reads(settings: Settings, clients: int, seconds: float) -> dict[st
                 "SELECT product_id FROM order_items GROUP BY product_id"
                 " ORDER BY count(*) DESC LIMIT 50"
             )
+            # What a checkout can buy without running the stock out: a product's variants when
+            # it has any, else the product itself, the best-stocked first.
+            stocked = await rows(
+                "SELECT p.id, v.id FROM products p"
+                " LEFT JOIN product_variants v ON v.product_id = p.id AND v.is_active"
+                " WHERE p.status = 'active' AND (v.id IS NOT NULL OR NOT EXISTS ("
+                "  SELECT 1 FROM product_variants w WHERE w.product_id = p.id))"
+                " ORDER BY coalesce(v.inventory_quantity, p.inventory_quantity) DESC LIMIT 500"
+            )
         today = datetime.now(UTC).date()
         days = [today - timedelta(days=n) for n in range(1, 60)]
 
         def day(r: random.Random) -> date:
             return r.choice(days)
 
-        reads: dict[str, Read] = {
-            "product page (PostgreSQL)": lambda r: app.catalog.product(
-                tenant, product_id=r.choice(products)
-            ),
-            "listing with filters": lambda r: app.catalog.list_products(
-                tenant,
-                ProductQuery(
-                    category_id=r.choice(categories),
-                    min_price=Decimal(20),
-                    max_price=Decimal(400),
-                    sort="price_asc",
+        found: dict[str, Any] = {"reads": {}, "skipped": {}}
+        if "reads" in groups:
+            reads: dict[str, Read] = {
+                "product page (PostgreSQL)": lambda r: app.catalog.product(
+                    tenant, product_id=r.choice(products)
                 ),
-            ),
-            "order history (documents)": lambda r: app.document_reads.order_history(
-                tenant, r.choice(customers)
-            ),
-            "customer's orders (admin, SQL)": lambda r: app.orders.history(
-                tenant, r.choice(customers)
-            ),
-            "analytics top products": lambda r: app.analytics.top_products(tenant, day(r)),
-            "analytics funnel": lambda r: app.analytics.funnel(
-                tenant, day(r), product_id=r.choice(popular)
-            ),
-        }
-        results: dict[str, Any] = {}
-        for name, read in reads.items():
-            await measure(clients, min(seconds, 1.0), read)  # warm-up: pool, plans, caches
-            rate, latencies = await measure(clients, seconds, read)
-            results[name] = {"per_s": rate, "p50_ms": percentile(latencies, 0.5),
-                             "p99_ms": percentile(latencies, 0.99),
-                             "latencies_ms": sample(latencies)}  # fmt: skip
-    return results
+                "listing with filters": lambda r: app.catalog.list_products(
+                    tenant,
+                    ProductQuery(
+                        category_id=r.choice(categories),
+                        min_price=Decimal(20),
+                        max_price=Decimal(400),
+                        sort="price_asc",
+                    ),
+                ),
+                "order history (documents)": lambda r: app.document_reads.order_history(
+                    tenant, r.choice(customers)
+                ),
+                "customer's orders (admin, SQL)": lambda r: app.orders.history(
+                    tenant, r.choice(customers)
+                ),
+                "analytics top products": lambda r: app.analytics.top_products(tenant, day(r)),
+                "analytics funnel": lambda r: app.analytics.funnel(
+                    tenant, day(r), product_id=r.choice(popular)
+                ),
+            }
+            for name, read in reads.items():
+                found["reads"][name] = await _timed(clients, seconds, read)
+        graph = await graph_built(app, tenant)
+        if "recommendations" in groups:
+            if graph is not None:
+                console.print(f"[yellow]recommendations skipped: {graph}[/]")
+                found["skipped"]["recommendations"] = graph
+            else:
+                # The API's service over the same store, without the Redis cache in front.
+                service = RecommendationService(app.recommendations.store)
+                for kind in (RecommendationKind.BOUGHT_TOGETHER, RecommendationKind.ALSO_BOUGHT,
+                             RecommendationKind.SIMILAR, RecommendationKind.TRENDING):  # fmt: skip
+                    found["reads"][f"recommendations {kind.value}"] = await _timed(
+                        clients, seconds,
+                        (lambda k: lambda r: service.for_product(tenant, r.choice(products), k))(
+                            kind
+                        ),
+                    )  # fmt: skip
+                found["reads"]["recommendations for_you"] = await _timed(
+                    clients, seconds, lambda r: service.for_customer(tenant, r.choice(customers))
+                )
+        if "checkout" in groups:
+
+            def order(r: random.Random) -> Awaitable[object]:
+                lines = tuple(OrderLine(product, 1, variant)
+                              for product, variant in r.sample(stocked, r.randint(1, 3)))  # fmt: skip
+                request = CheckoutRequest(customer_id=r.choice(customers), lines=lines,
+                                          shipping_address=ADDRESS, notes=BENCH_NOTE)  # fmt: skip
+                return app.checkout.place_order(tenant, request)
+
+            found["reads"]["checkout (place_order)"] = await _timed(clients, seconds, order)
+            # The derived stores follow the new orders through their relays, as on a live
+            # platform; a graph that is not built is left to its rebuild.
+            for relay in app.relays:
+                if relay.name == "graph" and graph is not None:
+                    continue
+                if (await relay.checkpoint()).event_id == 0:
+                    continue  # never built here: catching up from the start is not ours to do
+                applied = await relay.run_until_idle()
+                console.print(f"relay {relay.name}: {applied:,} events of the checkouts applied")
+        found["bench_orders"] = len(await _bench_orders(app, tenant))
+    return found
+
+
+async def _bench_orders(app: bootstrap.Container, tenant: Any) -> list[Any]:
+    async with app.database.unit_of_work(tenant) as uow:
+        cursor = await uow.connection.execute(
+            "SELECT id FROM orders WHERE notes = %s", (BENCH_NOTE,)
+        )
+        return list(await cursor.fetchall())
 
 
 def database_size(settings: Settings) -> int:
@@ -178,11 +294,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help=f"groups to run, comma-separated: {', '.join(GROUPS)}")  # fmt: skip
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
     parser.add_argument("--existing", action="append", default=[],
                         help="ORDERS=DATA_DIR[:DATABASE]: a platform seeded elsewhere for that"
                              " scale (reused as it is)")  # fmt: skip
     options = parser.parse_args()
+    groups = tuple(g for g in options.only.split(",") if g)
+    if not groups or set(groups) - set(GROUPS):
+        parser.error(f"--only takes some of {', '.join(GROUPS)}, not {options.only!r}")
     given = existing(options.existing)
     scales = sorted(int(n) for n in options.orders.split(","))
     report: dict[str, Any] = {"clients": options.clients, "seconds": options.seconds,
@@ -191,23 +312,30 @@ def main() -> None:
         settings, seeded = asyncio.run(
             prepare(options.data_dir, orders, options.reseed, given.get(orders))
         )
-        reads = asyncio.run(run_reads(settings, options.clients, options.seconds))
+        found = asyncio.run(run_scale(settings, options.clients, options.seconds, groups))
         report["scales"][str(orders)] = {"seed_seconds": seeded,
-                                         "database_bytes": database_size(settings),
-                                         "reads": reads}  # fmt: skip
+                                         "database_bytes": database_size(settings), **found}  # fmt: skip
     smallest = report["scales"][str(scales[0])]["reads"]
     table = Table(
         title=f"hot reads at scale, {options.clients} clients, {options.seconds:g} s each"
     )
     for column in ("read", "orders", "reads/s", "p50 ms", "p99 ms", f"p99 ÷ at {scales[0]:,}"):
         table.add_column(column, justify="right" if column != "read" else "left")
-    for name in smallest:
+    names = list(dict.fromkeys(n for o in scales for n in report["scales"][str(o)]["reads"]))
+    for name in names:
         for orders in scales:
-            r = report["scales"][str(orders)]["reads"][name]
-            ratio = r["p99_ms"] / smallest[name]["p99_ms"]
+            r = report["scales"][str(orders)]["reads"].get(name)
+            if r is None:
+                table.add_row(name, f"{orders:,}", "-", "-", "-", "not run")
+                continue
+            base = smallest.get(name)
+            ratio = f"{r['p99_ms'] / base['p99_ms']:.2f}" if base else "-"
             table.add_row(name, f"{orders:,}", f"{r['per_s']:,.0f}", f"{r['p50_ms']:.2f}",
-                          f"{r['p99_ms']:.2f}", f"{ratio:.2f}")  # fmt: skip
+                          f"{r['p99_ms']:.2f}", ratio)  # fmt: skip
     console.print(table)
+    for orders in scales:
+        for group, why in report["scales"][str(orders)]["skipped"].items():
+            console.print(f"at {orders:,} orders, {group} not measured: {why}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps(report, indent=2))
 
