@@ -180,19 +180,23 @@ def from_api(report: dict[str, Any]) -> list[Scenario]:
 
 
 def from_scale(report: dict[str, Any]) -> list[Scenario]:
+    """One scenario per operation and size, against the same operation at the smallest size
+    (an operation not run there, such as recommendations on a platform whose graph is not
+    built, has no baseline; one not run at a size has no row there)."""
     scales = sorted(report["scales"], key=int)
     smallest = report["scales"][scales[0]]["reads"]
     target = report.get("target_p99_ratio", 2.0)
     found = []
     for orders in scales:
         for name, r in report["scales"][orders]["reads"].items():
-            base = smallest[name]["p99_ms"]
+            base = smallest.get(name, {}).get("p99_ms")
             ratio = r["p99_ms"] / base if base else None
             found.append(Scenario(
                 "scale", f"{name} @ {int(orders):,} orders", r["per_s"], r["p50_ms"],
-                r["p99_ms"], f"same read @ {int(scales[0]):,}", f"p99 {base:.2f} ms", ratio,
-                f"p99 ≤ {target:g} x", ratio is not None and ratio <= target,
-                r.get("latencies_ms", []),
+                r["p99_ms"], f"same read @ {int(scales[0]):,}" if base else None,
+                f"p99 {base:.2f} ms" if base else None, ratio,
+                f"p99 ≤ {target:g} x" if base else None,
+                ratio <= target if ratio is not None else None, r.get("latencies_ms", []),
             ))  # fmt: skip
     return found
 
@@ -261,7 +265,10 @@ def table(scenarios: list[Scenario], title: str) -> Table:
     return result
 
 
-def charts(scenarios: list[Scenario], scale: dict[str, Any] | None, out: Path) -> list[Path]:
+def charts(
+    scenarios: list[Scenario], scale: dict[str, Any] | None, out: Path,
+    earlier: dict[str, Any] | None = None,
+) -> list[Path]:  # fmt: skip
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -304,32 +311,68 @@ def charts(scenarios: list[Scenario], scale: dict[str, Any] | None, out: Path) -
         plt.close(figure)
         written.append(path)
     if scale and len(scale["scales"]) >= 2:
-        sizes = sorted(scale["scales"], key=int)
-        reads = list(scale["scales"][sizes[0]]["reads"])
-        figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5), dpi=80)
-        for name in reads:
-            p99 = [scale["scales"][n]["reads"][name]["p99_ms"] for n in sizes]
-            xs = [int(n) for n in sizes]
-            left.plot(xs, p99, marker="o", label=name)
-            right.plot(xs, [v / p99[0] for v in p99], marker="o", label=name)
-        for axes in (left, right):
-            axes.set_xscale("log")
-            axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-            axes.set_xlabel("orders in the database (log scale)")
-            axes.grid(True, which="both", linewidth=0.3)
-        left.set_ylabel("p99 latency (ms)")
-        left.set_title("p99 by database size")
-        right.set_ylabel(f"p99 ÷ p99 at {int(sizes[0]):,} orders")
-        right.axhline(scale.get("target_p99_ratio", 2.0), color="red", linestyle="--",
-                      linewidth=1, label="target (at most 2 x)")  # fmt: skip
-        right.set_title("p99 growth against the target")
-        right.legend(fontsize=7)
-        figure.tight_layout()
-        path = out / "p99-growth.png"
-        figure.savefig(path, bbox_inches="tight")
-        plt.close(figure)
-        written.append(path)
+        written.append(growth_chart(scale, out / "p99-growth.png", earlier))
     return written
+
+
+def growth_chart(scale: dict[str, Any], path: Path, earlier: dict[str, Any] | None = None) -> Path:
+    """p99 of each operation against the orders in the database, and as a ratio to the same
+    operation at the run's smallest size with the target drawn in. An earlier run's scale
+    report (`earlier`, e.g. one made at other sizes) is drawn dashed beside it, each run
+    against its own smallest size: runs on a shared machine are not comparable figure for
+    figure, their growth is."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    runs = [(scale, "-", "this run")]
+    if earlier:
+        runs.append((earlier, "--", earlier.get("label", "earlier run")))
+    names = list(dict.fromkeys(n for run, _, _ in runs for size in run["scales"].values()
+                               for n in size["reads"]))  # fmt: skip
+    colours = plt.get_cmap("tab20").colors
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 6), dpi=80)
+    shown: set[str] = set()
+    for run, style, _ in runs:
+        sizes = sorted(run["scales"], key=int)
+        for n, name in enumerate(names):
+            points = [(int(size), run["scales"][size]["reads"][name]["p99_ms"]) for size in sizes
+                      if name in run["scales"][size]["reads"]]  # fmt: skip
+            if len(points) < 2 or points[0][0] != int(sizes[0]):
+                continue  # growth needs the smallest size and one more
+            xs, p99 = [x for x, _ in points], [v for _, v in points]
+            colour = colours[(2 * n) % len(colours)]
+            label = name if name not in shown else None
+            shown.add(name)
+            left.plot(xs, p99, style, marker="o", color=colour, label=label)
+            right.plot(xs, [v / p99[0] for v in p99], style, marker="o", color=colour)
+    for axes in (left, right):
+        axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axes.set_xlabel("orders in the database (log scale)")
+        axes.grid(True, which="both", linewidth=0.3)
+    left.set_yscale("log")
+    left.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    left.set_ylabel("p99 latency (ms, log scale)")
+    left.set_title("p99 by database size")
+    right.set_ylabel("p99 ÷ p99 of the same run's smallest size")
+    target = scale.get("target_p99_ratio", 2.0)
+    right.axhline(target, color="red", linestyle=":", linewidth=1.2)
+    right.set_title(f"p99 growth against the target (at most {target:g} x)")
+    handles, labels = left.get_legend_handles_labels()
+    handles += [Line2D([], [], color="black", linestyle=style) for _, style, _ in runs]
+    labels += [label for _, _, label in runs]
+    handles.append(Line2D([], [], color="red", linestyle=":"))
+    labels.append(f"target: {target:g} x")
+    figure.legend(handles, labels, fontsize=8, loc="lower center", ncol=3,
+                  bbox_to_anchor=(0.5, -0.02))  # fmt: skip
+    figure.tight_layout(rect=(0, 0.2, 1, 1))
+    figure.savefig(path, bbox_inches="tight")
+    plt.close(figure)
+    return path
 
 
 def _scenarios(raw: dict[str, Any]) -> list[Scenario]:
@@ -340,12 +383,16 @@ def _scenarios(raw: dict[str, Any]) -> list[Scenario]:
     return found
 
 
-def replot(results: Path, out: Path) -> None:
-    """The table and charts of an earlier run, from its bench-results.json."""
+def replot(results: Path, out: Path, earlier: Path | None = None) -> None:
+    """The table and charts of an earlier run, from its bench-results.json (or a bare
+    bench.scale report, scale.json); `earlier`: another bench.scale report to draw beside it in
+    the p99-growth chart."""
     saved = json.loads(results.read_text())
-    scenarios = _scenarios(saved["raw"])
+    raw = saved.get("raw", {"scale": saved})
+    scenarios = _scenarios(raw)
     console.print(table(scenarios, f"polyshop bench (from {results})"))
-    for path in charts(scenarios, saved["raw"].get("scale"), out):
+    before = json.loads(earlier.read_text()) if earlier else None
+    for path in charts(scenarios, raw.get("scale"), out, before):
         console.print(f"chart {path}")
 
 
@@ -362,9 +409,12 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
     parser.add_argument("--replot", type=Path, default=None,
                         help="draw the table and charts again from a bench-results.json")  # fmt: skip
+    parser.add_argument("--earlier-scale", type=Path, default=None,
+                        help="with --replot: an earlier bench.scale report (JSON) to draw dashed"
+                             " in the p99-growth chart")  # fmt: skip
     options = parser.parse_args()
     if options.replot:
-        replot(options.replot, options.out)
+        replot(options.replot, options.out, options.earlier_scale)
         return
     known = available()
     chosen = options.only.split(",") if options.only else known

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from polyshop import bootstrap
 from tests.conftest import ROOT, TEST_DATA_DIR
 
 
@@ -131,3 +133,50 @@ def test_the_suite_prints_one_table_and_writes_results_and_charts(tmp_path: Path
         assert scenario["p50_ms"] <= scenario["p99_ms"]
     assert sorted(report["charts"]) == ["latency-cache.png", "latency-scale.png"]
     assert (out / "latency-scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_scale_benchmark_times_checkout_and_recommendations_and_skips_an_unbuilt_graph() -> None:
+    from tests.conftest import test_settings  # not at the top: pytest would collect it
+
+    report, _ = run_benchmark(
+        "scale", "--orders", "240", "--seconds", "0.3", "--clients", "2", "--reseed"
+    )
+    (only,) = report["scales"].values()
+    assert set(only["reads"]) == {
+        "product page (PostgreSQL)", "listing with filters", "order history (documents)",
+        "customer's orders (admin, SQL)", "analytics top products", "analytics funnel",
+        "recommendations bought_together", "recommendations also_bought",
+        "recommendations similar", "recommendations trending", "recommendations for_you",
+        "checkout (place_order)",
+    }  # fmt: skip
+    assert only["skipped"] == {}
+    placed = only["reads"]["checkout (place_order)"]["count"]
+    assert placed > 0 and only["bench_orders"] >= placed
+    admin = bootstrap.store_urls(test_settings(database="polyshop_scale_240")).postgres_admin
+    assert admin is not None
+    with psycopg.connect(admin, autocommit=True) as conn:
+        orders, marked, documents, graphed = conn.execute(
+            "SELECT (SELECT count(*) FROM orders),"
+            " (SELECT count(*) FROM orders WHERE notes = 'bench.scale checkout'),"
+            " (SELECT count(*) FROM documents WHERE collection = 'orders'),"
+            " (SELECT count(*) FROM graph_orders)"
+        ).fetchone() or (0, 0, 0, 0)
+        # The checkouts are real orders, marked, and every derived store followed them.
+        assert orders == 240 + marked and marked == only["bench_orders"]
+        assert documents == orders and graphed == orders
+        # A rebuild that did not finish: the first shop's graph lost its orders.
+        conn.execute(
+            "DELETE FROM graph_orders WHERE tenant_id ="
+            " (SELECT id FROM tenants ORDER BY created_at, slug LIMIT 1)"
+        )
+    # The platform still counts as 240 orders (the benchmark's own are not the seed's), and
+    # the recommendations are skipped with the reason rather than measured on a partial graph.
+    again, output = run_benchmark(
+        "scale", "--orders", "240", "--seconds", "0.3", "--clients", "2", "--only",
+        "recommendations", "--existing", f"240={TEST_DATA_DIR}:polyshop_scale_240",
+    )  # fmt: skip
+    (only,) = again["scales"].values()
+    assert only["reads"] == {}
+    assert "the graph is incomplete" in only["skipped"]["recommendations"]
+    assert "recommendations skipped: the graph is incomplete" in output

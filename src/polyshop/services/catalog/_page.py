@@ -41,7 +41,7 @@ class ProductPage(CatalogBase):
                     raise NotFoundError("product not found")
                 # The page is what shoppers see: the shop's purchase cost is not on it.
                 product = without_purchase_cost(product)
-                for internal in ("search_vector", "tenant_id"):
+                for internal in ("search_vector", "price_cents", "tenant_id"):
                     product.pop(internal, None)
                 pid = product["id"]
                 await cursor.execute(
