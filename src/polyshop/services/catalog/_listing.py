@@ -84,11 +84,7 @@ class ProductListing(CatalogBase):
         text = (query.text or "").strip()
         if sort == "relevance" and not text:
             raise ValidationError("sorting by relevance needs a search text", field="sort")
-        if (query.category_id is not None and query.status is not None and not text
-                and sort in ("price_asc", "price_desc")):  # fmt: skip
-            statement, params = self._category_by_price(query)
-        else:
-            statement, params = self._statement(query, text)
+        statement, params = listing_statement(query)
         async with self._database.unit_of_work(tenant_id) as uow:
             cursor = await uow.connection.execute(statement, params)
             rows = [ProductSummary(*row) for row in await cursor.fetchall()]
@@ -106,133 +102,146 @@ class ProductListing(CatalogBase):
             next_cursor = _encode_cursor(key, last.id)
         return Page(items, next_cursor)
 
-    @staticmethod
-    def _category_by_price(query: ProductQuery) -> tuple[sql.Composed, list[Any]]:
-        """A category subtree by price: for each category of the subtree, the first entries of
-        `products_category_price_idx` (status, category, price in cents, id) past the cursor,
-        then the best of those. Every condition the index serves compares uuid, text or bigint,
-        whose operators are leakproof, so row-level security lets them be index conditions
-        (a `numeric` price range or an `IN (subtree)` semi-join read every product of the shop:
-        docs/benchmarks.md, migration 0016). Same rows, same order as `_statement`."""
-        direction = "DESC" if query.sort == "price_desc" else "ASC"
-        conditions: list[sql.Composable] = [sql.SQL("p.status = %s"),
-                                            sql.SQL("p.category_id = c.id")]  # fmt: skip
-        params: list[Any] = [query.category_id, str(query.status)]
-        for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
-            if value is not None:
-                conditions.append(sql.SQL("p.{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        if query.min_price is not None:
-            conditions.append(sql.SQL("p.price_cents >= %s"))
-            params.append(_cents(query.min_price, ROUND_CEILING))
-        if query.max_price is not None:
-            conditions.append(sql.SQL("p.price_cents <= %s"))
-            params.append(_cents(query.max_price, ROUND_FLOOR))
-        for name, wanted in query.attributes:
-            conditions.append(
-                sql.SQL(
-                    "EXISTS (SELECT 1 FROM product_attributes a WHERE a.tenant_id = p.tenant_id"
-                    " AND a.product_id = p.id AND a.name = %s AND a.value = %s)"
-                )
+
+def listing_statement(
+    query: ProductQuery, *, by_category_index: bool = True
+) -> tuple[sql.Composed, list[Any]]:
+    """The statement and parameters `list_products` runs for a (validated) query; with
+    `by_category_index=False`, the general statement, which returns the same rows (the plan
+    test compares them)."""
+    text = (query.text or "").strip()
+    if (by_category_index and query.category_id is not None and query.status is not None
+            and not text and query.sort in ("price_asc", "price_desc")):  # fmt: skip
+        return _category_by_price(query)
+    return _statement(query, text)
+
+
+def _category_by_price(query: ProductQuery) -> tuple[sql.Composed, list[Any]]:
+    """A category subtree by price: for each category of the subtree, the first entries of
+    `products_category_price_idx` (status, category, price in cents, id) past the cursor,
+    then the best of those. Every condition the index serves compares uuid, text or bigint,
+    whose operators are leakproof, so row-level security lets them be index conditions
+    (a `numeric` price range or an `IN (subtree)` semi-join read every product of the shop:
+    docs/benchmarks.md, migration 0016). Same rows, same order as `_statement`."""
+    direction = "DESC" if query.sort == "price_desc" else "ASC"
+    conditions: list[sql.Composable] = [sql.SQL("p.status = %s"),
+                                        sql.SQL("p.category_id = c.id")]  # fmt: skip
+    params: list[Any] = [query.category_id, str(query.status)]
+    for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
+        if value is not None:
+            conditions.append(sql.SQL("p.{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if query.min_price is not None:
+        conditions.append(sql.SQL("p.price_cents >= %s"))
+        params.append(_cents(query.min_price, ROUND_CEILING))
+    if query.max_price is not None:
+        conditions.append(sql.SQL("p.price_cents <= %s"))
+        params.append(_cents(query.max_price, ROUND_FLOOR))
+    for name, wanted in query.attributes:
+        conditions.append(
+            sql.SQL(
+                "EXISTS (SELECT 1 FROM product_attributes a WHERE a.tenant_id = p.tenant_id"
+                " AND a.product_id = p.id AND a.name = %s AND a.value = %s)"
             )
-            params.extend([name, wanted])
-        if query.cursor:
-            value, after_id = _decode_cursor(query.cursor, query.sort)
-            # A cursor's price has two decimals (parse_money), so its cents are exact.
-            conditions.append(
-                sql.SQL("(p.price_cents, p.id) {} (%s, %s)").format(
-                    sql.SQL("<" if direction == "DESC" else ">")
-                )
+        )
+        params.extend([name, wanted])
+    if query.cursor:
+        value, after_id = _decode_cursor(query.cursor, query.sort)
+        # A cursor's price has two decimals (parse_money), so its cents are exact.
+        conditions.append(
+            sql.SQL("(p.price_cents, p.id) {} (%s, %s)").format(
+                sql.SQL("<" if direction == "DESC" else ">")
             )
-            params.extend([_cents(value, ROUND_FLOOR), after_id])
-        statement = sql.SQL(
-            """
-            SELECT {columns}, NULL::real AS rank
-              FROM ({subtree}) AS c
-             CROSS JOIN LATERAL (
-                SELECT p.tenant_id, p.id, p.name, p.slug, p.sku, p.price, p.price_cents,
-                       p.compare_price, p.status, p.category_id, p.brand_id, p.vendor_id,
-                       p.created_at
-                  FROM products p
-                 WHERE {where}
-                 ORDER BY p.price_cents {direction}, p.id {direction}
-                 LIMIT %s
-             ) p
+        )
+        params.extend([_cents(value, ROUND_FLOOR), after_id])
+    statement = sql.SQL(
+        """
+        SELECT {columns}, NULL::real AS rank
+          FROM ({subtree}) AS c
+         CROSS JOIN LATERAL (
+            SELECT p.tenant_id, p.id, p.name, p.slug, p.sku, p.price, p.price_cents,
+                   p.compare_price, p.status, p.category_id, p.brand_id, p.vendor_id,
+                   p.created_at
+              FROM products p
+             WHERE {where}
              ORDER BY p.price_cents {direction}, p.id {direction}
              LIMIT %s
-            """
-        ).format(
-            columns=sql.SQL(_COLUMNS), subtree=sql.SQL(CATEGORY_SUBTREE),
-            where=sql.SQL(" AND ").join(conditions), direction=sql.SQL(direction),
-        )  # fmt: skip
-        params += [query.limit + 1, query.limit + 1]
-        return statement, params
+         ) p
+         ORDER BY p.price_cents {direction}, p.id {direction}
+         LIMIT %s
+        """
+    ).format(
+        columns=sql.SQL(_COLUMNS), subtree=sql.SQL(CATEGORY_SUBTREE),
+        where=sql.SQL(" AND ").join(conditions), direction=sql.SQL(direction),
+    )  # fmt: skip
+    params += [query.limit + 1, query.limit + 1]
+    return statement, params
 
-    @staticmethod
-    def _statement(query: ProductQuery, text: str) -> tuple[sql.Composed, list[Any]]:
-        sort = query.sort
-        conditions: list[sql.Composable] = []
-        params: list[Any] = []
-        rank = sql.SQL("NULL::real")
-        if text:
-            rank = sql.SQL("ts_rank_cd(p.search_vector, websearch_to_tsquery('simple', %s))")
-            params.append(text)
-            conditions.append(sql.SQL("p.search_vector @@ websearch_to_tsquery('simple', %s)"))
-            params.append(text)
-        if query.status is not None:
-            conditions.append(sql.SQL("p.status = %s"))
-            params.append(str(query.status))
-        if query.category_id is not None:
-            conditions.append(sql.SQL("p.category_id IN (" + CATEGORY_SUBTREE + ")"))
-            params.append(query.category_id)
-        for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
-            if value is not None:
-                conditions.append(sql.SQL("p.{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        if query.min_price is not None:
-            conditions.append(sql.SQL("p.price >= %s"))
-            params.append(query.min_price)
-        if query.max_price is not None:
-            conditions.append(sql.SQL("p.price <= %s"))
-            params.append(query.max_price)
-        for name, wanted in query.attributes:
-            conditions.append(
-                sql.SQL(
-                    "EXISTS (SELECT 1 FROM product_attributes a WHERE a.tenant_id = p.tenant_id"
-                    " AND a.product_id = p.id AND a.name = %s AND a.value = %s)"
-                )
-            )
-            params.extend([name, wanted])
 
-        expression, direction = _SORTS[sort]
-        outer: list[sql.Composable] = []
-        if query.cursor:
-            value, after_id = _decode_cursor(query.cursor, sort)
-            comparison = sql.SQL("<" if direction == "DESC" else ">")
-            outer.append(
-                sql.SQL("({}, id) {} (%s, %s)").format(
-                    sql.SQL(expression.removeprefix("p.")), comparison
-                )
+def _statement(query: ProductQuery, text: str) -> tuple[sql.Composed, list[Any]]:
+    sort = query.sort
+    conditions: list[sql.Composable] = []
+    params: list[Any] = []
+    rank = sql.SQL("NULL::real")
+    if text:
+        rank = sql.SQL("ts_rank_cd(p.search_vector, websearch_to_tsquery('simple', %s))")
+        params.append(text)
+        conditions.append(sql.SQL("p.search_vector @@ websearch_to_tsquery('simple', %s)"))
+        params.append(text)
+    if query.status is not None:
+        conditions.append(sql.SQL("p.status = %s"))
+        params.append(str(query.status))
+    if query.category_id is not None:
+        conditions.append(sql.SQL("p.category_id IN (" + CATEGORY_SUBTREE + ")"))
+        params.append(query.category_id)
+    for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
+        if value is not None:
+            conditions.append(sql.SQL("p.{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if query.min_price is not None:
+        conditions.append(sql.SQL("p.price >= %s"))
+        params.append(query.min_price)
+    if query.max_price is not None:
+        conditions.append(sql.SQL("p.price <= %s"))
+        params.append(query.max_price)
+    for name, wanted in query.attributes:
+        conditions.append(
+            sql.SQL(
+                "EXISTS (SELECT 1 FROM product_attributes a WHERE a.tenant_id = p.tenant_id"
+                " AND a.product_id = p.id AND a.name = %s AND a.value = %s)"
             )
-            params.extend([value, after_id])
-        statement = sql.SQL(
-            """
-            SELECT * FROM (
-                SELECT {columns}, {rank} AS rank
-                  FROM products p
-                 WHERE {where}
-            ) listed
-            WHERE {outer}
-            ORDER BY {order} {direction}, id {direction}
-            LIMIT %s
-            """
-        ).format(
-            columns=sql.SQL(_COLUMNS),
-            rank=rank,
-            where=sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true"),
-            outer=sql.SQL(" AND ").join(outer) if outer else sql.SQL("true"),
-            order=sql.SQL(expression.removeprefix("p.")),
-            direction=sql.SQL(direction),
         )
-        params.append(query.limit + 1)
-        return statement, params
+        params.extend([name, wanted])
+
+    expression, direction = _SORTS[sort]
+    outer: list[sql.Composable] = []
+    if query.cursor:
+        value, after_id = _decode_cursor(query.cursor, sort)
+        comparison = sql.SQL("<" if direction == "DESC" else ">")
+        outer.append(
+            sql.SQL("({}, id) {} (%s, %s)").format(
+                sql.SQL(expression.removeprefix("p.")), comparison
+            )
+        )
+        params.extend([value, after_id])
+    statement = sql.SQL(
+        """
+        SELECT * FROM (
+            SELECT {columns}, {rank} AS rank
+              FROM products p
+             WHERE {where}
+        ) listed
+        WHERE {outer}
+        ORDER BY {order} {direction}, id {direction}
+        LIMIT %s
+        """
+    ).format(
+        columns=sql.SQL(_COLUMNS),
+        rank=rank,
+        where=sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true"),
+        outer=sql.SQL(" AND ").join(outer) if outer else sql.SQL("true"),
+        order=sql.SQL(expression.removeprefix("p.")),
+        direction=sql.SQL(direction),
+    )
+    params.append(query.limit + 1)
+    return statement, params
