@@ -4,6 +4,7 @@ smallest.
     uv run python -m bench.scale --orders 10000,100000 [--clients 4] [--seconds 5]
     uv run python -m bench.scale --orders 10000,1000000 --existing 1000000=/work/scale/1m
     uv run python -m bench.scale ... --only reads,checkout   # groups: reads, recommendations, checkout
+    uv run python -m bench.scale ... --rounds 3   # sizes interleaved, median of the rounds
 
 Each scale is a database of its own, seeded by `polyshop seed`'s generator (3 shops; per order:
 one customer, a tenth of a product, ten storefront events) and its derived stores rebuilt; a
@@ -33,7 +34,9 @@ operation runs with `--clients` concurrent tasks for `--seconds`, in three group
   which reads PostgreSQL and so includes them.
 
 The baseline of each operation is the same operation at the smallest scale of the run; the
-target is a p99 at most twice that.
+target is a p99 at most twice that. With `--rounds N` every size is measured N times, the sizes
+interleaved (and in the other order every other round), and each figure is the median of the
+rounds: on a shared machine the load changes between one size's measurement and the next.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -280,6 +285,23 @@ async def _bench_orders(app: bootstrap.Container, tenant: Any) -> list[Any]:
         return list(await cursor.fetchall())
 
 
+def combined(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One scale's rounds as one result: each figure the median of the rounds (a burst of load
+    from elsewhere during one round does not decide it), the latency samples pooled, and each
+    round's own figures kept."""
+    last = rounds[-1]
+    reads: dict[str, Any] = {}
+    for name in last["reads"]:
+        each = [r["reads"][name] for r in rounds if name in r["reads"]]
+        reads[name] = {
+            **{key: statistics.median(e[key] for e in each) for key in ("per_s", "p50_ms", "p99_ms")},
+            "count": sum(e["count"] for e in each),
+            "latencies_ms": sample([v for e in each for v in e["latencies_ms"]]),
+            "rounds": [{key: e[key] for key in ("per_s", "p50_ms", "p99_ms")} for e in each],
+        }  # fmt: skip
+    return {"reads": reads, "skipped": last["skipped"], "bench_orders": last["bench_orders"]}
+
+
 def database_size(settings: Settings) -> int:
     urls = bootstrap.store_urls(settings)
     assert urls.postgres_admin is not None
@@ -293,6 +315,9 @@ def main() -> None:
     parser.add_argument("--orders", default="10000", help="scales, comma-separated")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every scale this many times, interleaved; each figure is"
+                             " the median of the rounds")  # fmt: skip
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--only", default=",".join(GROUPS),
                         help=f"groups to run, comma-separated: {', '.join(GROUPS)}")  # fmt: skip
@@ -307,17 +332,31 @@ def main() -> None:
     given = existing(options.existing)
     scales = sorted(int(n) for n in options.orders.split(","))
     report: dict[str, Any] = {"clients": options.clients, "seconds": options.seconds,
-                              "target_p99_ratio": TARGET, "scales": {}}  # fmt: skip
+                              "rounds": options.rounds, "target_p99_ratio": TARGET,
+                              "load_average_before": os.getloadavg(), "scales": {}}  # fmt: skip
+    prepared = {}
     for orders in scales:
-        settings, seeded = asyncio.run(
+        prepared[orders] = asyncio.run(
             prepare(options.data_dir, orders, options.reseed, given.get(orders))
         )
-        found = asyncio.run(run_scale(settings, options.clients, options.seconds, groups))
+    rounds: dict[int, list[dict[str, Any]]] = {orders: [] for orders in scales}
+    for n in range(options.rounds):
+        # Every other round the other way round: on a shared machine the load drifts, and
+        # the sizes should meet it alike.
+        for orders in scales if n % 2 == 0 else scales[::-1]:
+            settings = prepared[orders][0]
+            rounds[orders].append(
+                asyncio.run(run_scale(settings, options.clients, options.seconds, groups))
+            )
+    for orders in scales:
+        settings, seeded = prepared[orders]
         report["scales"][str(orders)] = {"seed_seconds": seeded,
-                                         "database_bytes": database_size(settings), **found}  # fmt: skip
+                                         "database_bytes": database_size(settings),
+                                         **combined(rounds[orders])}  # fmt: skip
     smallest = report["scales"][str(scales[0])]["reads"]
     table = Table(
-        title=f"hot reads at scale, {options.clients} clients, {options.seconds:g} s each"
+        title=f"hot reads at scale, {options.clients} clients, {options.seconds:g} s each,"
+        f" median of {options.rounds} round(s)"
     )
     for column in ("read", "orders", "reads/s", "p50 ms", "p99 ms", f"p99 ÷ at {scales[0]:,}"):
         table.add_column(column, justify="right" if column != "read" else "left")
@@ -332,7 +371,10 @@ def main() -> None:
             ratio = f"{r['p99_ms'] / base['p99_ms']:.2f}" if base else "-"
             table.add_row(name, f"{orders:,}", f"{r['per_s']:,.0f}", f"{r['p50_ms']:.2f}",
                           f"{r['p99_ms']:.2f}", ratio)  # fmt: skip
+    report["load_average_after"] = os.getloadavg()
     console.print(table)
+    console.print(f"load average before {report['load_average_before'][0]:.1f},"
+                  f" after {report['load_average_after'][0]:.1f}")  # fmt: skip
     for orders in scales:
         for group, why in report["scales"][str(orders)]["skipped"].items():
             console.print(f"at {orders:,} orders, {group} not measured: {why}")

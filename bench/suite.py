@@ -62,7 +62,7 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "cache": ["--clients", "8", "--seconds", "5", "--rounds", "3"],
         "reads": ["--clients", "8", "--seconds", "5", "--rate", "100"],
         "api": ["--seconds", "10", "--rounds", "3"],
-        "scale": ["--orders", "10000,100000", "--seconds", "5"],
+        "scale": ["--orders", "10000,100000", "--seconds", "5", "--rounds", "3"],
         "recommend": [],
         "analytics": [],
     },
