@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.suite import Scenario, charts, from_analytics, from_checkout, from_scale, generic, table
+from bench.suite import (
+    Scenario,
+    charts,
+    from_analytics,
+    from_checkout,
+    from_scale,
+    generic,
+    growth_chart,
+    table,
+)
 
 
 def _scale_report() -> dict[str, Any]:
@@ -26,6 +35,35 @@ def test_scale_reads_are_measured_against_the_same_read_at_the_smallest_scale() 
     assert page.ratio == 7 / 4 and page.met is True
     funnel = found["funnel @ 100,000 orders"]
     assert funnel.ratio == 13 / 6 and funnel.met is False
+
+
+def test_an_operation_missing_at_a_size_has_no_row_there_and_no_baseline_without_the_smallest() -> (
+    None
+):
+    report = _scale_report()
+    # Recommendations measured at 10k only (the graph not built at the larger size), checkout
+    # at the larger size only.
+    report["scales"]["10000"]["reads"]["for_you"] = {"per_s": 1.0, "p50_ms": 1.0, "p99_ms": 2.0}
+    report["scales"]["100000"]["reads"]["checkout"] = {"per_s": 1.0, "p50_ms": 9.0, "p99_ms": 30.0}
+    found = {s.name: s for s in from_scale(report)}
+    assert "for_you @ 100,000 orders" not in found
+    assert found["for_you @ 10,000 orders"].met is True
+    checkout = found["checkout @ 100,000 orders"]
+    assert checkout.ratio is None and checkout.met is None and checkout.baseline is None
+    assert found["funnel @ 100,000 orders"].met is False
+
+
+def test_the_growth_chart_draws_an_earlier_run_beside_this_one(tmp_path: Path) -> None:
+    earlier = _scale_report()
+    earlier["label"] = "earlier run"
+    now = {"target_p99_ratio": 2.0, "scales": {
+        "10000": _scale_report()["scales"]["10000"],
+        "1000000": _scale_report()["scales"]["100000"],
+    }}  # fmt: skip
+    alone = growth_chart(now, tmp_path / "alone.png")
+    both = growth_chart(now, tmp_path / "both.png", earlier)
+    assert both.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert both.read_bytes() != alone.read_bytes()
 
 
 def test_checkout_meets_its_target_only_at_a_third_of_pgbench() -> None:
