@@ -328,26 +328,37 @@ def growth_chart(scale: dict[str, Any], path: Path, earlier: dict[str, Any] | No
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
-    runs = [(scale, "-", "this run")]
+    def label(run: dict[str, Any], default: str) -> str:
+        sizes = " → ".join(f"{int(n):,}" for n in sorted(run["scales"], key=int))
+        return str(run.get("label") or f"{default}: {sizes} orders")
+
+    runs = [(scale, "-", label(scale, "this run"))]
     if earlier:
-        runs.append((earlier, "--", earlier.get("label", "earlier run")))
-    names = list(dict.fromkeys(n for run, _, _ in runs for size in run["scales"].values()
-                               for n in size["reads"]))  # fmt: skip
-    colours = plt.get_cmap("tab20").colors
+        runs.append((earlier, "--", label(earlier, "earlier run")))
+
+    def points(run: dict[str, Any], name: str) -> list[tuple[int, float]]:
+        sizes = sorted(run["scales"], key=int)
+        found = [(int(size), run["scales"][size]["reads"][name]["p99_ms"]) for size in sizes
+                 if name in run["scales"][size]["reads"]]  # fmt: skip
+        # Growth needs the run's smallest size and one more.
+        return found if len(found) >= 2 and found[0][0] == int(sizes[0]) else []
+
+    names = [n for n in dict.fromkeys(n for run, _, _ in runs for size in run["scales"].values()
+                                      for n in size["reads"])
+             if any(points(run, n) for run, _, _ in runs)]  # fmt: skip
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20").colors
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 6), dpi=80)
     shown: set[str] = set()
     for run, style, _ in runs:
-        sizes = sorted(run["scales"], key=int)
         for n, name in enumerate(names):
-            points = [(int(size), run["scales"][size]["reads"][name]["p99_ms"]) for size in sizes
-                      if name in run["scales"][size]["reads"]]  # fmt: skip
-            if len(points) < 2 or points[0][0] != int(sizes[0]):
-                continue  # growth needs the smallest size and one more
-            xs, p99 = [x for x, _ in points], [v for _, v in points]
-            colour = colours[(2 * n) % len(colours)]
-            label = name if name not in shown else None
+            found = points(run, name)
+            if not found:
+                continue
+            xs, p99 = [x for x, _ in found], [v for _, v in found]
+            colour = colours[n % len(colours)]
+            first = name not in shown
             shown.add(name)
-            left.plot(xs, p99, style, marker="o", color=colour, label=label)
+            left.plot(xs, p99, style, marker="o", color=colour, label=name if first else None)
             right.plot(xs, [v / p99[0] for v in p99], style, marker="o", color=colour)
     for axes in (left, right):
         axes.set_xscale("log")
@@ -360,12 +371,12 @@ def growth_chart(scale: dict[str, Any], path: Path, earlier: dict[str, Any] | No
     left.set_title("p99 by database size")
     right.set_ylabel("p99 ÷ p99 of the same run's smallest size")
     target = scale.get("target_p99_ratio", 2.0)
-    right.axhline(target, color="red", linestyle=":", linewidth=1.2)
+    right.axhline(target, color="grey", linestyle="-.", linewidth=1.5)
     right.set_title(f"p99 growth against the target (at most {target:g} x)")
     handles, labels = left.get_legend_handles_labels()
     handles += [Line2D([], [], color="black", linestyle=style) for _, style, _ in runs]
     labels += [label for _, _, label in runs]
-    handles.append(Line2D([], [], color="red", linestyle=":"))
+    handles.append(Line2D([], [], color="grey", linestyle="-.", linewidth=1.5))
     labels.append(f"target: {target:g} x")
     figure.legend(handles, labels, fontsize=8, loc="lower center", ncol=3,
                   bbox_to_anchor=(0.5, -0.02))  # fmt: skip
