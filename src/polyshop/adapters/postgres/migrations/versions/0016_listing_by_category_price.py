@@ -3,7 +3,7 @@ in whole cents (bigint, whose comparisons are leakproof) and an index by tenant,
 category and price.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from polyshop.adapters.postgres._migrations import sql_file_migration
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
