@@ -205,9 +205,14 @@ def also_bought_delta(
     for user in before.keys() | after.keys():
         old, new = before.get(user, set()), after.get(user, set())
         changed = old ^ new
-        for product in changed:
-            for other in (old | new) - {product}:
-                d = int(product in new and other in new) - int(product in old and other in old)
+        # A product bought now pairs with everything bought now (+1); one no longer bought
+        # with everything bought before (-1); other pairs of changed products net to 0.
+        for product, mine, d in [(p, new, 1) for p in new - old] + [
+            (p, old, -1) for p in old - new
+        ]:
+            for other in mine:
+                if other == product:
+                    continue
                 delta[(product, other)] += d
                 if other not in changed:  # a changed `other` counts this pair in its own turn
                     delta[(other, product)] += d

@@ -323,40 +323,55 @@ class Neo4jGraphWriter:
         if not deltas:
             return
         rel = _RELATIONSHIP[kind]
-        if self._fresh:  # one row per source product: its node is found once
-            grouped: dict[str, list[dict[str, Any]]] = {}
-            for (a, b), d in sorted(deltas.items()):
-                grouped.setdefault(str(a), []).append({"b": str(b), "d": d})
+        # One row per source product (its node is found once), its partners and increments as
+        # two lists; sorted as text (the uuids' order, but compared in C: a batch has tens of
+        # thousands of pairs), so concurrent writers take the relationships in one order.
+        grouped: dict[str, tuple[list[str], list[int]]] = {}
+        for a, b, d in sorted((str(a), str(b), d) for (a, b), d in deltas.items()):
+            partners, increments = grouped.setdefault(a, ([], []))
+            partners.append(b)
+            increments.append(d)
+        rows = [{"a": a, "b": b, "d": d} for a, (b, d) in grouped.items()]
+        if self._fresh:
             await self._run(
                 "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
-                " UNWIND r.to AS x MATCH (b:Product {tenant_id: $t, id: x.b})"
-                f" CREATE (a)-[:{rel} {{weight: x.d}}]->(b)",
-                rows=[{"a": a, "to": to} for a, to in grouped.items()],
+                " UNWIND range(0, size(r.b) - 1) AS i MATCH (b:Product {tenant_id: $t, id: r.b[i]})"
+                f" CREATE (a)-[:{rel} {{weight: r.d[i]}}]->(b)",
+                rows=rows,
             )
-            # A source's relationships may span two of the bulk build's chunks: the second
-            # chunk's rewrite sees them all.
-            await self._rank(kind, list(grouped))
-            return
+        else:
+            await self._run(
+                "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+                " UNWIND range(0, size(r.b) - 1) AS i MATCH (b:Product {tenant_id: $t, id: r.b[i]})"
+                f" MERGE (a)-[x:{rel}]->(b) ON CREATE SET x.weight = 0"
+                " SET x.weight = x.weight + r.d[i]"
+                " WITH x WHERE x.weight <= 0 DELETE x",
+                rows=rows,
+            )
+        # In the bulk build a source's relationships may span two chunks (they come grouped by
+        # source): the second chunk's rewrite sees them all.
+        await self._rank(kind, rows)
+
+    async def _rank(self, kind: RecommendationKind, rows: list[dict[str, Any]]) -> None:
+        """Rewrite the top-partner lists (`_TOP`) of the products whose partners `b` changed,
+        where the change can reach the list: no list yet, a list that holds every partner (not
+        full), a changed partner in it, or one that now ranks above its last entry. Otherwise
+        the list is what it was (the partners in it kept their weights, the changed ones are
+        still below it) and a hot product's thousands of relationships are not read again."""
+        ids, weights = _TOP[kind]
+        rel = _RELATIONSHIP[kind]
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
-            " MATCH (b:Product {tenant_id: $t, id: r.b})"
-            f" MERGE (a)-[x:{rel}]->(b) ON CREATE SET x.weight = 0"
-            " SET x.weight = x.weight + r.d"
-            " WITH x WHERE x.weight <= 0 DELETE x",
-            rows=[{"a": str(a), "b": str(b), "d": d} for (a, b), d in sorted(deltas.items())],
-        )
-        await self._rank(kind, sorted({str(a) for a, _ in deltas}))
-
-    async def _rank(self, kind: RecommendationKind, product_ids: list[str]) -> None:
-        """Rewrite these products' top-partner lists (`_TOP`) from their relationships."""
-        ids, weights = _TOP[kind]
-        await self._run(
-            "UNWIND $ids AS id MATCH (a:Product {tenant_id: $t, id: id})"
-            f" CALL (a) {{ OPTIONAL MATCH (a)-[x:{_RELATIONSHIP[kind]}]->(b:Product)"
+            f" WITH a, r, a.{ids} AS top, a.{weights} AS ws"
+            " WHERE top IS NULL OR size(top) < $k OR any(b IN r.b WHERE b IN top)"
+            " OR EXISTS { UNWIND r.b AS bid MATCH (q:Product {tenant_id: $t, id: bid})"
+            f" MATCH (a)-[x:{rel}]->(q)"
+            " WHERE x.weight > ws[-1] OR (x.weight = ws[-1] AND q.id < top[-1]) }"
+            f" CALL (a) {{ OPTIONAL MATCH (a)-[x:{rel}]->(b:Product)"
             " WITH x.weight AS w, b.id AS b ORDER BY w DESC, b LIMIT $k"
-            " RETURN collect(b) AS top, collect(w) AS ws }"
-            f" SET a.{ids} = top, a.{weights} = ws",
-            ids=product_ids, k=self._top,
+            " RETURN collect(b) AS ranked, collect(w) AS ranks }"
+            f" SET a.{ids} = ranked, a.{weights} = ranks",
+            rows=rows, k=self._top,
         )  # fmt: skip
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:

@@ -236,7 +236,9 @@ class PostgresGraphWriter:
         if not deltas:
             return
         column = _PAIR_COLUMN[kind]
-        rows = sorted(deltas.items())  # one lock order for concurrent writers
+        # One lock order for concurrent writers: the uuids' order, compared as integers (a
+        # batch has tens of thousands of pairs; uuid.__lt__ is Python).
+        rows = sorted(deltas.items(), key=lambda kv: (kv[0][0].int, kv[0][1].int))
         await self._conn.execute(
             f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
             " SELECT %s, r.a, r.b, r.d FROM unnest(%s::uuid[], %s::uuid[], %s::int[]) AS r(a, b, d)"
