@@ -55,11 +55,9 @@ async def test_a_hot_products_partners_come_from_the_index_in_rank_order(
     }
     user = uuid4()
     async with PostgresGraphStore(app.relay_database).writer(tenant) as writer:
-        await writer.put_products(
-            [ProductFact(hot, "Hot", True, category, None, ())]
-            + [ProductFact(p, f"P{n}", for_sale[p], category, None, ())
-               for n, p in enumerate(partners)]  # fmt: skip
-        )
+        products = [ProductFact(p, f"P{n}", for_sale[p], category, None, ())
+                    for n, p in enumerate(partners)]  # fmt: skip
+        await writer.put_products([ProductFact(hot, "Hot", True, category, None, ()), *products])
         for kind, by_partner in weights.items():
             await writer.add_pairs(kind, {(hot, p): w for p, w in by_partner.items()}
                                    | {(p, hot): w for p, w in by_partner.items()})  # fmt: skip
@@ -90,10 +88,13 @@ async def test_a_hot_products_partners_come_from_the_index_in_rank_order(
     signals, neighbours = await store.personal(tenant, user, datetime.now(UTC), 10, 20)
     assert [s.product_id for s in signals] == [hot] and isinstance(signals[0], Signal)
     together = [n.product_id for n in neighbours if n.bought_together]
-    assert together == sorted(
-        (p for p in partners if for_sale[p]),
-        key=lambda p: (-weights[RecommendationKind.BOUGHT_TOGETHER][p], p),
-    )[:20]
+    assert (
+        together
+        == sorted(
+            (p for p in partners if for_sale[p]),
+            key=lambda p: (-weights[RecommendationKind.BOUGHT_TOGETHER][p], p),
+        )[:20]
+    )
     (plan,) = store.plans
     (scan,) = [n for n in nodes(plan) if n.get("Index Name") == "graph_pairs_together_idx"]
     assert scan["Actual Rows"] < 80, json.dumps(plan)
