@@ -527,5 +527,5 @@ async def test_ranked_partners_follow_every_change_of_weight_and_of_sale(
     for changes in (GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
                     GraphChanges(orders=orders)):  # fmt: skip
         async with store.writer(tenant, fresh=True) as writer:
-            await apply_changes(writer, changes)
+            await apply_changes(writer, changes, FactsCatalog(shop.products.values()), fresh=True)
     await assert_ranked_from_relationships(store, tenant, shop)
