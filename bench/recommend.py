@@ -571,23 +571,19 @@ def main() -> None:
     if options.ratio_only:
         return
     stores = [name for name in ("neo4j", "postgres") if name in results]
-    table = Table(title=f"recommenders at {options.orders:,} orders, ms: the server's own time"
-                  f" (1 client), 1 client alone, {options.clients} concurrent clients")  # fmt: skip
-    table.add_column("recommender")
     for name in stores:
-        for column in ("server p50", "server p99", "alone p50", "alone p99", "p50", "p99",
-                       "n", "load"):  # fmt: skip
-            table.add_column(f"{name} {column}", justify="right")
-    for kind in results[stores[0]]["recommenders"]:
-        cells = [kind]
-        for name in stores:
-            r = results[name]["recommenders"][kind]
-            cells += [f"{r['server_p50_ms']:.1f}", f"{r['server_p99_ms']:.1f}",
-                      f"{r['alone']['p50_ms']:.1f}", f"{r['alone']['p99_ms']:.1f}",
-                      f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['count']}",
-                      f"{r['load_average']:.1f}"]  # fmt: skip
-        table.add_row(*cells)
-    console.print(table)
+        table = Table(title=f"{name}: recommenders at {options.orders:,} orders, ms: the server's"
+                      f" own time (1 client), 1 client alone, {options.clients} concurrent"
+                      " clients (n reads), load average")  # fmt: skip
+        for column in ("recommender", "server p50", "server p99", "alone p50", "alone p99",
+                       "p50", "p99", "n", "load"):  # fmt: skip
+            table.add_column(column, justify="right")
+        for kind, r in results[name]["recommenders"].items():
+            table.add_row(kind, f"{r['server_p50_ms']:.1f}", f"{r['server_p99_ms']:.1f}",
+                          f"{r['alone']['p50_ms']:.1f}", f"{r['alone']['p99_ms']:.1f}",
+                          f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['count']}",
+                          f"{r['load_average']:.1f}")  # fmt: skip
+        console.print(table)
     for name in stores:
         r = results[name]
         console.print(
