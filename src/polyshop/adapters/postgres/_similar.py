@@ -89,7 +89,14 @@ _TOP = (
 # (P, X, score) for each changed X for sale and each product P outside the changed ones that
 # shares X's category or brand.
 _REACHING = (
-    _ITEMS + " SELECT q.id, p.id, " + _SCORE + " FROM items p JOIN items q"
+    _ITEMS
+    + " SELECT q.id, p.id, "
+    + _SAME_CATEGORY
+    + ", "
+    + _SAME_BRAND
+    + ", "
+    + _SHARED
+    + " FROM items p JOIN items q"
     " ON q.id <> p.id AND (q.category_id = p.category_id OR q.brand_id = p.brand_id)"
     f" WHERE p.id IN {_IDS} AND p.for_sale AND q.id NOT IN {_IDS}"
 )
@@ -124,12 +131,12 @@ class PostgresSimilarCatalog:
         cursor = await self._conn.execute(sql, _params(ids=ids))
         return _edges(await cursor.fetchall())
 
-    async def reaching(self, product_ids: Collection[UUID]) -> list[tuple[UUID, UUID, float]]:
+    async def reaching(self, product_ids: Collection[UUID]) -> list[SimilarEdge]:
         ids = sorted(set(product_ids))
         if not ids:
             return []
         cursor = await self._conn.execute(_REACHING.format(scope=_AROUND), _params(ids=ids))
-        return [(p, x, float(score)) for p, x, score in await cursor.fetchall()]
+        return _edges(await cursor.fetchall())
 
     async def every_top_similar(self, page: int) -> AsyncIterator[list[SimilarEdge]]:
         """Every product's SIMILAR_TO, one statement streamed `page` rows at a time through a
