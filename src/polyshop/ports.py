@@ -25,7 +25,7 @@ from polyshop.domain.recommendations import (
     Related,
     ReviewFact,
     Signal,
-    Similarity,
+    SimilarEdge,
 )
 
 
@@ -396,14 +396,19 @@ class GraphWriter(Protocol):
 
     async def put_products(self, facts: Sequence[ProductFact]) -> None: ...
 
-    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
-        """Stored products sharing a category or a brand with any of `facts`."""
+    async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
+        """The products whose stored SIMILAR_TO lists any of `product_ids`."""
+        ...
+
+    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+        """Of these (product, candidate, score) rows, the products whose stored SIMILAR_TO the
+        candidate would enter (`domain.recommendations.enters_top` against the stored list)."""
         ...
 
     async def replace_similar(
-        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+        self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
     ) -> None:
-        """Drop every SIMILAR_TO touching `product_ids`, then store `edges`."""
+        """Drop the SIMILAR_TO *from* `product_ids`, then store `edges` (theirs)."""
         ...
 
     async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]: ...
@@ -445,6 +450,21 @@ class GraphWriter(Protocol):
         self, batch_ids: Collection[int], rows: Sequence[Interaction]
     ) -> None:
         """Count the interactions and remember the batches as applied."""
+        ...
+
+
+class SimilarCatalog(Protocol):
+    """The catalog's similarity ranking (SQL over PostgreSQL's catalog, `adapters.postgres`;
+    the reference graph of `sync verify` and the contract tests rank facts in memory)."""
+
+    async def top_similar(self, product_ids: Collection[UUID]) -> list[SimilarEdge]:
+        """Each product's best SIMILAR_K similar products for sale
+        (`domain.recommendations.top_similar`); nothing for a product that no longer exists."""
+        ...
+
+    async def reaching(self, product_ids: Collection[UUID]) -> list[tuple[UUID, UUID, float]]:
+        """(P, X, score) for every X of `product_ids` that is for sale and every product P not
+        in `product_ids` that X is similar to: the lists X may now enter."""
         ...
 
 

@@ -4,7 +4,9 @@ recommendations, on Neo4j 5 and on the PostgreSQL twin."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -14,6 +16,7 @@ from polyshop import bootstrap
 from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.adapters.postgres import PostgresGraphStore
 from polyshop.domain.recommendations import (
+    SIMILAR_K,
     CategoryFact,
     Interaction,
     OrderFact,
@@ -25,7 +28,7 @@ from polyshop.domain.recommendations import (
 )
 from polyshop.ports import GraphStore
 from polyshop.services.recommendations import RecommendationService
-from polyshop.sync.graph import GraphChanges, ReferenceGraph, apply_changes
+from polyshop.sync.graph import FactsCatalog, GraphChanges, ReferenceGraph, apply_changes
 
 ADAPTERS = ["postgres", "neo4j"]
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -89,9 +92,25 @@ class Shop:
                          tuple(sorted((self.p[i] for i in products), key=str)), "card")  # fmt: skip
 
 
+# Each test tenant's catalog as its product facts arrive (what PostgreSQL's catalog is to the
+# projector): SIMILAR_TO is ranked over it by the pure rule.
+_CATALOGS: dict[UUID, FactsCatalog] = {}
+
+
 async def project(store: GraphStore, tenant: UUID, changes: GraphChanges) -> None:
+    catalog = _CATALOGS.setdefault(tenant, FactsCatalog())
+    catalog.put(changes.products.values())
     async with store.writer(tenant) as writer:
-        await apply_changes(writer, changes)
+        await apply_changes(writer, changes, catalog)
+
+
+async def reference_of(*steps: GraphChanges) -> ReferenceGraph:
+    """The graph these steps make in memory."""
+    reference, catalog = ReferenceGraph(), FactsCatalog()
+    for step in steps:
+        catalog.put(step.products.values())
+        await apply_changes(reference, step, catalog)
+    return reference
 
 
 async def seeded(store: GraphStore, tenant: UUID, shop: Shop, orders: list[OrderFact]) -> None:
@@ -110,9 +129,7 @@ def standard_orders(shop: Shop) -> list[OrderFact]:
 
 
 async def same_as_reference(store: GraphStore, tenant: UUID, *steps: GraphChanges) -> None:
-    reference = ReferenceGraph()
-    for step in steps:
-        await apply_changes(reference, step)
+    reference = await reference_of(*steps)
     assert snapshot_differences(reference.snapshot(), await store.snapshot(tenant)) == []
 
 
@@ -161,10 +178,10 @@ async def test_a_cancellation_takes_back_exactly_what_the_order_added(
     assert also == {shop.p[1]: 1, shop.p[2]: 1, shop.p[3]: 1}
     # The same graph as one that saw the cancelled order only in its final state.
     final = [o if o.id != cancelled.id else cancelled for o in orders]
-    reference = ReferenceGraph()
-    for step in (GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
-                 GraphChanges(orders={o.id: o for o in final})):  # fmt: skip
-        await apply_changes(reference, step)
+    reference = await reference_of(
+        GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
+        GraphChanges(orders={o.id: o for o in final}),
+    )  # fmt: skip
     assert (
         snapshot_differences(reference.snapshot(), await store.snapshot(tenant), float_scale=1e3)
         == []
@@ -211,6 +228,97 @@ async def test_similar_products_share_category_brand_and_attributes(
         shop.p[3],
         shop.p[5],
     }
+
+
+def many_products(shop: Shop, n: int, rng: random.Random) -> list[ProductFact]:
+    """More similar products than SIMILAR_K per product, with many equal scores (ties)."""
+    brands = [shop.brand_x, shop.brand_y, None]
+    features = ["colour=black", "colour=white", "wireless=true", "size=s", "size=m"]
+    return [ProductFact(pid, f"Item {i}", rng.random() > 0.15,
+                        rng.choice([shop.audio, shop.video]), rng.choice(brands),
+                        tuple(sorted(rng.sample(features, rng.randint(0, 3)))))
+            for i, pid in enumerate(ids(n))]  # fmt: skip
+
+
+def expected_similar(product: ProductFact, catalog: list[ProductFact]) -> list[tuple[UUID, float]]:
+    """The rule written out again: for sale, shares category or brand, score desc then id."""
+    found = []
+    for q in catalog:
+        same_category = q.category_id == product.category_id
+        same_brand = q.brand_id is not None and q.brand_id == product.brand_id
+        if q.id == product.id or not q.for_sale or not (same_category or same_brand):
+            continue
+        shared = len(set(q.features) & set(product.features))
+        found.append((q.id, 2.0 * same_category + 1.0 * same_brand + 0.5 * shared))
+    return sorted(found, key=lambda f: (-f[1], f[0]))[:SIMILAR_K]
+
+
+async def stored_similar(store: GraphStore, tenant: UUID) -> dict[str, tuple[object, ...]]:
+    return (await store.snapshot(tenant)).get("SIMILAR_TO", {})
+
+
+async def test_similar_keeps_each_products_best_k_by_score_then_id(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    catalog = many_products(shop, 60, random.Random(7))
+    await project(store, tenant, GraphChanges(categories=shop.categories))
+    await project(store, tenant, GraphChanges(products={p.id: p for p in catalog}))
+    edges = await stored_similar(store, tenant)
+    per_source: dict[str, int] = {}
+    for key in edges:
+        per_source[key.split(">")[0]] = per_source.get(key.split(">")[0], 0) + 1
+    assert max(per_source.values()) == SIMILAR_K  # bounded, and the bound is reached
+    for product in catalog:
+        found = await store.related(tenant, product.id, SIM, 100)
+        assert [(r.product_id, r.weight) for r in found] == expected_similar(product, catalog)
+
+
+async def test_similar_stays_exact_through_random_catalog_changes(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """Products created, moved to another category or brand, given other attributes, taken
+    off sale and put back, archived: after every batch the maintained SIMILAR_TO equals the
+    ranking of the whole catalog from scratch. The other tenant (same ids) never moves."""
+    tenant, other = tenants
+    shop, rng = Shop(), random.Random(11)
+    catalog = {p.id: p for p in many_products(shop, 40, rng)}
+    for t in (tenant, other):
+        await project(store, t, GraphChanges(categories=shop.categories))
+        await project(store, t, GraphChanges(products=dict(catalog)))
+    others = await stored_similar(store, other)
+    brands = [shop.brand_x, shop.brand_y, None]
+    features = ["colour=black", "colour=white", "wireless=true", "size=s", "size=m"]
+    for step in range(30):
+        changed: dict[UUID, ProductFact] = {}
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            kind = rng.choice(["create", "category", "brand", "attributes", "sale", "archive"])
+            p = catalog[rng.choice(sorted(catalog))]
+            if kind == "create":
+                p = many_products(shop, 1, rng)[0]
+            elif kind == "category":
+                p = replace(
+                    p, category_id=shop.video if p.category_id == shop.audio else shop.audio
+                )
+            elif kind == "brand":
+                p = replace(p, brand_id=rng.choice([b for b in brands if b != p.brand_id]))
+            elif kind == "attributes":
+                p = replace(p, features=tuple(sorted(rng.sample(features, rng.randint(0, 4)))))
+            else:
+                p = replace(p, for_sale=kind == "sale" and not p.for_sale)
+            changed[p.id] = catalog[p.id] = p
+        await project(store, tenant, GraphChanges(products=changed))
+        scratch = await reference_of(GraphChanges(categories=shop.categories),
+                                     GraphChanges(products=dict(catalog)))  # fmt: skip
+        assert (
+            snapshot_differences(
+                {"SIMILAR_TO": scratch.snapshot().get("SIMILAR_TO", {})},
+                {"SIMILAR_TO": await stored_similar(store, tenant)},
+            )
+            == []
+        ), f"after step {step}"
+    assert await stored_similar(store, other) == others
 
 
 async def test_trending_covers_the_subtree_and_weighs_recent_orders_and_interest(

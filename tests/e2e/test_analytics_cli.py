@@ -9,11 +9,9 @@ from uuid import uuid4
 import pytest
 
 from polyshop import bootstrap
-from polyshop.adapters.postgres import drop_database
 from polyshop.domain.analytics import AnalyticsEvent, EventType
-from tests.conftest import TEST_DATA_DIR
 from tests.conftest import test_settings as settings_for
-from tests.support.cli import run
+from tests.support.cli import own_database, run
 
 
 async def _record_a_view(database: str) -> tuple[str, str]:
@@ -29,16 +27,11 @@ async def _record_a_view(database: str) -> tuple[str, str]:
 
 @pytest.mark.slow
 def test_analytics_commands_print_tables_and_refuse_bad_input() -> None:
-    database = "polyshop_analytics_cli"
-    env = {"POLYSHOP_DATA_DIR": str(TEST_DATA_DIR), "POLYSHOP_DATABASE": database,
-           "POLYSHOP_EMBEDDED_FSYNC": "false"}  # fmt: skip
-    urls = bootstrap.store_urls(settings_for(database=database))
-    assert urls.postgres_admin is not None
-    drop_database(urls.postgres_admin)
-    try:
+    with own_database("polyshop_analytics_cli") as database:
+        env = database.env
         assert run("up", env=env).returncode == 0
         assert run("tenants", "create", "demo", "--name", "Demo Shop", env=env).returncode == 0
-        product, _ = asyncio.run(_record_a_view(database))
+        product, _ = asyncio.run(_record_a_view(database.name))
         assert run("sync", "run", "--until-idle", env=env).returncode == 0
 
         top = run("analytics", "top", "--shop", "demo", env=env)
@@ -61,5 +54,3 @@ def test_analytics_commands_print_tables_and_refuse_bad_input() -> None:
         unknown = run("analytics", "top", "--shop", "no-such-shop", env=env)
         assert unknown.returncode == 1
         assert len(unknown.stderr.strip().splitlines()) == 1
-    finally:
-        drop_database(urls.postgres_admin)

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from polyshop import bootstrap
-from polyshop.adapters.postgres import drop_database
-from tests.conftest import TEST_DATA_DIR
-from tests.conftest import test_settings as settings_for
-from tests.e2e.test_cli import run
+from tests.support.cli import own_database, run
 
 
 @pytest.mark.slow
 def test_seed_then_verify_every_derived_store() -> None:
-    database = "polyshop_seed_cli"
-    env = {"POLYSHOP_DATA_DIR": str(TEST_DATA_DIR), "POLYSHOP_DATABASE": database,
-           "POLYSHOP_EMBEDDED_FSYNC": "false"}  # fmt: skip
-    urls = bootstrap.store_urls(settings_for(database=database))
-    assert urls.postgres_admin is not None
-    drop_database(urls.postgres_admin)
-    try:
+    with own_database("polyshop_seed_cli") as database:
+        env = database.env
         seeded = run("seed", "--shops", "2", "--users", "40", "--products", "20", "--orders",
                      "120", "--events", "300", "--seed", "9", env=env)  # fmt: skip
         assert seeded.returncode == 0, seeded.stderr
@@ -34,5 +25,3 @@ def test_seed_then_verify_every_derived_store() -> None:
         bad = run("seed", "--until", "someday", env=env)
         assert bad.returncode == 1
         assert bad.stderr.strip() == "error: --until must be YYYY-MM-DD, not 'someday'"
-    finally:
-        drop_database(urls.postgres_admin)

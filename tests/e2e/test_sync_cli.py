@@ -5,27 +5,18 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from polyshop import bootstrap
-from polyshop.adapters.postgres import drop_database
-from tests.conftest import TEST_DATA_DIR
-from tests.conftest import test_settings as settings_for
-from tests.support.cli import run
+from tests.support.cli import own_database, run
 
 
 @pytest.mark.slow
 def test_sync_run_status_verify_and_rebuild() -> None:
-    database = "polyshop_sync_cli"
-    env = {"POLYSHOP_DATA_DIR": str(TEST_DATA_DIR), "POLYSHOP_DATABASE": database,
-           "POLYSHOP_EMBEDDED_FSYNC": "false"}  # fmt: skip
-    urls = bootstrap.store_urls(settings_for(database=database))
-    assert urls.postgres_admin is not None
-    drop_database(urls.postgres_admin)
-    try:
+    with own_database("polyshop_sync_cli") as database:
+        env = database.env
         # Migrates, seeds three shops and runs them live for a moment (the API's relays apply
         # what the shoppers write); what follows checks the stores the demo left behind.
         demo = run("demo", "--duration", "2", "--shoppers", "2", env=env)
         assert demo.returncode == 0, demo.stderr
-        with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+        with psycopg.connect(database.admin_url, autocommit=True) as admin:
             (waiting,) = admin.execute("SELECT count(*) FROM outbox").fetchone()  # type: ignore[misc]
         assert waiting > 0
         caught_up = run("sync", "run", "--until-idle", env=env)
@@ -37,7 +28,7 @@ def test_sync_run_status_verify_and_rebuild() -> None:
         assert clean.returncode == 0, clean.stdout
         assert "no drift" in clean.stdout
 
-        with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+        with psycopg.connect(database.admin_url, autocommit=True) as admin:
             admin.execute('UPDATE documents SET body = body || \'{"email": "tampered"}\'')
             admin.execute("INSERT INTO documents (tenant_id, collection, id, body, version)"
                           " SELECT id, 'products', 'ghost', '{}', 1 FROM tenants LIMIT 1")  # fmt: skip
@@ -54,7 +45,7 @@ def test_sync_run_status_verify_and_rebuild() -> None:
         assert graph.returncode == 0 and "no drift" in graph.stdout, graph.stdout
         assert run("sync", "rebuild", "graph", env=env).returncode == 0
         assert run("sync", "verify", "graph", env=env).returncode == 0
-        with psycopg.connect(urls.postgres_admin, autocommit=True) as admin:
+        with psycopg.connect(database.admin_url, autocommit=True) as admin:
             admin.execute("UPDATE graph_pairs SET similarity = similarity + 1")
         assert run("sync", "verify", "graph", env=env).returncode == 1
         unknown = run("sync", "rebuild", "nosuch", env=env)
@@ -62,5 +53,3 @@ def test_sync_run_status_verify_and_rebuild() -> None:
         assert unknown.stderr.strip() == (
             "error: no projector 'nosuch' (known: documents, analytics, graph)"
         )
-    finally:
-        drop_database(urls.postgres_admin)

@@ -12,12 +12,14 @@ from polyshop.domain.recommendations import (
     ProductFact,
     Signal,
     also_bought_delta,
+    enters_top,
     order_counts,
     order_delta,
     purchase_writes,
     purchases_after,
     seed_weights,
     similarity,
+    top_similar,
     trend_contribution,
 )
 
@@ -123,6 +125,31 @@ def test_similarity_needs_a_shared_category_or_brand() -> None:
     assert found is not None and found.score == 3.5
     assert found.reason == "similar: same category and brand, 1 shared attribute"
     assert similarity(a, c) is None and similarity(a, a) is None
+
+
+def test_a_products_similar_list_is_its_best_k_for_sale_ties_by_id() -> None:
+    cat, brand = uuid4(), uuid4()
+    me = ProductFact(uuid4(), "Me", False, cat, brand, ("colour=red",))
+    twins = [ProductFact(UUID(int=i), f"T{i}", True, cat, None, ()) for i in range(30, 0, -1)]
+    best = ProductFact(UUID(int=99), "Best", True, cat, brand, ("colour=red",))
+    off = ProductFact(UUID(int=0), "Off sale", False, cat, brand, ("colour=red",))
+    found = top_similar(me, [*twins, off, best, me], k=5)
+    # Best first (3.5); then the ties at 2.0 by id; never the one off sale, nor itself (a
+    # product not for sale still has its list).
+    assert [(b, s.score) for _, b, s in found] == [(UUID(int=99), 3.5)] + [
+        (UUID(int=i), 2.0) for i in (1, 2, 3, 4)
+    ]
+    assert all(a == me.id for a, _, _ in found)
+    assert len(top_similar(me, twins, k=100)) == 30
+
+
+def test_a_candidate_enters_a_full_list_only_before_its_kth() -> None:
+    stored = [(3.0, UUID(int=1)), (2.0, UUID(int=5)), (2.0, UUID(int=7))]
+    assert enters_top(stored, 0.5, UUID(int=1), k=4)  # not full: every similar product is in
+    assert enters_top(stored, 2.5, UUID(int=9), k=3)
+    assert enters_top(stored, 2.0, UUID(int=6), k=3)  # a tie, ranked before the k-th by id
+    assert not enters_top(stored, 2.0, UUID(int=8), k=3)
+    assert not enters_top(stored, 1.5, UUID(int=0), k=3)
 
 
 def test_recent_behaviour_weighs_more_and_a_bad_review_removes_a_seed() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -220,19 +220,68 @@ class Similarity:
     reason: str
 
 
-def similarity(a: ProductFact, b: ProductFact) -> Similarity | None:
-    """SIMILAR_TO: same category counts 2, same brand 1, each shared attribute 0.5; products that
-    share neither category nor brand are not similar."""
-    same_category = a.category_id == b.category_id
-    same_brand = a.brand_id is not None and a.brand_id == b.brand_id
-    if a.id == b.id or not (same_category or same_brand):
+# SIMILAR_TO: how much each shared trait weighs, and how many similar products a product keeps.
+SIMILARITY_WEIGHTS = {"category": 2.0, "brand": 1.0, "attribute": 0.5}
+SIMILAR_K = 20
+
+SimilarEdge = tuple[UUID, UUID, Similarity]  # (product, similar product, score and reason)
+
+
+def similarity_of(same_category: bool, same_brand: bool, shared: int) -> Similarity | None:
+    """The score and reason of two products from what they share (the SQL ranking returns the
+    three parts, so the reason is worded here only)."""
+    if not (same_category or same_brand):
         return None
-    shared = len(set(a.features) & set(b.features))
     parts = [p for p, on in (("category", same_category), ("brand", same_brand)) if on]
     reason = "similar: same " + " and ".join(parts)
     if shared:
         reason += f", {shared} shared attribute{'s' if shared > 1 else ''}"
-    return Similarity(2.0 * same_category + 1.0 * same_brand + 0.5 * shared, reason)
+    w = SIMILARITY_WEIGHTS
+    return Similarity(
+        w["category"] * same_category + w["brand"] * same_brand + w["attribute"] * shared, reason
+    )
+
+
+def similarity(a: ProductFact, b: ProductFact) -> Similarity | None:
+    """SIMILAR_TO: same category counts 2, same brand 1, each shared attribute 0.5; products that
+    share neither category nor brand are not similar."""
+    if a.id == b.id:
+        return None
+    return similarity_of(
+        a.category_id == b.category_id,
+        a.brand_id is not None and a.brand_id == b.brand_id,
+        len(set(a.features) & set(b.features)),
+    )
+
+
+def similar_order(score: float, product_id: UUID) -> tuple[float, UUID]:
+    """The ranking of a product's similar products: score descending, then id ascending (UUID
+    order is PostgreSQL's uuid order and the order of the ids as text, so every store agrees)."""
+    return (-score, product_id)
+
+
+def top_similar(
+    product: ProductFact, catalog: Iterable[ProductFact], k: int = SIMILAR_K
+) -> list[SimilarEdge]:
+    """A product's SIMILAR_TO: its best `k` similar products among those for sale (the only ones
+    the `similar` recommender serves), ranked by `similar_order`. Directed: P's best k need not
+    list P among theirs."""
+    found = [(other.id, s) for other in catalog
+             if other.for_sale and (s := similarity(product, other)) is not None]  # fmt: skip
+    found.sort(key=lambda f: similar_order(f[1].score, f[0]))
+    return [(product.id, other, s) for other, s in found[:k]]
+
+
+def enters_top(
+    stored: Sequence[tuple[float, UUID]], score: float, product_id: UUID, k: int = SIMILAR_K
+) -> bool:
+    """Whether a product of this score would be among the best `k` of a product whose stored
+    top list is `stored` (its similar products' scores and ids, at most k): yes when the list is
+    not full (it holds every similar product for sale), or when it ranks before the k-th."""
+    if len(stored) < k:
+        return True
+    kth = max(similar_order(s, p) for s, p in stored)
+    return similar_order(score, product_id) < kth
 
 
 # ---------------------------------------------------------------- answers

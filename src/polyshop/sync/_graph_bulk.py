@@ -20,7 +20,7 @@ from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from polyshop.adapters.postgres import Database
+from polyshop.adapters.postgres import Database, PostgresSimilarCatalog
 from polyshop.domain.recommendations import (
     COUNTED_STATUSES_EXCLUDED,
     TREND_WEIGHTS,
@@ -30,9 +30,7 @@ from polyshop.domain.recommendations import (
     ProductFact,
     RecommendationKind,
     ReviewFact,
-    Similarity,
     order_counts,
-    similarity,
     trend_contribution,
 )
 from polyshop.ports import GraphStore, GraphWriter
@@ -118,22 +116,6 @@ class _Loader:
             began = time.perf_counter()
 
 
-def _similar_edges(products: Sequence[ProductFact]) -> list[tuple[UUID, UUID, Similarity]]:
-    """Every pair sharing a category or a brand (the only pairs `similarity` can relate)."""
-    groups: dict[tuple[str, UUID], list[ProductFact]] = defaultdict(list)
-    for p in products:
-        groups[("category", p.category_id)].append(p)
-        if p.brand_id is not None:
-            groups[("brand", p.brand_id)].append(p)
-    edges: dict[tuple[UUID, UUID], Similarity] = {}
-    for members in groups.values():
-        for a in members:
-            for b in members:
-                if (a.id, b.id) not in edges and (found := similarity(a, b)) is not None:
-                    edges[(a.id, b.id)] = found
-    return [(a, b, s) for (a, b), s in sorted(edges.items(), key=lambda kv: str(kv[0]))]
-
-
 async def bulk_load(database: Database, store: GraphStore, tenant_id: UUID) -> int:
     """Empty the tenant's graph and build it from PostgreSQL's facts; rows written."""
     from polyshop.sync.graph import STOREFRONT_EVENT, interactions  # one module, two halves
@@ -154,9 +136,12 @@ async def bulk_load(database: Database, store: GraphStore, tenant_id: UUID) -> i
         products = [ProductFact(r[0], r[1], r[2], r[3], r[4], tuple(r[5]))
                     for r in await cursor.fetchall()]  # fmt: skip
         await load.write("products", products, lambda w, rows: w.put_products(rows))
-        await load.write(
-            "similar", _similar_edges(products), lambda w, rows: w.replace_similar((), rows)
-        )
+        del products  # SIMILAR_TO is ranked in SQL, a page of source products at a time
+        began = time.perf_counter()
+        async for edges in PostgresSimilarCatalog(connection).every_top_similar(CHUNK):
+            load.seconds["similar (sql)"] += time.perf_counter() - began
+            await load.write("similar", edges, lambda w, rows: w.replace_similar((), rows))
+            began = time.perf_counter()
 
         async def orders(writer: GraphWriter, rows: list[Any]) -> None:
             facts = []

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,8 +17,11 @@ from polyshop.domain.recommendations import (
     ProductFact,
     RecommendationKind,
     ReviewFact,
-    Similarity,
+    SimilarEdge,
+    enters_top,
+    similarity,
     tally,
+    top_similar,
 )
 from polyshop.ports import GraphSnapshot
 
@@ -68,20 +71,21 @@ class ReferenceGraph:
             self._product(f.id).update(name=f.name, for_sale=f.for_sale, category=f.category_id,
                                        brand=f.brand_id, features=f.features)  # fmt: skip
 
-    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
-        categories = {f.category_id for f in facts}
-        brands = {f.brand_id for f in facts if f.brand_id is not None}
-        return [
-            ProductFact(pid, p["name"], p["for_sale"], p["category"], p["brand"], p["features"])
-            for pid, p in sorted(self.products.items(), key=lambda kv: str(kv[0]))
-            if p["category"] is not None and (p["category"] in categories or p["brand"] in brands)
-        ]
+    async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
+        return {a for (a, b), pair in self.pairs.items() if b in product_ids and pair["similar"]}
+
+    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+        stored: dict[UUID, list[tuple[float, UUID]]] = {}
+        for (a, b), pair in self.pairs.items():
+            if pair["similar"]:
+                stored.setdefault(a, []).append((pair["similar"], b))
+        return {p for p, x, score in candidates if enters_top(stored.get(p, []), score, x)}
 
     async def replace_similar(
-        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+        self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
     ) -> None:
-        for (a, b), pair in self.pairs.items():
-            if a in product_ids or b in product_ids:
+        for (a, _), pair in self.pairs.items():
+            if a in product_ids:
                 pair["similar"], pair["reason"] = 0.0, None
         for a, b, s in edges:
             self._pair(a, b).update(similar=s.score, reason=s.reason)
@@ -193,3 +197,35 @@ class ReferenceGraph:
             if pair["similar"]:
                 snap.setdefault("SIMILAR_TO", {})[key] = (pair["similar"], pair["reason"])
         return {label: nodes for label, nodes in snap.items() if nodes}
+
+
+class FactsCatalog:
+    """The `SimilarCatalog` port over product facts in memory, ranked by the pure rule
+    (`domain.recommendations.top_similar`): the contract tests' catalog, and the reference the
+    SQL ranking is tested against."""
+
+    def __init__(self, products: Iterable[ProductFact] = ()) -> None:
+        self.products: dict[UUID, ProductFact] = {}
+        self.put(products)
+
+    def put(self, products: Iterable[ProductFact]) -> None:
+        self.products.update({p.id: p for p in products})
+
+    def remove(self, product_ids: Iterable[UUID]) -> None:
+        for product_id in product_ids:
+            self.products.pop(product_id, None)
+
+    async def top_similar(self, product_ids: Collection[UUID]) -> list[SimilarEdge]:
+        return [edge for pid in sorted(set(product_ids)) if pid in self.products
+                for edge in top_similar(self.products[pid], self.products.values())]  # fmt: skip
+
+    async def reaching(self, product_ids: Collection[UUID]) -> list[tuple[UUID, UUID, float]]:
+        found = []
+        for x in sorted(set(product_ids)):
+            fact = self.products.get(x)
+            if fact is None or not fact.for_sale:
+                continue
+            for p in self.products.values():
+                if p.id not in product_ids and (s := similarity(p, fact)) is not None:
+                    found.append((p.id, x, s.score))
+        return found

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import redis
 
-from polyshop.adapters.postgres import Database, save_checkpoint
+from polyshop.adapters.postgres import Database, PostgresSimilarCatalog, save_checkpoint
 from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.recommendations import (
     TREND_WEIGHTS,
@@ -31,13 +31,11 @@ from polyshop.domain.recommendations import (
     ProductFact,
     RecommendationKind,
     ReviewFact,
-    Similarity,
     also_bought_delta,
     order_counts,
     order_delta,
     purchase_writes,
     purchases_after,
-    similarity,
     snapshot_drift,
     trend_contribution,
 )
@@ -48,9 +46,11 @@ from polyshop.ports import (
     GraphWriter,
     OutboxEvent,
     Reader,
+    SimilarCatalog,
     Target,
 )
 from polyshop.sync._graph_bulk import bulk_load
+from polyshop.sync._graph_reference import FactsCatalog as FactsCatalog
 from polyshop.sync._graph_reference import ReferenceGraph
 
 log = logging.getLogger(__name__)
@@ -192,42 +192,72 @@ async def build_changes(reader: Reader, targets: Collection[Target]) -> GraphCha
 # ---------------------------------------------------------------- applying facts to a graph
 
 
-async def apply_changes(writer: GraphWriter, changes: GraphChanges) -> None:
-    """Store the facts and move the maintained weights by exactly what changed."""
+async def apply_changes(
+    writer: GraphWriter, changes: GraphChanges, similar: SimilarCatalog | None = None,
+    *, fresh: bool = False,
+) -> None:  # fmt: skip
+    """Store the facts and move the maintained weights by exactly what changed. `similar` ranks
+    SIMILAR_TO (needed when products changed); `fresh`: the graph is empty and `changes` hold
+    every product (a reference built from scratch), so no other product's list can move."""
     if changes.categories:
         await writer.put_categories(list(changes.categories.values()))
     if changes.products:
-        await _products(writer, list(changes.products.values()))
+        if similar is None:
+            raise ValueError("product changes need a SimilarCatalog to rank SIMILAR_TO")
+        await _products(writer, list(changes.products.values()), similar, fresh=fresh)
     if changes.orders:
         await _orders(writer, list(changes.orders.values()))
     if changes.reviewed_products:
         await writer.replace_reviews(changes.reviewed_products, changes.reviews)
     if changes.batches:
-        fresh = await writer.unapplied(changes.batches.keys())
-        if fresh:
-            rows = [r for batch in sorted(fresh) for r in changes.batches[batch]]
+        unapplied = await writer.unapplied(changes.batches.keys())
+        if unapplied:
+            rows = [r for batch in sorted(unapplied) for r in changes.batches[batch]]
             trend: dict[UUID, list[float]] = defaultdict(lambda: [0.0, 0])
             for r in rows:
                 weight = TREND_WEIGHTS["view" if r.kind == "viewed" else "add_to_cart"]
                 trend[r.product_id][0] += trend_contribution(weight, r.at)
-            await writer.add_interactions(fresh, rows)
+            await writer.add_interactions(unapplied, rows)
             await writer.add_trend({p: (t, 0) for p, (t, _) in trend.items()})
 
 
-async def _products(writer: GraphWriter, facts: list[ProductFact]) -> None:
+async def _products(
+    writer: GraphWriter, facts: list[ProductFact], similar: SimilarCatalog, *, fresh: bool
+) -> None:
+    """Store the products, then bring SIMILAR_TO to each product's best K (directed) exactly as
+    a computation from scratch would, with work bounded by the changed products' neighbourhood.
+
+    A product P's top K (`top_similar`: similar products for sale, score desc then id) depends
+    only on the scores score(P, Q). A change of products X (category, brand, attributes, for
+    sale or not, deleted) changes score(P, X) only, so for a product P outside the changes:
+    - if some X is in P's stored list, X may leave it or move: P is ranked again;
+    - else if some X would enter P's stored list now (`enters_top`: the list is not full, or X's
+      new (score, id) ranks before the list's k-th), P is ranked again;
+    - else P's list is unchanged: its members' scores did not move, every other product ranks
+      after its k-th as before, and no X ranks before it.
+    So the products ranked again are the changed ones, the stored sources of an edge to one of
+    them (`similar_sources`, at most the products that listed them) and the products their new
+    scores reach (`similar_admits` over `reaching`: only products sharing a category or a brand
+    with a changed product for sale, each compared with its own k-th). Their new lists come
+    from the catalog's SQL ranking (`SimilarCatalog.top_similar`), the same statement that
+    builds the graph from scratch; every other list stays as stored.
+
+    Exactness across batches: a list is always the ranking of the catalog of some snapshot at
+    least as recent as the facts it was made from; a product changed after that snapshot has an
+    event not projected yet, whose batch checks the list against the product's newer state (and
+    a later snapshot). A product ranked in a newer catalog than its own event's is checked again
+    when that event comes, and found unchanged or ranked again: either way the lists end equal
+    to the ranking of the final catalog (`sync verify graph` compares them with it).
+    """
     await writer.put_products(facts)
-    candidates = {f.id: f for f in await writer.similarity_candidates(facts)}
     changed = {f.id for f in facts}
-    edges: dict[tuple[UUID, UUID], Similarity] = {}
-    for fact in facts:
-        for other in candidates.values():
-            found = similarity(fact, other)
-            if found is not None:
-                edges[(fact.id, other.id)] = found
-                edges[(other.id, fact.id)] = found
-    await writer.replace_similar(
-        changed, [(a, b, s) for (a, b), s in sorted(edges.items(), key=lambda kv: str(kv[0]))]
-    )
+    if fresh:
+        await writer.replace_similar(changed, await similar.top_similar(changed))
+        return
+    listing = await writer.similar_sources(changed)
+    admitted = await writer.similar_admits(await similar.reaching(changed))
+    ranked = changed | listing | admitted
+    await writer.replace_similar(ranked, await similar.top_similar(ranked))
 
 
 async def _orders(writer: GraphWriter, facts: list[OrderFact]) -> None:
@@ -291,7 +321,13 @@ class GraphProjector:
             if change.changes.empty():
                 continue
             async with self.store.writer(change.tenant_id) as writer:
-                await apply_changes(writer, change.changes)
+                if change.changes.products:
+                    # SIMILAR_TO is ranked over the catalog in SQL (reads only).
+                    async with self.database.unit_of_work(change.tenant_id) as uow:
+                        catalog = PostgresSimilarCatalog(uow.connection)
+                        await apply_changes(writer, change.changes, catalog)
+                else:
+                    await apply_changes(writer, change.changes)
             applied += 1
             await self._changed(change.tenant_id)
         if checkpoint is not None:
@@ -339,7 +375,10 @@ class GraphProjector:
         for change in expected:
             everything.merge(change.changes)
         reference = ReferenceGraph()
-        await apply_changes(reference, everything)
+        async with self.database.unit_of_work(tenant_id) as uow:  # SIMILAR_TO from scratch
+            await apply_changes(
+                reference, everything, PostgresSimilarCatalog(uow.connection), fresh=True
+            )
         wanted = reference.snapshot()
         missing, extra, different = snapshot_drift(
             wanted, await self.store.snapshot(tenant_id), float_scale=trend_scale()

@@ -23,6 +23,7 @@ from polyshop.domain.errors import StoreUnavailableError
 from polyshop.domain.recommendations import (
     SIGNAL_HALF_LIFE_DAYS,
     SIGNAL_WEIGHTS,
+    SIMILAR_K,
     Bought,
     CategoryFact,
     Interaction,
@@ -33,7 +34,7 @@ from polyshop.domain.recommendations import (
     Related,
     ReviewFact,
     Signal,
-    Similarity,
+    SimilarEdge,
     tally,
 )
 from polyshop.ports import GraphSnapshot
@@ -156,47 +157,57 @@ class Neo4jGraphWriter:
                    "features": list(f.features)} for f in facts],
         )  # fmt: skip
 
-    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
+    async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
         records = await self._run(
-            "CALL () { MATCH (p:Product) WHERE p.tenant_id = $t AND p.category_id IN $categories"
-            " RETURN p UNION MATCH (p:Product) WHERE p.tenant_id = $t AND p.brand_id IN $brands"
-            " RETURN p }"
-            " RETURN p.id AS id, p.name AS name, p.for_sale AS for_sale,"
-            " p.category_id AS category_id, p.brand_id AS brand_id, p.features AS features"
-            " ORDER BY id",
-            categories=sorted({str(f.category_id) for f in facts}),
-            brands=sorted({str(f.brand_id) for f in facts if f.brand_id is not None}),
+            "MATCH (b:Product) WHERE b.tenant_id = $t AND b.id IN $ids"
+            " MATCH (a:Product)-[:SIMILAR_TO]->(b) RETURN DISTINCT a.id AS id",
+            ids=[str(i) for i in product_ids],
         )
-        return [
-            ProductFact(UUID(r["id"]), r["name"], r["for_sale"], UUID(r["category_id"]),
-                        UUID(r["brand_id"]) if r["brand_id"] else None, tuple(r["features"]))
-            for r in records if r["category_id"] is not None
-        ]  # fmt: skip
+        return {UUID(r["id"]) for r in records}
+
+    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+        """`enters_top` in Cypher: each product's stored list (at most K relationships), its
+        k-th compared with the candidate's (score desc, id asc)."""
+        if not candidates:
+            return set()
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for p, x, score in candidates:
+            grouped.setdefault(str(p), []).append({"x": str(x), "score": score})
+        records = await self._run(
+            "UNWIND $rows AS r OPTIONAL MATCH (p:Product {tenant_id: $t, id: r.p})"
+            " WITH r, CASE WHEN p IS NULL THEN [] ELSE COLLECT {"
+            " MATCH (p)-[s:SIMILAR_TO]->(q:Product) RETURN [s.score, q.id]"
+            " ORDER BY s.score DESC, q.id } END AS top"
+            " WITH r, CASE WHEN size(top) < $k THEN null ELSE top[$k - 1] END AS kth"
+            " WHERE kth IS NULL OR any(c IN r.to WHERE c.score > kth[0]"
+            " OR (c.score = kth[0] AND c.x < kth[1])) RETURN r.p AS id",
+            rows=[{"p": p, "to": to} for p, to in sorted(grouped.items())], k=SIMILAR_K,
+        )  # fmt: skip
+        return {UUID(r["id"]) for r in records}
 
     async def replace_similar(
-        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+        self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
     ) -> None:
         if product_ids:
             await self._run(
                 "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
-                " MATCH (p)-[s:SIMILAR_TO]-() DELETE s",
+                " MATCH (p)-[s:SIMILAR_TO]->() DELETE s",
                 ids=[str(i) for i in product_ids],
             )
-        rows = [{"a": str(a), "b": str(b), "score": s.score, "reason": s.reason}
-                for a, b, s in edges]  # fmt: skip
-        if self._fresh:
-            await self._run(
-                "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
-                " MATCH (b:Product {tenant_id: $t, id: r.b})"
-                " CREATE (a)-[:SIMILAR_TO {score: r.score, reason: r.reason}]->(b)",
-                rows=rows,
-            )
+        if not edges:
             return
+        # One row per source product (its node is found once); the old ones were deleted
+        # above (or the graph was just emptied), so the relationships are created.
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for a, b, s in sorted(edges, key=lambda e: (e[0], e[1])):
+            grouped.setdefault(str(a), []).append(
+                {"b": str(b), "score": s.score, "reason": s.reason}
+            )
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
-            " MATCH (b:Product {tenant_id: $t, id: r.b})"
-            " MERGE (a)-[s:SIMILAR_TO]->(b) SET s.score = r.score, s.reason = r.reason",
-            rows=rows,
+            " UNWIND r.to AS x MATCH (b:Product {tenant_id: $t, id: x.b})"
+            " CREATE (a)-[:SIMILAR_TO {score: x.score, reason: x.reason}]->(b)",
+            rows=[{"a": a, "to": to} for a, to in grouped.items()],
         )
 
     async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:

@@ -26,6 +26,7 @@ from polyshop.adapters.postgres._provision import (
     provision,
 )
 from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE, save_checkpoint
+from polyshop.adapters.postgres._similar import PostgresSimilarCatalog
 from polyshop.adapters.postgres._uow import UnitOfWork
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "PostgresAnalyticsStore",
     "PostgresDocumentStore",
     "PostgresGraphStore",
+    "PostgresSimilarCatalog",
     "UnitOfWork",
     "admin_url_for",
     "current_revision",

@@ -15,6 +15,7 @@ from polyshop.adapters.postgres._uow import UnitOfWork
 from polyshop.domain.recommendations import (
     SIGNAL_HALF_LIFE_DAYS,
     SIGNAL_WEIGHTS,
+    SIMILAR_K,
     Bought,
     CategoryFact,
     Interaction,
@@ -25,7 +26,7 @@ from polyshop.domain.recommendations import (
     Related,
     ReviewFact,
     Signal,
-    Similarity,
+    SimilarEdge,
     tally,
 )
 from polyshop.ports import GraphSnapshot
@@ -73,10 +74,6 @@ _PERSONAL = (
 )
 
 
-def _product(row: Sequence[Any]) -> ProductFact:
-    return ProductFact(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
-
-
 class PostgresGraphWriter:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
@@ -109,27 +106,43 @@ class PostgresGraphWriter:
                   list(f.features)) for f in facts],
             )  # fmt: skip
 
-    async def similarity_candidates(self, facts: Sequence[ProductFact]) -> list[ProductFact]:
-        categories = list({f.category_id for f in facts})
-        brands = list({f.brand_id for f in facts if f.brand_id is not None})
+    async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
         cursor = await self._conn.execute(
-            "SELECT id, name, for_sale, category_id, brand_id, features FROM graph_products"
-            " WHERE category_id = ANY(%s) OR brand_id = ANY(%s) ORDER BY id",
-            (categories, brands),
+            "SELECT DISTINCT product_id FROM graph_pairs WHERE other_id = ANY(%s)"
+            " AND similarity > 0",
+            (list(product_ids),),
         )
-        return [_product(row) for row in await cursor.fetchall()]
+        return {row[0] for row in await cursor.fetchall()}
+
+    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+        """`enters_top` in SQL: each product's stored k-th (index graph_pairs_similar_idx),
+        compared with the candidate's (score desc, id asc)."""
+        if not candidates:
+            return set()
+        cursor = await self._conn.execute(
+            "SELECT DISTINCT r.p FROM unnest(%s::uuid[], %s::uuid[], %s::float8[]) AS r(p, x, s)"
+            " LEFT JOIN LATERAL (SELECT x.similarity, x.other_id FROM graph_pairs x"
+            " WHERE x.product_id = r.p AND x.similarity > 0"
+            " ORDER BY x.similarity DESC, x.other_id OFFSET %s LIMIT 1) kth ON true"
+            " WHERE kth.other_id IS NULL OR r.s > kth.similarity"
+            " OR (r.s = kth.similarity AND r.x < kth.other_id)",
+            ([c[0] for c in candidates], [c[1] for c in candidates],
+             [c[2] for c in candidates], SIMILAR_K - 1),
+        )  # fmt: skip
+        return {row[0] for row in await cursor.fetchall()}
 
     async def replace_similar(
-        self, product_ids: Collection[UUID], edges: Sequence[tuple[UUID, UUID, Similarity]]
+        self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
     ) -> None:
         ids = list(product_ids)
         if ids:
             await self._conn.execute(
                 "UPDATE graph_pairs SET similarity = 0, similarity_reason = NULL"
-                " WHERE (product_id = ANY(%s) OR other_id = ANY(%s)) AND similarity <> 0",
-                (ids, ids),
+                " WHERE product_id = ANY(%s) AND similarity <> 0",
+                (ids,),
             )
         if edges:
+            rows = sorted(edges, key=lambda e: (e[0], e[1]))  # one lock order
             await self._conn.execute(
                 "INSERT INTO graph_pairs (tenant_id, product_id, other_id, similarity,"
                 " similarity_reason) SELECT %s, r.a, r.b, r.score, r.reason"
@@ -138,18 +151,15 @@ class PostgresGraphWriter:
                 " ON CONFLICT (tenant_id, product_id, other_id) DO UPDATE"
                 " SET similarity = EXCLUDED.similarity,"
                 " similarity_reason = EXCLUDED.similarity_reason",
-                (self._tenant, [a for a, _, _ in edges], [b for _, b, _ in edges],
-                 [e.score for _, _, e in edges], [e.reason for _, _, e in edges]),
+                (self._tenant, [a for a, _, _ in rows], [b for _, b, _ in rows],
+                 [e.score for _, _, e in rows], [e.reason for _, _, e in rows]),
             )  # fmt: skip
         if ids:
-            await self._drop_empty_pairs(ids)
-
-    async def _drop_empty_pairs(self, ids: list[UUID]) -> None:
-        await self._conn.execute(
-            "DELETE FROM graph_pairs WHERE (product_id = ANY(%s) OR other_id = ANY(%s))"
-            " AND bought_together = 0 AND also_bought = 0 AND similarity = 0",
-            (ids, ids),
-        )
+            await self._conn.execute(
+                "DELETE FROM graph_pairs WHERE product_id = ANY(%s)"
+                " AND bought_together = 0 AND also_bought = 0 AND similarity = 0",
+                (ids,),
+            )
 
     async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
         cursor = await self._conn.execute(

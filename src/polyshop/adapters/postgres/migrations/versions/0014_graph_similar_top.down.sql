@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS graph_pairs_similar_idx;
