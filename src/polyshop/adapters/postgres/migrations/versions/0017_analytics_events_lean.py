@@ -1,7 +1,7 @@
 """Three indexes of analytics_events that no query reads go: every event paid for them.
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from polyshop.adapters.postgres._migrations import sql_file_migration
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
