@@ -35,6 +35,7 @@ from polyshop.domain.recommendations import (
     ReviewFact,
     Signal,
     SimilarEdge,
+    Similarity,
     tally,
 )
 from polyshop.ports import GraphSnapshot
@@ -187,14 +188,14 @@ class Neo4jGraphWriter:
         )
         return {UUID(r["id"]) for r in records}
 
-    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+    async def similar_admits(self, candidates: Sequence[SimilarEdge]) -> set[UUID]:
         """`enters_top` in Cypher: each product's stored list (at most K relationships), its
         k-th compared with the candidate's (score desc, id asc)."""
         if not candidates:
             return set()
         grouped: dict[str, list[dict[str, Any]]] = {}
-        for p, x, score in candidates:
-            grouped.setdefault(str(p), []).append({"x": str(x), "score": score})
+        for p, x, s in candidates:
+            grouped.setdefault(str(p), []).append({"x": str(x), "score": s.score})
         records = await self._run(
             "UNWIND $rows AS r OPTIONAL MATCH (p:Product {tenant_id: $t, id: r.p})"
             " WITH r, CASE WHEN p IS NULL THEN [] ELSE COLLECT {"
@@ -206,6 +207,19 @@ class Neo4jGraphWriter:
             rows=[{"p": p, "to": to} for p, to in sorted(grouped.items())], k=SIMILAR_K,
         )  # fmt: skip
         return {UUID(r["id"]) for r in records}
+
+    async def similar_lists(self, product_ids: Collection[UUID]) -> dict[UUID, list[SimilarEdge]]:
+        records = await self._run(
+            "MATCH (a:Product) WHERE a.tenant_id = $t AND a.id IN $ids"
+            " MATCH (a)-[s:SIMILAR_TO]->(b:Product)"
+            " RETURN a.id AS a, b.id AS b, s.score AS score, s.reason AS reason",
+            ids=[str(i) for i in product_ids],
+        )
+        found: dict[UUID, list[SimilarEdge]] = {p: [] for p in product_ids}
+        for r in records:
+            a = UUID(r["a"])
+            found[a].append((a, UUID(r["b"]), Similarity(float(r["score"]), r["reason"])))
+        return found
 
     async def replace_similar(
         self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
