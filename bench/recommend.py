@@ -25,15 +25,19 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
+import psycopg
+from neo4j import AsyncGraphDatabase
 from rich.console import Console
 from rich.table import Table
 from tests.support.neo4j_server import Neo4jServer
@@ -41,7 +45,7 @@ from tests.support.neo4j_server import Neo4jServer
 from bench._common import RESULTS, ROOT, fresh_database, percentile
 from polyshop import bootstrap
 from polyshop.adapters.neo4j import Neo4jGraphStore
-from polyshop.adapters.postgres import Database, PostgresGraphStore
+from polyshop.adapters.postgres import Database, PostgresGraphStore, upgrade
 from polyshop.domain.recommendations import OrderFact, ProductFact, RecommendationKind
 from polyshop.ports import GraphStore, GraphWriter
 from polyshop.services.recommendations import RecommendationService
@@ -60,27 +64,126 @@ _WRITES = frozenset({
 
 
 class Recorder:
-    """A GraphWriter that passes everything through and records the write calls."""
-
-    def __init__(self, writer: GraphWriter) -> None:
-        self._writer = writer
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+    """A GraphWriter that passes everything through, times each call and, while a write call
+    runs, records the driver statements it sends (text and parameters, `Statements`)."""
 
     seconds: ClassVar[dict[str, float]] = defaultdict(float)  # per method, all recorders
+
+    def __init__(self, writer: GraphWriter, statements: Statements) -> None:
+        self._writer = writer
+        self._statements = statements
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._writer, name)
 
         async def recorded(*args: Any) -> Any:
-            if name in _WRITES:
-                self.calls.append((name, args))
+            self._statements.recording = name in _WRITES
             began = time.perf_counter()
             try:
                 return await method(*args)
             finally:
+                self._statements.recording = False
                 Recorder.seconds[name] += time.perf_counter() - began
 
         return recorded
+
+
+class Statements:
+    """The driver calls of one transaction: the adapter's connection (psycopg) or transaction
+    (neo4j) is wrapped, so what is recorded is exactly what went to the server."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.calls: list[tuple[str, str, Any]] = []  # (execute | executemany | run, text, params)
+
+    def wrap(self, writer: Any) -> None:
+        # The bench reaches into the adapters' writers on purpose: the raw loop must replay the
+        # statements as sent, not the adapters' Python that builds them.
+        if hasattr(writer, "_tx"):  # Neo4jGraphWriter
+            writer._tx = _RecordingTransaction(writer._tx, self)
+        else:  # PostgresGraphWriter
+            writer._conn = _RecordingConnection(writer._conn, self)
+
+
+class _RecordingConnection:
+    def __init__(self, connection: Any, statements: Statements) -> None:
+        self._connection = connection
+        self._statements = statements
+
+    async def execute(self, sql: str, params: Any = None) -> Any:
+        if self._statements.recording:
+            self._statements.calls.append(("execute", sql, params))
+        return await self._connection.execute(sql, params)
+
+    def cursor(self) -> Any:
+        return _RecordingCursor(self._connection.cursor(), self._statements)
+
+
+class _RecordingCursor:
+    def __init__(self, cursor: Any, statements: Statements) -> None:
+        self._cursor = cursor
+        self._statements = statements
+
+    async def __aenter__(self) -> _RecordingCursor:
+        self._cursor = await self._cursor.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cursor.__aexit__(*exc)
+
+    async def executemany(self, sql: str, rows: Any) -> None:
+        if self._statements.recording:
+            self._statements.calls.append(("executemany", sql, rows))
+        await self._cursor.executemany(sql, rows)
+
+
+class _RecordingTransaction:
+    def __init__(self, tx: Any, statements: Statements) -> None:
+        self._tx = tx
+        self._statements = statements
+
+    async def run(self, query: str, **params: Any) -> Any:
+        if self._statements.recording:
+            self._statements.calls.append(("run", query, params))
+        return await self._tx.run(query, **params)
+
+
+def _retenant(value: Any, old: Any, new: Any) -> Any:
+    """The same parameters for another tenant (the tenant appears only as a whole parameter)."""
+    if isinstance(value, dict):
+        return {k: new if v == old else v for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return type(value)(new if v == old else v for v in value)
+    return value
+
+
+async def raw_neo4j(driver: Any, recorded: list[Statements], old: UUID, new: UUID) -> None:
+    """The bare driver loop: session.run of each recorded statement, one transaction per batch."""
+    for batch in recorded:
+        async with driver.session(database="neo4j") as session:
+            tx = await session.begin_transaction()
+            for _, query, params in batch.calls:
+                await (await tx.run(query, **_retenant(params, str(old), str(new)))).consume()
+            await tx.commit()
+
+
+async def raw_postgres(
+    connection: psycopg.AsyncConnection[Any], recorded: list[Statements], old: UUID, new: UUID
+) -> None:
+    """The bare driver loop: psycopg execute / executemany of each recorded statement, one
+    transaction per batch, the tenant set as the unit of work sets it."""
+    for batch in recorded:
+        async with connection.transaction():
+            await connection.execute("SELECT set_config('app.tenant_id', %s, true)", (str(new),))
+            for how, sql, params in batch.calls:
+                if how == "executemany":
+                    async with connection.cursor() as cursor:
+                        await cursor.executemany(sql, [_retenant(row, old, new) for row in params])
+                else:
+                    await connection.execute(sql, _retenant(params, old, new))
+
+
+Raw = Callable[[list["Statements"], UUID, UUID], Awaitable[None]]
 
 
 class Subjects:
@@ -159,9 +262,10 @@ def generated_orders(subjects: Subjects, n: int, seed: int = 7) -> list[list[Ord
 
 
 async def projector_and_raw(
-    store: GraphStore, tenants: tuple[UUID, UUID, UUID], subjects: Subjects, projected: int
-) -> dict[str, float]:
-    """Orders/s of the projector's write path, and of a replay of exactly its write calls."""
+    store: GraphStore, tenants: tuple[UUID, UUID, UUID], subjects: Subjects, projected: int,
+    raw: Raw,
+) -> dict[str, float]:  # fmt: skip
+    """Orders/s of the projector's path, and of a bare driver loop of its write statements."""
     # No catalog: an order's products are merged as it is put (the write path is what counts;
     # the catalog's SIMILAR_TO upkeep is product events' business, not orders').
     # Warm-up on a third tenant: Neo4j plans each statement text once; neither side pays it.
@@ -169,30 +273,36 @@ async def projector_and_raw(
         async with store.writer(tenants[2]) as writer:
             await apply_changes(writer, GraphChanges(orders={o.id: o for o in chunk}))
     chunks = generated_orders(subjects, projected)
-    recorded: list[list[tuple[str, tuple[Any, ...]]]] = []
-    started = time.perf_counter()
+    # Interleaved, batch by batch: the projector's transaction, then the bare driver loop of the
+    # statements it just sent (into its own tenant): both see the machine in the same state
+    # (load, JIT, caches), which on 2 shared cores moves more than the difference measured.
+    projector_seconds = raw_seconds = 0.0
+    loads = []
+    statements_sent = 0
     for chunk in chunks:
+        statements = Statements()
+        started = time.perf_counter()
         async with store.writer(tenants[0]) as writer:
-            recorder = Recorder(writer)
-            await apply_changes(recorder, GraphChanges(orders={o.id: o for o in chunk}))  # type: ignore[arg-type]
-        recorded.append(recorder.calls)
-    projector_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    for calls in recorded:
-        async with store.writer(tenants[1]) as writer:
-            for name, args in calls:
-                await getattr(writer, name)(*args)
-    raw_seconds = time.perf_counter() - started
+            statements.wrap(writer)
+            await apply_changes(Recorder(writer, statements),  # type: ignore[arg-type]
+                                GraphChanges(orders={o.id: o for o in chunk}))  # fmt: skip
+        projector_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        await raw([statements], tenants[0], tenants[1])
+        raw_seconds += time.perf_counter() - started
+        statements_sent += len(statements.calls)
+        loads.append(os.getloadavg()[0])
     facts = sum(len(c) for c in chunks)
-    statements = sum(len(c) for c in recorded)
     console.print(
         f"projector's calls, s: { {k: round(v, 2) for k, v in Recorder.seconds.items()} }"
+        f" (total {projector_seconds:.2f}); raw loop {raw_seconds:.2f} s"
     )
     Recorder.seconds.clear()
-    return {"order_facts": facts, "write_calls": statements,
+    return {"order_facts": facts, "write_statements": statements_sent,
             "projector_orders_per_s": facts / projector_seconds,
             "raw_loop_orders_per_s": facts / raw_seconds,
-            "ratio": raw_seconds / projector_seconds}  # fmt: skip
+            "ratio": raw_seconds / projector_seconds,
+            "load_average": round(sum(loads) / len(loads), 1)}  # fmt: skip
 
 
 async def measure(
@@ -210,13 +320,72 @@ async def measure(
 
     await asyncio.gather(*(client(n) for n in range(clients)))
     return {"count": len(latencies), "p50_ms": percentile(latencies, 0.5),
-            "p99_ms": percentile(latencies, 0.99)}  # fmt: skip
+            "p99_ms": percentile(latencies, 0.99), "load_average": os.getloadavg()[0]}  # fmt: skip
 
 
-async def recommenders(
-    store: GraphStore, subjects: Subjects, options: argparse.Namespace, hottest: UUID
-) -> dict[str, dict[str, float]]:
-    service = RecommendationService(store)  # no cache: the store is what is measured
+class TimedNeo4j(Neo4jGraphStore):
+    """The Neo4j adapter, with the server's own time of each read (the result summary's
+    `result_available_after + result_consumed_after`: planning lookup, execution, streaming)."""
+
+    server_ms: ClassVar[list[float]] = []
+    last: tuple[str, dict[str, Any]] = ("", {})
+
+    async def _read(self, query: Any, **params: Any) -> list[Any]:
+        self.last = (query, params)
+        async with self._driver.session(database=self._database) as session:
+            result = await session.run(query, **params)
+            records = [record async for record in result]
+            summary = await result.consume()
+        TimedNeo4j.server_ms.append(
+            float((summary.result_available_after or 0) + (summary.result_consumed_after or 0))
+        )
+        return records
+
+    async def plan(self) -> str:
+        """PROFILE of the last read: operators, rows and database hits."""
+        query, params = self.last
+        async with self._driver.session(database=self._database) as session:
+            result = await session.run("PROFILE " + query, **params)  # type: ignore[arg-type]
+            summary = await result.consume()
+        assert summary.profile is not None
+
+        def lines(op: dict[str, Any], depth: int = 0) -> list[str]:
+            args = op.get("args", {})
+            head = (f"{'  ' * depth}{op['operatorType']} rows={op.get('rows')}"
+                    f" dbHits={op.get('dbHits')} {args.get('Details', '')}")  # fmt: skip
+            return [head[:160]] + [x for c in op.get("children", []) for x in lines(c, depth + 1)]
+
+        return "\n".join(lines(summary.profile))
+
+
+class TimedPostgres(PostgresGraphStore):
+    """The twin's adapter, with the server's own time of each read: EXPLAIN ANALYZE's planning
+    plus execution time of the same statement, same parameters, same role and tenant (then the
+    statement itself, for the caller)."""
+
+    server_ms: ClassVar[list[float]] = []
+    last: tuple[UUID | None, str, Any] = (None, "", ())
+
+    async def _rows(self, tenant_id: UUID, sql: str, params: Any) -> list[Any]:
+        self.last = (tenant_id, sql, params)
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            plan = (await cursor.fetchone())[0][0]  # type: ignore[index]
+            TimedPostgres.server_ms.append(plan["Planning Time"] + plan["Execution Time"])
+            cursor = await uow.connection.execute(sql, params)
+            return await cursor.fetchall()
+
+    async def plan(self) -> str:
+        """EXPLAIN ANALYZE of the last read."""
+        tenant_id, sql, params = self.last
+        async with self._database.unit_of_work(tenant_id) as uow:
+            cursor = await uow.connection.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+            return "\n".join(row[0] for row in await cursor.fetchall())
+
+
+def readers(
+    service: RecommendationService, subjects: Subjects, hottest: UUID
+) -> dict[str, Callable[[random.Random], Awaitable[Any]]]:
     tenant = subjects.tenant
     products = [p.id for p in subjects.products]
     kinds: dict[str, Callable[[random.Random], Awaitable[Any]]] = {
@@ -233,12 +402,33 @@ async def recommenders(
     kinds["also_bought (hottest)"] = lambda r: service.for_product(
         tenant, hottest, RecommendationKind.ALSO_BOUGHT
     )
+    return kinds
+
+
+async def recommenders(
+    store: GraphStore, timed: TimedNeo4j | TimedPostgres, subjects: Subjects,
+    options: argparse.Namespace, hottest: UUID,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Each recommender three ways, to split its latency: the server's own time (one client,
+    `timed`), one client alone (server + driver + Python, no queueing), and `--clients`
+    concurrent clients (what the 2 cores do with several requests at once)."""
+    plain = readers(RecommendationService(store), subjects, hottest)  # no cache: the store
+    instrumented = readers(RecommendationService(timed), subjects, hottest)
     # Warm-up: every recommender once per subject class, unmeasured (page cache, query plans).
-    for read in kinds.values():
+    for read in plain.values():
         await measure(options.clients, min(1.0, options.seconds), read)
-    return {
-        name: await measure(options.clients, options.seconds, read) for name, read in kinds.items()
-    }
+    found: dict[str, dict[str, Any]] = {}
+    for name, read in plain.items():
+        server_ms = type(timed).server_ms
+        server_ms.clear()
+        await measure(1, options.seconds / 2, instrumented[name])
+        found[name] = {
+            "server_p50_ms": percentile(server_ms, 0.5),
+            "server_p99_ms": percentile(server_ms, 0.99),
+            "alone": await measure(1, options.seconds / 2, read),
+            **await measure(options.clients, options.seconds, read),
+        }
+    return found
 
 
 async def _seeded_shop(urls: bootstrap.StoreUrls) -> UUID:
@@ -262,6 +452,8 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                                "customers": options.customers, "events": options.events}  # fmt: skip
     if options.reuse_seed:  # the previous run's seeded shop (same options assumed)
         urls = bootstrap.store_urls(settings)
+        assert urls.postgres_admin is not None
+        upgrade(urls.postgres_admin)  # migrations added since it was seeded
         shop = await _seeded_shop(urls)
     else:
         urls = fresh_database(settings)
@@ -273,47 +465,72 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
         results["seed_seconds"] = time.perf_counter() - began
         shop = report.tenants[0][0]
         console.print(f"seeded {options.orders:,} orders in {results['seed_seconds']:.0f} s")
-    server = Neo4jServer(heap_mb=options.neo4j_heap_mb, pagecache_mb=options.neo4j_pagecache_mb)
-    server.start()
-    # The graph is written by the relay's role (the application's only reads it).
-    database = Database(
-        urls.postgres_relay or urls.postgres, min_size=2, max_size=options.clients + 4
-    )
-    await database.open()
-    neo4j = Neo4jGraphStore(server.url, server.user, server.password)
-    try:
+    wanted = options.stores.split(",")
+    async with AsyncExitStack() as stack:
+        # The graph is written by the relay's role (the application's only reads it).
+        relay_url = urls.postgres_relay or urls.postgres
+        database = Database(relay_url, min_size=2, max_size=options.clients + 4)
+        await database.open()
+        stack.push_async_callback(database.close)
+        stores: dict[str, tuple[GraphStore, TimedNeo4j | TimedPostgres, Raw]] = {}
+        if "neo4j" in wanted:
+            server = Neo4jServer(
+                heap_mb=options.neo4j_heap_mb, pagecache_mb=options.neo4j_pagecache_mb
+            )
+            server.start()
+            stack.callback(server.remove)
+            neo4j = Neo4jGraphStore(server.url, server.user, server.password)
+            stack.push_async_callback(neo4j.close)
+            timed_neo4j = TimedNeo4j(server.url, server.user, server.password)
+            stack.push_async_callback(timed_neo4j.close)
+            # The raw loop's own driver: the bare driver, nothing of the adapter.
+            driver = AsyncGraphDatabase.driver(server.url, auth=(server.user, server.password))
+            stack.push_async_callback(driver.close)
+            stores["neo4j"] = (neo4j, timed_neo4j,
+                               lambda recorded, old, new: raw_neo4j(driver, recorded, old, new))  # fmt: skip
+        if "postgres" in wanted:
+            bare = await psycopg.AsyncConnection.connect(relay_url)
+            stack.push_async_callback(bare.close)
+            stores["postgres"] = (
+                PostgresGraphStore(database), TimedPostgres(database),
+                lambda recorded, old, new: raw_postgres(bare, recorded, old, new),
+            )  # fmt: skip
         async with bootstrap.application(settings, urls) as app:
             spare = [(await app.tenants.create(f"bench-{uuid4().hex[:12]}", "Bench")).id
-                     for _ in range(6)]  # fmt: skip
+                     for _ in range(3)]  # fmt: skip
         subjects = await Subjects.read(database, shop)
-        stores: dict[str, GraphStore] = {"neo4j": neo4j, "postgres": PostgresGraphStore(database)}
-        for index, (name, store) in enumerate(stores.items()):
+        for name, (store, timed, raw) in stores.items():
             await store.setup()
-            three = (spare[3 * index], spare[3 * index + 1], spare[3 * index + 2])
+            three = (spare[0], spare[1], spare[2])
             if options.ratio_only:
-                results[name] = await projector_and_raw(store, three, subjects, options.projected)
+                results[name] = await projector_and_raw(
+                    store, three, subjects, options.projected, raw
+                )
                 console.print(f"{name}: projector {results[name]}")
                 continue
             began = time.perf_counter()
-            rows = await bulk_load(database, store, shop)
+            if name == "postgres" and options.reuse_graph:
+                rows = 0  # the twin lives in the reused database
+            else:
+                rows = await bulk_load(database, store, shop)
             load_seconds = time.perf_counter() - began
             console.print(f"{name}: bulk load {rows:,} rows in {load_seconds:.0f} s")
-            ratio = await projector_and_raw(store, three, subjects, options.projected)
+            ratio = await projector_and_raw(store, three, subjects, options.projected, raw)
             console.print(f"{name}: projector {ratio}")
+            hottest = await subjects.hottest(database)
             results[name] = {
                 "bulk_load_seconds": load_seconds,
                 "bulk_rows": rows,
                 **ratio,
-                "recommenders": await recommenders(
-                    store, subjects, options, await subjects.hottest(database)
-                ),
+                "recommenders": await recommenders(store, timed, subjects, options, hottest),
             }
+            for kind in (RecommendationKind.BOUGHT_TOGETHER, RecommendationKind.ALSO_BOUGHT):
+                await RecommendationService(timed).for_product(shop, hottest, kind)
+                console.print(f"{name}: {kind.value} of the hottest product\n{await timed.plan()}")
+            await RecommendationService(timed).for_customer(shop, subjects.customers[0])
+            console.print(f"{name}: for_you\n{await timed.plan()}")
         if not options.ratio_only:
             results["graph"] = await twin_sizes(database, shop)
-    finally:
-        await neo4j.close()
-        await database.close()
-        server.remove()
     return results
 
 
@@ -338,6 +555,14 @@ def main() -> None:
         action="store_true",
         help="only the projector against its raw loop (with --reuse-seed)",
     )
+    parser.add_argument(
+        "--stores", default="neo4j,postgres", help="which adapters (comma-separated)"
+    )
+    parser.add_argument(
+        "--reuse-graph",
+        action="store_true",
+        help="keep the twin's graph of the previous run (with --reuse-seed; Neo4j is rebuilt)",
+    )
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data")
@@ -345,21 +570,27 @@ def main() -> None:
     results = asyncio.run(run(options))
     if options.ratio_only:
         return
-    table = Table(title=f"recommenders at {options.orders:,} orders, {options.clients} tasks")
-    for column in ("recommender", "neo4j p50 ms", "neo4j p99 ms", "pg p50 ms", "pg p99 ms"):
-        table.add_column(column, justify="right")
-    for name in results["neo4j"]["recommenders"]:
-        n, p = results["neo4j"]["recommenders"][name], results["postgres"]["recommenders"][name]
-        table.add_row(name, f"{n['p50_ms']:.1f}", f"{n['p99_ms']:.1f}", f"{p['p50_ms']:.1f}",
-                      f"{p['p99_ms']:.1f}")  # fmt: skip
-    console.print(table)
-    for name in ("neo4j", "postgres"):
+    stores = [name for name in ("neo4j", "postgres") if name in results]
+    for name in stores:
+        table = Table(title=f"{name}: recommenders at {options.orders:,} orders, ms: the server's"
+                      f" own time (1 client), 1 client alone, {options.clients} concurrent"
+                      " clients (n reads), load average")  # fmt: skip
+        for column in ("recommender", "server p50", "server p99", "alone p50", "alone p99",
+                       "p50", "p99", "n", "load"):  # fmt: skip
+            table.add_column(column, justify="right")
+        for kind, r in results[name]["recommenders"].items():
+            table.add_row(kind, f"{r['server_p50_ms']:.1f}", f"{r['server_p99_ms']:.1f}",
+                          f"{r['alone']['p50_ms']:.1f}", f"{r['alone']['p99_ms']:.1f}",
+                          f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['count']}",
+                          f"{r['load_average']:.1f}")  # fmt: skip
+        console.print(table)
+    for name in stores:
         r = results[name]
         console.print(
             f"{name}: bulk load {r['bulk_load_seconds']:.0f} s ({r['bulk_rows']:,} rows); "
-            f"projector {r['projector_orders_per_s']:,.0f} orders/s, raw loop of its "
-            f"{r['write_calls']:,} write calls {r['raw_loop_orders_per_s']:,.0f} orders/s, "
-            f"ratio {r['ratio']:.2f}"
+            f"projector {r['projector_orders_per_s']:,.0f} orders/s, bare driver loop of its "
+            f"{r['write_statements']:,} write statements {r['raw_loop_orders_per_s']:,.0f}"
+            f" orders/s, ratio {r['ratio']:.2f} (load average {r['load_average']})"
         )
     console.print(f"graph: {results['graph']}")
     RESULTS.mkdir(parents=True, exist_ok=True)

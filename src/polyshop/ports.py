@@ -400,9 +400,13 @@ class GraphWriter(Protocol):
         """The products whose stored SIMILAR_TO lists any of `product_ids`."""
         ...
 
-    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
-        """Of these (product, candidate, score) rows, the products whose stored SIMILAR_TO the
-        candidate would enter (`domain.recommendations.enters_top` against the stored list)."""
+    async def similar_admits(self, candidates: Sequence[SimilarEdge]) -> set[UUID]:
+        """Of these candidate edges P -> X, the products P whose stored SIMILAR_TO X would enter
+        (`domain.recommendations.enters_top` against the stored list)."""
+        ...
+
+    async def similar_lists(self, product_ids: Collection[UUID]) -> dict[UUID, list[SimilarEdge]]:
+        """The stored SIMILAR_TO of these products (an empty list for one without any)."""
         ...
 
     async def replace_similar(
@@ -462,9 +466,9 @@ class SimilarCatalog(Protocol):
         (`domain.recommendations.top_similar`); nothing for a product that no longer exists."""
         ...
 
-    async def reaching(self, product_ids: Collection[UUID]) -> list[tuple[UUID, UUID, float]]:
-        """(P, X, score) for every X of `product_ids` that is for sale and every product P not
-        in `product_ids` that X is similar to: the lists X may now enter."""
+    async def reaching(self, product_ids: Collection[UUID]) -> list[SimilarEdge]:
+        """The edge P -> X (score and reason) for every X of `product_ids` that is for sale and
+        every product P not in `product_ids` that X is similar to: the lists X may now enter."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -388,3 +388,64 @@ async def test_concurrent_writers_of_the_same_day_lose_nothing(
         assert await reader.product_hourly(tenant, product, DAY) == [
             HourlyCount(15, EventType.VIEW, views[product])
         ]
+
+
+def day_totals(
+    product: UUID, counts: dict[tuple[int, EventType], int], revenue: Decimal
+) -> ProductRank:
+    views = sum(n for (_, kind), n in counts.items() if kind == EventType.VIEW)
+    purchases = sum(n for (_, kind), n in counts.items() if kind == EventType.PURCHASE)
+    return ProductRank(product, views, purchases, revenue)
+
+
+async def test_one_flush_of_many_products_hours_and_shops_is_exact(
+    store: AnalyticsStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """One flush over more products than one read names (Cassandra recounts and reads them in
+    groups), in several hours of two days, for two shops with the same product ids, with a
+    batch replayed: every product's hours and both days' top products are those the
+    events give, shop by shop."""
+    first, second = tenants
+    products = [UUID(int=(11 << 64) + n) for n in range(90)]
+    wanted: dict[tuple[UUID, date, UUID], dict[tuple[int, EventType], int]] = {}
+    revenue: dict[tuple[UUID, date, UUID], Decimal] = {}
+    batches: list[list[AnalyticsEvent]] = []
+    for shop, shift in ((first, 0), (second, 1)):
+        batch = []
+        for n, product in enumerate(products):
+            for day in (DAY, DAY - timedelta(days=1)):
+                hours = [(n + shift) % 24, (n * 7 + shift) % 24]
+                for i, hour in enumerate(hours):
+                    when = datetime(day.year, day.month, day.day, hour, i, n % 60, tzinfo=UTC)
+                    kind = EventType.PURCHASE if (n + i + shift) % 5 == 0 else EventType.VIEW
+                    extra: dict[str, object] = {}
+                    if kind == EventType.PURCHASE:
+                        extra = {"order_id": uuid4(), "quantity": 1,
+                                 "amount": Decimal(n + shift) + Decimal("0.25")}  # fmt: skip
+                    batch.append(event(shop, kind, when, cart_token=f"c{n}", product_id=product,
+                                       **extra))  # type: ignore[arg-type]  # fmt: skip
+                    counts = wanted.setdefault((shop, day, product), {})
+                    counts[(hour, kind)] = counts.get((hour, kind), 0) + 1
+                    if kind == EventType.PURCHASE:
+                        key = (shop, day, product)
+                        revenue[key] = revenue.get(key, Decimal(0)) + extra["amount"]  # type: ignore[operator]
+        batches.append(batch)
+    for batch in (*batches, batches[0][:50]):  # the replay counts nothing twice
+        await store.record(batch)
+    await store.flush()
+
+    for shop in (first, second):
+        for day in (DAY, DAY - timedelta(days=1)):
+            for product in products:
+                counts = wanted[(shop, day, product)]
+                assert await store.product_hourly(shop, product, day) == [
+                    HourlyCount(h, k, n) for (h, k), n in sorted(counts.items())
+                ]
+            totals = {
+                p: day_totals(p, wanted[(shop, day, p)], revenue.get((shop, day, p), Decimal(0)))
+                for p in products
+            }
+            for by in ("views", "revenue"):
+                assert await store.top_products(shop, day, by=by, limit=100) == rank_products(
+                    totals, by, 100
+                )

@@ -450,3 +450,82 @@ async def test_both_adapters_store_the_same_graph(app: bootstrap.Container, neo4
     finally:
         await neo4j.clear(tenant)
         await neo4j.close()
+
+
+@pytest.fixture(params=ADAPTERS)
+async def short_lists(
+    request: pytest.FixtureRequest, app: bootstrap.Container
+) -> AsyncIterator[GraphStore]:
+    """The store, on Neo4j with top-partner lists of 2 (instead of 50), so that a read runs past
+    its list: not enough partners for sale in it, the fallback to the relationships."""
+    if request.param == "postgres":
+        yield PostgresGraphStore(app.relay_database)
+        return
+    server = request.getfixturevalue("neo4j_server")
+    neo4j = Neo4jGraphStore(server.url, server.user, server.password, top=2)
+    await neo4j.setup()
+    yield neo4j
+    await neo4j.close()
+
+
+async def assert_ranked_from_relationships(store: GraphStore, tenant: UUID, shop: Shop) -> None:
+    """Every product's bought-together and also-bought answers, at every limit, are its
+    relationships for sale ranked by weight then id (read from the store's own snapshot)."""
+    graph = await store.snapshot(tenant)
+    for_sale = {UUID(key) for key, node in graph["Product"].items() if node[1]}
+    for kind, rel in ((BT, "FREQUENTLY_BOUGHT_WITH"), (AB, "ALSO_BOUGHT")):
+        for product in shop.p:
+            ranked = sorted(
+                ((UUID(key.split(">")[1]), value[0]) for key, value in graph.get(rel, {}).items()
+                 if key.startswith(f"{product}>") and UUID(key.split(">")[1]) in for_sale),
+                key=lambda pair: (-pair[1], str(pair[0])),
+            )  # fmt: skip
+            for limit in range(1, len(shop.p) + 1):
+                found = await store.related(tenant, product, kind, limit)
+                assert [(r.product_id, r.weight) for r in found] == ranked[:limit], (kind, limit)
+
+
+async def test_ranked_partners_follow_every_change_of_weight_and_of_sale(
+    short_lists: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """Weights up and down (orders, cancellations), pairs gone, partners taken off sale and put
+    back: the answers stay the ranking of the relationships (on Neo4j, read from the products'
+    top-partner lists, or past them); then the same after a bulk build (`fresh` writers)."""
+    store, (tenant, _) = short_lists, tenants
+    rng = random.Random(5)
+    shop = Shop()
+    await seeded(store, tenant, shop, [])
+    orders = {}
+    for n in range(40):
+        order = shop.order(n, rng.randrange(3), rng.sample(range(6), rng.randint(2, 4)),
+                           days_ago=rng.random() * 20)  # fmt: skip
+        orders[order.id] = order
+    ids = list(orders)
+    for start in range(0, 40, 10):
+        await project(
+            store, tenant, GraphChanges(orders={i: orders[i] for i in ids[start : start + 10]})
+        )
+        await assert_ranked_from_relationships(store, tenant, shop)
+    cancelled = {i: replace(orders[i], counted=False) for i in rng.sample(ids, 15)}
+    orders.update(cancelled)
+    await project(store, tenant, GraphChanges(orders=cancelled))
+    await assert_ranked_from_relationships(store, tenant, shop)
+    for for_sale in (False, True):
+        changed = {p: replace(shop.products[p], for_sale=for_sale) for p in shop.p[:3]}
+        await project(store, tenant, GraphChanges(products=changed))
+        await assert_ranked_from_relationships(store, tenant, shop)
+    # for_you reads bought-together from the lists too: the same as signals + neighbours.
+    customer = shop.users[0]
+    signals, near = await store.personal(tenant, customer, NOW, 30, 3)
+    seeds = list(seed_weights(signals, NOW))
+    key = lambda n: (str(n.seed_id), str(n.product_id), n.bought_together, n.similar)  # noqa: E731
+    assert seeds and sorted(near, key=key) == sorted(
+        await store.neighbours(tenant, seeds, 3), key=key
+    )
+    # The bulk build's path: an emptied graph written with `fresh` writers.
+    await store.clear(tenant)
+    for changes in (GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
+                    GraphChanges(orders=orders)):  # fmt: skip
+        async with store.writer(tenant, fresh=True) as writer:
+            await apply_changes(writer, changes, FactsCatalog(shop.products.values()), fresh=True)
+    await assert_ranked_from_relationships(store, tenant, shop)

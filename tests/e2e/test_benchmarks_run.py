@@ -91,6 +91,10 @@ def test_recommend_benchmark_loads_both_graphs_and_times_every_recommender() -> 
         assert set(r["recommenders"]) >= {"bought_together", "also_bought", "similar",
                                           "trending", "for_you"}  # fmt: skip
         assert all(m["count"] > 0 for m in r["recommenders"].values())
+        # The latency's split: the server's own time and one client alone, besides concurrent.
+        assert all(m["alone"]["count"] > 0 and 0 <= m["server_p50_ms"] <= m["server_p99_ms"]
+                   for m in r["recommenders"].values())  # fmt: skip
+        assert r["write_statements"] > 0  # the bare driver loop replayed what was sent
     # Both stores were bulk-loaded with the same rows; the graph they hold was counted.
     assert report["neo4j"]["bulk_rows"] == report["postgres"]["bulk_rows"] > 0
     assert report["graph"]["FREQUENTLY_BOUGHT_WITH"] > 0 and report["graph"]["Order"] == 150

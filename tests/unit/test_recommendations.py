@@ -11,8 +11,10 @@ from polyshop.domain.recommendations import (
     OrderFact,
     ProductFact,
     Signal,
+    Similarity,
     also_bought_delta,
     enters_top,
+    moved_lists,
     order_counts,
     order_delta,
     purchase_writes,
@@ -150,6 +152,28 @@ def test_a_candidate_enters_a_full_list_only_before_its_kth() -> None:
     assert enters_top(stored, 2.0, UUID(int=6), k=3)  # a tie, ranked before the k-th by id
     assert not enters_top(stored, 2.0, UUID(int=8), k=3)
     assert not enters_top(stored, 1.5, UUID(int=0), k=3)
+
+
+def test_lists_take_in_risen_or_new_products_and_fall_back_to_a_ranking_otherwise() -> None:
+    p, q, r, a, b, c, x = (UUID(int=i) for i in (100, 101, 102, 1, 2, 3, 9))
+
+    def edge(src: UUID, dst: UUID, score: float) -> tuple[UUID, UUID, Similarity]:
+        return (src, dst, Similarity(score, f"s{score}"))
+
+    stored = {p: [edge(p, a, 3.0), edge(p, b, 2.0), edge(p, c, 2.0)],
+              q: [edge(q, a, 3.0), edge(q, b, 2.0), edge(q, c, 2.0)],
+              r: [edge(r, a, 3.0), edge(r, b, 2.0), edge(r, c, 2.0)]}  # fmt: skip
+    # x (new) enters p's list before b, pushing c out. b rose for q: q's list reorders. b fell
+    # for r, or c is no longer a candidate of r: r's 4th is unknown, r is ranked again.
+    moved, again = moved_lists(stored, [edge(p, x, 2.5)], {x}, k=3)
+    assert again == set() and moved == {p: [edge(p, a, 3.0), edge(p, x, 2.5), edge(p, b, 2.0)]}
+    moved, again = moved_lists(
+        {q: stored[q], r: stored[r]}, [edge(q, b, 4.0), edge(r, b, 1.0)], {b}, k=3
+    )
+    assert again == {r} and moved == {q: [edge(q, b, 4.0), edge(q, a, 3.0), edge(q, c, 2.0)]}
+    assert moved_lists({r: stored[r]}, [], {c}, k=3) == ({}, {r})  # c: no longer a candidate
+    # Nothing new and nothing changed in the list: left out.
+    assert moved_lists({p: stored[p]}, [edge(p, x, 1.0)], {x}, k=3) == ({}, set())
 
 
 def test_recent_behaviour_weighs_more_and_a_bad_review_removes_a_seed() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -205,9 +205,14 @@ def also_bought_delta(
     for user in before.keys() | after.keys():
         old, new = before.get(user, set()), after.get(user, set())
         changed = old ^ new
-        for product in changed:
-            for other in (old | new) - {product}:
-                d = int(product in new and other in new) - int(product in old and other in old)
+        # A product bought now pairs with everything bought now (+1); one no longer bought
+        # with everything bought before (-1); other pairs of changed products net to 0.
+        for product, mine, d in [(p, new, 1) for p in new - old] + [
+            (p, old, -1) for p in old - new
+        ]:
+            for other in mine:
+                if other == product:
+                    continue
                 delta[(product, other)] += d
                 if other not in changed:  # a changed `other` counts this pair in its own turn
                     delta[(other, product)] += d
@@ -270,6 +275,36 @@ def top_similar(
              if other.for_sale and (s := similarity(product, other)) is not None]  # fmt: skip
     found.sort(key=lambda f: similar_order(f[1].score, f[0]))
     return [(product.id, other, s) for other, s in found[:k]]
+
+
+def moved_lists(
+    stored: Mapping[UUID, Sequence[SimilarEdge]], reaching: Iterable[SimilarEdge],
+    changed: Collection[UUID], k: int = SIMILAR_K,
+) -> tuple[dict[UUID, list[SimilarEdge]], set[UUID]]:  # fmt: skip
+    """New SIMILAR_TO lists of the products `stored` (their stored lists; none of them
+    `changed`), given the changed products' new edges from them (`reaching`: P -> X for each
+    changed X for sale that P is similar to). A list whose changed members all kept or raised
+    their score can only gain changed products or reorder: its new list is the best k of its
+    unchanged members and the new edges (anything else ranked after its k-th before, and still
+    does). A list with a changed member that lost score or is no longer a candidate may need its
+    (k+1)-th, which only a ranking of the catalog knows: returned in the second part. Lists that
+    come out unchanged are left out of the first part."""
+    new: dict[UUID, dict[UUID, SimilarEdge]] = {}
+    for edge in reaching:
+        new.setdefault(edge[0], {})[edge[1]] = edge
+    moved: dict[UUID, list[SimilarEdge]] = {}
+    again: set[UUID] = set()
+    for product, edges in stored.items():
+        mine = new.get(product, {})
+        if any(b in changed and (b not in mine or mine[b][2].score < s.score)
+               for _, b, s in edges):  # fmt: skip
+            again.add(product)
+            continue
+        pool = [e for e in edges if e[1] not in changed] + list(mine.values())
+        pool.sort(key=lambda e: similar_order(e[2].score, e[1]))
+        if pool[:k] != sorted(edges, key=lambda e: similar_order(e[2].score, e[1])):
+            moved[product] = pool[:k]
+    return moved, again
 
 
 def enters_top(

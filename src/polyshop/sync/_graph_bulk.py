@@ -50,16 +50,18 @@ _PURCHASED = (
     _COUNTED_LINES + " SELECT user_id, product_id, count(*), max(created_at) FROM lines"
     " GROUP BY user_id, product_id"
 )
+# Pairs come grouped by their first product: Neo4j ranks a product's partners (its top-partner
+# lists) after each chunk that wrote some, so a product must not be spread over many chunks.
 _BOUGHT_TOGETHER = (
     _COUNTED_LINES + " SELECT a.product_id, b.product_id, count(*) FROM lines a"
     " JOIN lines b ON b.order_id = a.order_id AND b.product_id <> a.product_id"
-    " GROUP BY a.product_id, b.product_id"
+    " GROUP BY a.product_id, b.product_id ORDER BY a.product_id"
 )
 _ALSO_BOUGHT = (
     _COUNTED_LINES + ", bought AS (SELECT DISTINCT user_id, product_id FROM lines)"
     " SELECT a.product_id, b.product_id, count(*) FROM bought a"
     " JOIN bought b ON b.user_id = a.user_id AND b.product_id <> a.product_id"
-    " GROUP BY a.product_id, b.product_id"
+    " GROUP BY a.product_id, b.product_id ORDER BY a.product_id"
 )
 _ORDERS = (
     "SELECT o.id, o.user_id, o.created_at, o.status, o.payment_status, i.products,"

@@ -18,6 +18,7 @@ from polyshop.domain.recommendations import (
     RecommendationKind,
     ReviewFact,
     SimilarEdge,
+    Similarity,
     enters_top,
     similarity,
     tally,
@@ -74,12 +75,19 @@ class ReferenceGraph:
     async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
         return {a for (a, b), pair in self.pairs.items() if b in product_ids and pair["similar"]}
 
-    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+    async def similar_admits(self, candidates: Sequence[SimilarEdge]) -> set[UUID]:
         stored: dict[UUID, list[tuple[float, UUID]]] = {}
         for (a, b), pair in self.pairs.items():
             if pair["similar"]:
                 stored.setdefault(a, []).append((pair["similar"], b))
-        return {p for p, x, score in candidates if enters_top(stored.get(p, []), score, x)}
+        return {p for p, x, s in candidates if enters_top(stored.get(p, []), s.score, x)}
+
+    async def similar_lists(self, product_ids: Collection[UUID]) -> dict[UUID, list[SimilarEdge]]:
+        found: dict[UUID, list[SimilarEdge]] = {p: [] for p in product_ids}
+        for (a, b), pair in sorted(self.pairs.items()):
+            if a in found and pair["similar"]:
+                found[a].append((a, b, Similarity(pair["similar"], pair["reason"])))
+        return found
 
     async def replace_similar(
         self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
@@ -219,13 +227,13 @@ class FactsCatalog:
         return [edge for pid in sorted(set(product_ids)) if pid in self.products
                 for edge in top_similar(self.products[pid], self.products.values())]  # fmt: skip
 
-    async def reaching(self, product_ids: Collection[UUID]) -> list[tuple[UUID, UUID, float]]:
-        found = []
+    async def reaching(self, product_ids: Collection[UUID]) -> list[SimilarEdge]:
+        found: list[SimilarEdge] = []
         for x in sorted(set(product_ids)):
             fact = self.products.get(x)
             if fact is None or not fact.for_sale:
                 continue
             for p in self.products.values():
                 if p.id not in product_ids and (s := similarity(p, fact)) is not None:
-                    found.append((p.id, x, s.score))
+                    found.append((p.id, x, s))
         return found

@@ -32,6 +32,7 @@ from polyshop.domain.recommendations import (
     RecommendationKind,
     ReviewFact,
     also_bought_delta,
+    moved_lists,
     order_counts,
     order_delta,
     purchase_writes,
@@ -228,36 +229,44 @@ async def _products(
     a computation from scratch would, with work bounded by the changed products' neighbourhood.
 
     A product P's top K (`top_similar`: similar products for sale, score desc then id) depends
-    only on the scores score(P, Q). A change of products X (category, brand, attributes, for
-    sale or not, deleted) changes score(P, X) only, so for a product P outside the changes:
-    - if some X is in P's stored list, X may leave it or move: P is ranked again;
-    - else if some X would enter P's stored list now (`enters_top`: the list is not full, or X's
-      new (score, id) ranks before the list's k-th), P is ranked again;
-    - else P's list is unchanged: its members' scores did not move, every other product ranks
-      after its k-th as before, and no X ranks before it.
-    So the products ranked again are the changed ones, the stored sources of an edge to one of
-    them (`similar_sources`, at most the products that listed them) and the products their new
-    scores reach (`similar_admits` over `reaching`: only products sharing a category or a brand
-    with a changed product for sale, each compared with its own k-th). Their new lists come
-    from the catalog's SQL ranking (`SimilarCatalog.top_similar`), the same statement that
-    builds the graph from scratch; every other list stays as stored.
+    only on the scores score(P, Q). A batch of changed products X (category, brand, attributes,
+    for sale or not) changes score(P, X) only. So, for a product P outside the batch:
+    - if no X is in P's stored list and no X would enter it (`enters_top`: the list is not full,
+      or X's new (score, id) ranks before its k-th), P's list is unchanged: its members' scores
+      did not move, every other product ranks after its k-th as before, no X ranks before it;
+    - if every X in P's list kept or raised its score (and is still a candidate), the new list
+      is the best K of its other members and the new edges P -> X (`moved_lists`): anything
+      else ranked after the old k-th and still does. No ranking of the catalog is needed;
+    - if an X in P's list lost score or is no longer a candidate (off sale, nothing shared),
+      P may need its (K+1)-th: P is ranked again over the catalog.
+    The products looked at are the stored sources of an edge to an X (`similar_sources`) and
+    those an X now reaches (`similar_admits` over `reaching`: the new edges P -> X for the
+    products P sharing a category or a brand with an X for sale, each compared with its own
+    k-th in the store). The products ranked over the catalog are the changed ones and the
+    third case, by the SQL that builds the graph from scratch (`SimilarCatalog.top_similar`).
 
-    Exactness across batches: a list is always the ranking of the catalog of some snapshot at
-    least as recent as the facts it was made from; a product changed after that snapshot has an
-    event not projected yet, whose batch checks the list against the product's newer state (and
-    a later snapshot). A product ranked in a newer catalog than its own event's is checked again
-    when that event comes, and found unchanged or ranked again: either way the lists end equal
-    to the ranking of the final catalog (`sync verify graph` compares them with it).
+    Exactness across batches: a list is the ranking of the catalog of some snapshot at least as
+    recent as the facts it was made from; a product changed after that snapshot has an event
+    not projected yet, whose batch checks the list against the product's newer state (in a later
+    snapshot). A list ranked in a newer catalog than a product's event is checked again when
+    that event comes, and found unchanged or updated: either way the lists end equal to the
+    ranking of the final catalog (`sync verify graph` compares them with it).
     """
     await writer.put_products(facts)
     changed = {f.id for f in facts}
     if fresh:
         await writer.replace_similar(changed, await similar.top_similar(changed))
         return
-    listing = await writer.similar_sources(changed)
-    admitted = await writer.similar_admits(await similar.reaching(changed))
-    ranked = changed | listing | admitted
-    await writer.replace_similar(ranked, await similar.top_similar(ranked))
+    reaching = await similar.reaching(changed)
+    touched = (await writer.similar_sources(changed) - changed) | await writer.similar_admits(
+        reaching
+    )
+    moved, again = moved_lists(await writer.similar_lists(touched), reaching, changed)
+    ranked = changed | again
+    edges = await similar.top_similar(ranked)
+    await writer.replace_similar(
+        ranked | moved.keys(), edges + [e for mine in moved.values() for e in mine]
+    )
 
 
 async def _orders(writer: GraphWriter, facts: list[OrderFact]) -> None:

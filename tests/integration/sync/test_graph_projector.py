@@ -294,7 +294,9 @@ async def _until(check: Any, poll: float, within: float = 120) -> None:
             await asyncio.sleep(poll)
 
 
-async def _similar_shop(app: bootstrap.Container, rng: random.Random) -> tuple[Shop, list[UUID]]:
+async def _similar_shop(
+    app: bootstrap.Container, rng: random.Random, n: int = 40
+) -> tuple[Shop, list[UUID]]:
     """A shop with more similar products than SIMILAR_K per product: two categories, two
     brands (and none), attributes from a small pool (many equal scores), some not for sale."""
     shop = await make_shop(app)
@@ -302,9 +304,10 @@ async def _similar_shop(app: bootstrap.Container, rng: random.Random) -> tuple[S
     video = (await app.catalog.create_category(t, "Video", parent_id=shop.root_category)).id
     other_brand = await app.catalog.create_brand(t, "Zenith")
     made = []
-    for i in range(40):
+    for i in range(n):
         attributes = rng.sample([("colour", "black"), ("colour", "white"), ("wireless", "true"),
-                                 ("size", "m")], rng.randint(0, 3))  # fmt: skip
+                                 ("size", "m"), ("material", "steel"), ("eco", "true")],
+                                rng.randint(0, 5))  # fmt: skip
         made.append(await app.catalog.create_product(t, ProductDraft(
             name=f"Item {i}", sku=f"ITEM-{i}", price="10.00",
             category_id=rng.choice([shop.category, video]), vendor_id=shop.vendor_id,
@@ -353,8 +356,9 @@ async def _change_catalog(app: bootstrap.Container, shop: Shop, ids: list[UUID],
 async def test_sql_ranks_similar_products_like_the_domain_rule(app: bootstrap.Container) -> None:
     """The SQL ranking over PostgreSQL's catalog gives, per product, exactly the pure rule's
     best SIMILAR_K (`domain.recommendations.top_similar`), asked for some products, for every
-    product, or streamed in small pages."""
-    shop, made = await _similar_shop(app, random.Random(3))
+    product, or streamed in small pages. About 45 products a category: some lists are filled
+    by the category alone (the brand's array skipped), others are not."""
+    shop, made = await _similar_shop(app, random.Random(3), n=90)
     async with app.relay_database.unit_of_work(shop.tenant_id) as uow:
         every = [*made, *shop.products.values()]
         facts = FactsCatalog(await product_facts(uow, every))

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from cassandra import ConsistencyLevel, DriverException, OperationTimedOut
@@ -48,6 +48,8 @@ from polyshop.domain.analytics import (
     split_user_key,
 )
 from polyshop.domain.errors import StoreUnavailableError
+
+T = TypeVar("T")
 
 # Rows per batch: about 5 KiB (batch_size_warn_threshold), far under the 50 KiB failure limit.
 BATCH_ROWS = 30
@@ -85,18 +87,28 @@ _SELECTS = {
     " GROUP BY event_type",
     "order": "SELECT event_time, event_id, event_type, user_key, product_id, category_id,"
     " quantity, amount, detail FROM order_analytics WHERE tenant_id = ? AND order_id = ?",
-    # One hour of a product's day, from all its buckets (the recount behind the rollup).
-    "recount": "SELECT event_type, count(*), sum(amount) FROM product_analytics"
-    " WHERE tenant_id = ? AND product_id = ? AND event_date = ? AND bucket IN ?"
+    # One hour of several products' day, from all their buckets (the recount behind the
+    # rollup): every (product, bucket) partition named, Cassandra counts inside each.
+    "recount": "SELECT product_id, event_type, count(*), sum(amount) FROM product_analytics"
+    " WHERE tenant_id = ? AND product_id IN ? AND event_date = ? AND bucket IN ?"
     " AND event_hour = ? GROUP BY tenant_id, product_id, event_date, bucket, event_hour,"
     " event_type",
     "rollup": "SELECT event_hour, event_type, events, amount FROM product_hourly_rollup"
     " WHERE tenant_id = ? AND product_id = ? AND event_date = ?",
+    # Several products' days at once (the flush's fold into the top products).
+    "rollups": "SELECT product_id, event_type, events, amount FROM product_hourly_rollup"
+    " WHERE tenant_id = ? AND product_id IN ? AND event_date = ?",
     "candidates": "SELECT product_id, views, purchases, revenue, version FROM top_products_daily"
     " WHERE tenant_id = ? AND event_date = ?",
 }
 # Compare-and-set rounds of one shop-day's candidates before giving up (the relay retries).
 _CAS_ROUNDS = 50
+# Products named by one recount or rollup read of a flush (`product_id IN ?`): a recount
+# reads 8 bucket partitions of each, so 32 products are 256 single-partition reads done by
+# the coordinator for the price of one request from this client, whose per-request CPU is
+# what limits a flush (far under Cassandra 5's partition-keys-in-select guardrail when one
+# is set; it is off by default).
+_PRODUCTS_PER_READ = 32
 
 
 def parse_hosts(hosts: str) -> tuple[list[str], int]:
@@ -143,6 +155,10 @@ def _day_totals(product_id: UUID, rows: list[Any]) -> ProductRank:
             purchases += r.events
             revenue += r.amount or Decimal(0)
     return ProductRank(product_id, views, purchases, revenue)
+
+
+def _chunks(items: list[UUID], size: int) -> list[list[UUID]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _unset(*values: Any) -> tuple[Any, ...]:
@@ -325,42 +341,73 @@ class CassandraAnalyticsStore:
         """Recount every noted (product, day, hour) from the event table and write it as
         absolute values; then fold those products' day totals into their day's top-products
         candidates. Idempotent (a replayed batch recounts the same events) and safe with
-        concurrent writers (the larger count wins; candidates are CAS-updated)."""
-        days: dict[tuple[UUID, date], dict[UUID, ProductRank]] = defaultdict(dict)
+        concurrent writers (the larger count wins; candidates are CAS-updated).
+
+        Set-based, in four steps with at most `concurrency` requests in flight each: the
+        recounts, one read per shop-day-hour and up to 32 products; the rollup writes, packed
+        into unlogged batches like the events; the touched products' days, one read per
+        shop-day and up to 32 products (after the writes, so a concurrent writer's recount is
+        seen by at least one of the two folds); one compare-and-set per shop-day. The flush used
+        to send three requests per noted product-hour, one at a time per product."""
+        hourly: dict[tuple[UUID, date, int], list[UUID]] = defaultdict(list)
+        daily: dict[tuple[UUID, date], list[UUID]] = defaultdict(list)
         ttls: dict[tuple[UUID, date], int] = defaultdict(int)
-
-        async def product_day(key: tuple[UUID, UUID, date], touched: dict[int, int]) -> None:
-            tenant_id, product_id, day = key
-            await asyncio.gather(*(self._recount(key, h, ttl) for h, ttl in touched.items()))
-            totals = _day_totals(product_id, await self._run(
-                self._selects["rollup"], (tenant_id, product_id, day)))  # fmt: skip
-            days[(tenant_id, day)][product_id] = totals
+        for (tenant_id, product_id, day), touched in hours.items():
+            daily[(tenant_id, day)].append(product_id)
             ttls[(tenant_id, day)] = max(ttls[(tenant_id, day)], *touched.values())
+            for hour in touched:
+                hourly[(tenant_id, day, hour)].append(product_id)
 
-        await self._bounded([product_day(k, t) for k, t in hours.items()])
-        await self._bounded([
-            self._fold_candidates(tenant_id, day, totals, ttls[(tenant_id, day)])
-            for (tenant_id, day), totals in days.items()
-        ])  # fmt: skip
-
-    async def _recount(self, key: tuple[UUID, UUID, date], hour: int, ttl: int) -> None:
-        tenant_id, product_id, day = key
-        rows = await self._run(
-            self._selects["recount"], (tenant_id, product_id, day, list(range(BUCKETS)), hour)
+        recounts = await self._gather(
+            self._recount(tenant_id, day, hour, chunk)
+            for (tenant_id, day, hour), products in hourly.items()
+            for chunk in _chunks(products, _PRODUCTS_PER_READ)
         )
-        counts: dict[str, list[Any]] = {}
-        for kind, count, total in rows:  # one row per bucket and type
-            entry = counts.setdefault(kind, [0, Decimal(0)])
+        writes: dict[tuple[UUID, UUID, date], list[Any]] = defaultdict(list)
+        for (tenant_id, day, hour), counted in recounts:
+            for (product_id, kind), (count, total) in counted.items():
+                ttl = hours[(tenant_id, product_id, day)][hour]
+                writes[(tenant_id, product_id, day)].append(self._inserts["hour"].bind(
+                    (tenant_id, product_id, day, hour, kind, count, total, ttl, count)))  # fmt: skip
+        await self._run_all(self._pack(writes.values()))
+
+        wanted = [
+            (tenant_id, day, chunk)
+            for (tenant_id, day), products in daily.items()
+            for chunk in _chunks(products, _PRODUCTS_PER_READ)
+        ]
+        reads = await self._gather(
+            self._run(self._selects["rollups"], (tenant_id, chunk, day))
+            for tenant_id, day, chunk in wanted
+        )
+        # By shop and day too: two shops may share product ids.
+        rollups: dict[tuple[UUID, date, UUID], list[Any]] = defaultdict(list)
+        for (tenant_id, day, _), rows in zip(wanted, reads, strict=True):
+            for r in rows:
+                rollups[(tenant_id, day, r.product_id)].append(r)
+        await self._gather(
+            self._fold_candidates(
+                tenant_id, day,
+                {p: _day_totals(p, rollups[(tenant_id, day, p)]) for p in products},
+                ttls[(tenant_id, day)],
+            )
+            for (tenant_id, day), products in daily.items()
+        )  # fmt: skip
+
+    async def _recount(
+        self, tenant_id: UUID, day: date, hour: int, products: list[UUID]
+    ) -> tuple[tuple[UUID, date, int], dict[tuple[UUID, str], list[Any]]]:
+        """One hour of these products' day, summed over their buckets: (product, type) ->
+        [events, amount]."""
+        rows = await self._run(
+            self._selects["recount"], (tenant_id, products, day, list(range(BUCKETS)), hour)
+        )
+        counts: dict[tuple[UUID, str], list[Any]] = {}
+        for product_id, kind, count, total in rows:  # one row per product, bucket and type
+            entry = counts.setdefault((product_id, kind), [0, Decimal(0)])
             entry[0] += count
             entry[1] += total or Decimal(0)
-        if not counts:
-            return
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)  # one partition
-        batch.is_idempotent = True
-        for kind, (count, total) in counts.items():
-            batch.add(self._inserts["hour"], (tenant_id, product_id, day, hour, kind, count,
-                                              total, ttl, count))  # fmt: skip
-        await self._run(batch)
+        return (tenant_id, day, hour), counts
 
     async def _fold_candidates(
         self, tenant_id: UUID, day: date, totals: dict[UUID, ProductRank], ttl: int
@@ -401,16 +448,25 @@ class CassandraAnalyticsStore:
                 return
         raise StoreUnavailableError("cassandra", f"top products of {day}: too much contention")
 
-    async def _bounded(self, work: list[Any]) -> None:
+    async def _gather(self, work: Iterable[Awaitable[T]]) -> list[T]:
+        """Every step's result, at most `concurrency` at a time (the first failure fails the
+        call; every step is idempotent, and the flush notes its keys again)."""
         limit = asyncio.Semaphore(self._concurrency)
 
-        async def one(step: Any) -> None:
+        async def one(step: Awaitable[T]) -> T:
             async with limit:
-                await step
+                return await step
 
-        await asyncio.gather(*(one(step) for step in work))
+        return await asyncio.gather(*(one(step) for step in work))
 
     def _statements(self, events: Sequence[AnalyticsEvent]) -> list[Any]:
+        """The events' rows as unlogged batches (`_pack`), one partition's rows together."""
+        return self._pack(
+            [self._inserts[table].bind(values) for table, values in rows]
+            for rows in self.rows(events).values()
+        )
+
+    def _pack(self, partitions: Iterable[list[Any]]) -> list[Any]:
         """Unlogged batches of rows whose partitions live on the same replicas. A batch of one
         partition alone rarely holds more than a row (events spread over thousands of product
         days), so partitions that share their replica set are packed together: the coordinator
@@ -419,11 +475,22 @@ class CassandraAnalyticsStore:
         row, which is what limits single-row inserts from Python."""
         assert self._cluster is not None
         metadata = self._cluster.metadata
+        everywhere = {host.address for host in metadata.all_hosts()}
         groups: dict[tuple[str, ...], list[Any]] = defaultdict(list)
-        for rows in self.rows(events).values():  # one partition's rows stay together
-            bound = [self._inserts[table].bind(values) for table, values in rows]
-            replicas = metadata.get_replicas(self._keyspace, bound[0].routing_key)
-            groups[tuple(sorted(host.address for host in replicas))].extend(bound)
+        same: list[Any] | None = None
+        for bound in partitions:  # one partition's rows stay together
+            if same is not None:
+                same.extend(bound)
+                continue
+            replicas = {
+                h.address for h in metadata.get_replicas(self._keyspace, bound[0].routing_key)
+            }
+            groups[tuple(sorted(replicas))].extend(bound)
+            if replicas == everywhere:
+                # Every node holds this partition, so every node holds every partition (the
+                # replica count is the same for all: one node, or three with three replicas):
+                # the rest need no lookup (the routing key's hash, about 80 us a partition).
+                same = groups[tuple(sorted(replicas))]
         statements: list[Any] = []
         for bound in groups.values():
             for start in range(0, len(bound), BATCH_ROWS):

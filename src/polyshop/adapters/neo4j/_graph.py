@@ -35,6 +35,7 @@ from polyshop.domain.recommendations import (
     ReviewFact,
     Signal,
     SimilarEdge,
+    Similarity,
     tally,
 )
 from polyshop.ports import GraphSnapshot
@@ -58,6 +59,21 @@ _RELATIONSHIP = {
     RecommendationKind.SIMILAR: "SIMILAR_TO",
 }
 
+# A product's strongest partners of a maintained relationship, kept on its node in rank order
+# (weight, then id: the contract's order) as two parallel lists: `top_<rel>` the partners' ids,
+# `top_<rel>_w` their weights. A hot product has up to the catalog's size of relationships; a
+# read of its top 10 then looks at the first entries of a list instead of expanding and sorting
+# every relationship (and reading every partner's id and for_sale). The lists hold the best
+# TOP_PARTNERS whatever the partners' for_sale (which changes without touching the pairs), so
+# the first N entries for sale are the answer unless the list ran out (then the read falls back
+# to the expansion). Rewritten, for the products whose relationships changed, by the same
+# transaction that changed them.
+TOP_PARTNERS = 50  # the recommenders' largest limit (services.recommendations.MAX_LIMIT)
+_TOP = {
+    RecommendationKind.BOUGHT_TOGETHER: ("top_together", "top_together_w"),
+    RecommendationKind.ALSO_BOUGHT: ("top_also_bought", "top_also_bought_w"),
+}
+
 # A product first seen through an order or a trend update gets the PostgreSQL twin's defaults.
 _NEW_PRODUCT = (
     "ON CREATE SET p.name = '', p.for_sale = false, p.features = [], p.trend = 0.0, p.orders = 0"
@@ -73,7 +89,8 @@ def _native(value: Any) -> Any:
 
 
 # The customer's edges, their likeliest seeds (`seed_weights`'s formula) and each seed's
-# strongest neighbours for sale (COLLECT subqueries with LIMIT inside): one statement.
+# strongest neighbours for sale (COLLECT subqueries with LIMIT inside; bought-together from the
+# seed's top-partner list): one statement.
 _PERSONAL: LiteralString = (
     "MATCH (:User {tenant_id: $t, id: $id})-[r:PURCHASED|ADDED_TO_CART|VIEWED|REVIEWED]->"
     "(p:Product)"
@@ -89,8 +106,10 @@ _PERSONAL: LiteralString = (
     " WITH collect({p: p, signals: signals, weight: weight}) AS touched"
     " CALL (touched) { UNWIND touched[0..$candidates] AS s WITH s WHERE s.weight > 0"
     " WITH s.p AS seed RETURN collect({seed: seed.id,"
-    " together: COLLECT { MATCH (seed)-[x:FREQUENTLY_BOUGHT_WITH]->(q:Product) WHERE q.for_sale"
-    " RETURN [q.id, q.name, x.weight] ORDER BY x.weight DESC, q.id LIMIT $n },"
+    " ranked: seed.top_together IS NOT NULL, listed: size(coalesce(seed.top_together, [])),"
+    " together: COLLECT { UNWIND range(0, size(coalesce(seed.top_together, [])) - 1) AS i"
+    " MATCH (q:Product {tenant_id: $t, id: seed.top_together[i]}) WHERE q.for_sale"
+    " RETURN [q.id, q.name, seed.top_together_w[i]] ORDER BY i LIMIT $n },"
     " similar: COLLECT { MATCH (seed)-[x:SIMILAR_TO]->(q:Product) WHERE q.for_sale"
     " RETURN [q.id, q.name, x.score] ORDER BY x.score DESC, q.id LIMIT $n }}) AS near }"
     " RETURN [s IN touched | {id: s.p.id, name: s.p.name, signals: s.signals}] AS touched, near"
@@ -122,9 +141,13 @@ def _order_rows(facts: Sequence[OrderFact]) -> list[dict[str, Any]]:
 
 
 class Neo4jGraphWriter:
-    def __init__(self, tx: AsyncTransaction, tenant_id: UUID, *, fresh: bool = False) -> None:
+    def __init__(
+        self, tx: AsyncTransaction, tenant_id: UUID, *, fresh: bool = False,
+        top: int = TOP_PARTNERS,
+    ) -> None:  # fmt: skip
         self._tx = tx
         self._tenant = str(tenant_id)
+        self._top = top
         # An emptied graph (the bulk build): relationships are created, not merged (a MERGE
         # between two hot products looks through one of their relationship chains).
         self._fresh = fresh
@@ -165,14 +188,14 @@ class Neo4jGraphWriter:
         )
         return {UUID(r["id"]) for r in records}
 
-    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+    async def similar_admits(self, candidates: Sequence[SimilarEdge]) -> set[UUID]:
         """`enters_top` in Cypher: each product's stored list (at most K relationships), its
         k-th compared with the candidate's (score desc, id asc)."""
         if not candidates:
             return set()
         grouped: dict[str, list[dict[str, Any]]] = {}
-        for p, x, score in candidates:
-            grouped.setdefault(str(p), []).append({"x": str(x), "score": score})
+        for p, x, s in candidates:
+            grouped.setdefault(str(p), []).append({"x": str(x), "score": s.score})
         records = await self._run(
             "UNWIND $rows AS r OPTIONAL MATCH (p:Product {tenant_id: $t, id: r.p})"
             " WITH r, CASE WHEN p IS NULL THEN [] ELSE COLLECT {"
@@ -184,6 +207,19 @@ class Neo4jGraphWriter:
             rows=[{"p": p, "to": to} for p, to in sorted(grouped.items())], k=SIMILAR_K,
         )  # fmt: skip
         return {UUID(r["id"]) for r in records}
+
+    async def similar_lists(self, product_ids: Collection[UUID]) -> dict[UUID, list[SimilarEdge]]:
+        records = await self._run(
+            "MATCH (a:Product) WHERE a.tenant_id = $t AND a.id IN $ids"
+            " MATCH (a)-[s:SIMILAR_TO]->(b:Product)"
+            " RETURN a.id AS a, b.id AS b, s.score AS score, s.reason AS reason",
+            ids=[str(i) for i in product_ids],
+        )
+        found: dict[UUID, list[SimilarEdge]] = {p: [] for p in product_ids}
+        for r in records:
+            a = UUID(r["a"])
+            found[a].append((a, UUID(r["b"]), Similarity(float(r["score"]), r["reason"])))
+        return found
 
     async def replace_similar(
         self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
@@ -312,25 +348,56 @@ class Neo4jGraphWriter:
         if not deltas:
             return
         rel = _RELATIONSHIP[kind]
-        if self._fresh:  # one row per source product: its node is found once
-            grouped: dict[str, list[dict[str, Any]]] = {}
-            for (a, b), d in sorted(deltas.items()):
-                grouped.setdefault(str(a), []).append({"b": str(b), "d": d})
+        # One row per source product (its node is found once), its partners and increments as
+        # two lists; sorted as text (the uuids' order, but compared in C: a batch has tens of
+        # thousands of pairs), so concurrent writers take the relationships in one order.
+        grouped: dict[str, tuple[list[str], list[int]]] = {}
+        for a, b, d in sorted((str(a), str(b), d) for (a, b), d in deltas.items()):
+            partners, increments = grouped.setdefault(a, ([], []))
+            partners.append(b)
+            increments.append(d)
+        rows = [{"a": a, "b": b, "d": d} for a, (b, d) in grouped.items()]
+        if self._fresh:
             await self._run(
                 "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
-                " UNWIND r.to AS x MATCH (b:Product {tenant_id: $t, id: x.b})"
-                f" CREATE (a)-[:{rel} {{weight: x.d}}]->(b)",
-                rows=[{"a": a, "to": to} for a, to in grouped.items()],
+                " UNWIND range(0, size(r.b) - 1) AS i MATCH (b:Product {tenant_id: $t, id: r.b[i]})"
+                f" CREATE (a)-[:{rel} {{weight: r.d[i]}}]->(b)",
+                rows=rows,
             )
-            return
+        else:
+            await self._run(
+                "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
+                " UNWIND range(0, size(r.b) - 1) AS i MATCH (b:Product {tenant_id: $t, id: r.b[i]})"
+                f" MERGE (a)-[x:{rel}]->(b) ON CREATE SET x.weight = 0"
+                " SET x.weight = x.weight + r.d[i]"
+                " WITH x WHERE x.weight <= 0 DELETE x",
+                rows=rows,
+            )
+        # In the bulk build a source's relationships may span two chunks (they come grouped by
+        # source): the second chunk's rewrite sees them all.
+        await self._rank(kind, rows)
+
+    async def _rank(self, kind: RecommendationKind, rows: list[dict[str, Any]]) -> None:
+        """Rewrite the top-partner lists (`_TOP`) of the products whose partners `b` changed,
+        where the change can reach the list: no list yet, a list that holds every partner (not
+        full), a changed partner in it, or one that now ranks above its last entry. Otherwise
+        the list is what it was (the partners in it kept their weights, the changed ones are
+        still below it) and a hot product's thousands of relationships are not read again."""
+        ids, weights = _TOP[kind]
+        rel = _RELATIONSHIP[kind]
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
-            " MATCH (b:Product {tenant_id: $t, id: r.b})"
-            f" MERGE (a)-[x:{rel}]->(b) ON CREATE SET x.weight = 0"
-            " SET x.weight = x.weight + r.d"
-            " WITH x WHERE x.weight <= 0 DELETE x",
-            rows=[{"a": str(a), "b": str(b), "d": d} for (a, b), d in sorted(deltas.items())],
-        )
+            f" WITH a, r, a.{ids} AS top, a.{weights} AS ws"
+            " WHERE top IS NULL OR size(top) < $k OR any(b IN r.b WHERE b IN top)"
+            " OR EXISTS { UNWIND r.b AS bid MATCH (q:Product {tenant_id: $t, id: bid})"
+            f" MATCH (a)-[x:{rel}]->(q)"
+            " WHERE x.weight > ws[-1] OR (x.weight = ws[-1] AND q.id < top[-1]) }"
+            f" CALL (a) {{ OPTIONAL MATCH (a)-[x:{rel}]->(b:Product)"
+            " WITH x.weight AS w, b.id AS b ORDER BY w DESC, b LIMIT $k"
+            " RETURN collect(b) AS ranked, collect(w) AS ranks }"
+            f" SET a.{ids} = ranked, a.{weights} = ranks",
+            rows=rows, k=self._top,
+        )  # fmt: skip
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
         await self._run(
@@ -386,8 +453,12 @@ class Neo4jGraphWriter:
 class Neo4jGraphStore:
     name = "neo4j"
 
-    def __init__(self, url: str, user: str, password: str, *, database: str = "neo4j") -> None:
+    def __init__(
+        self, url: str, user: str, password: str, *, database: str = "neo4j",
+        top: int = TOP_PARTNERS,
+    ) -> None:  # fmt: skip
         auth = (user, password) if password else None
+        self._top = top  # the length of the top-partner lists (tests make it small)
         # Naming the database spares every session a round trip to resolve the home database.
         self._database = database
         # Notifications off: "unknown label" hints on an empty graph are not worth a log line.
@@ -414,7 +485,7 @@ class Neo4jGraphStore:
         async with self._driver.session(database=self._database) as session:
             tx = await session.begin_transaction()
             try:
-                yield Neo4jGraphWriter(tx, tenant_id, fresh=fresh)
+                yield Neo4jGraphWriter(tx, tenant_id, fresh=fresh, top=self._top)
                 await tx.commit()
             finally:
                 if not tx.closed():
@@ -436,6 +507,24 @@ class Neo4jGraphStore:
     async def related(
         self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
     ) -> list[Related]:
+        if kind in _TOP:
+            ids, weights = _TOP[kind]
+            records = await self._read(
+                f"MATCH (a:Product {{tenant_id: $t, id: $id}}) WITH coalesce(a.{ids}, []) AS ids,"
+                f" a.{weights} AS ws, a.{ids} IS NOT NULL AS ranked"
+                " RETURN ranked, size(ids) AS listed, COLLECT {"
+                " UNWIND range(0, size(ids) - 1) AS i"
+                " MATCH (p:Product {tenant_id: $t, id: ids[i]}) WHERE p.for_sale"
+                " RETURN [p.id, p.name, ws[i]] ORDER BY i LIMIT $limit } AS found",
+                t=str(tenant_id), id=str(product_id), limit=limit,
+            )  # fmt: skip
+            if not records:
+                return []
+            found, listed = records[0]["found"], records[0]["listed"]
+            # Fewer than asked from a full list: more partners for sale may be beyond it. No
+            # list: a graph built before the lists existed (`sync rebuild graph` adds them).
+            if records[0]["ranked"] and (len(found) == limit or listed < self._top):
+                return [Related(UUID(i), name, float(w)) for i, name, w in found]
         rel = _RELATIONSHIP[kind]
         weight: LiteralString = "x.score" if kind is RecommendationKind.SIMILAR else "x.weight"
         records = await self._read(
@@ -522,10 +611,19 @@ class Neo4jGraphStore:
         if not records:
             return [], []
         signals = [_signal(p["id"], p["name"], p["signals"]) for p in records[0]["touched"]]
+        # A seed whose list ran out before `per_seed` partners for sale (or a graph built
+        # before the lists) is expanded instead: rare, and still bounded by `candidates`.
+        unlisted = {
+            UUID(near["seed"]) for near in records[0]["near"]
+            if not near["ranked"] or (len(near["together"]) < per_seed
+                                      and near["listed"] >= self._top)
+        }  # fmt: skip
+        expanded = await self.neighbours(tenant_id, unlisted, per_seed) if unlisted else []
         neighbours = [
             Neighbour(UUID(near["seed"]), UUID(q[0]), q[1], int(q[2]), 0.0)
             for near in records[0]["near"] for q in near["together"]
-        ] + [
+            if UUID(near["seed"]) not in unlisted
+        ] + [n for n in expanded if n.bought_together] + [
             Neighbour(UUID(near["seed"]), UUID(q[0]), q[1], 0, float(q[2]))
             for near in records[0]["near"] for q in near["similar"]
         ]  # fmt: skip

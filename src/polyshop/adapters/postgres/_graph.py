@@ -27,6 +27,7 @@ from polyshop.domain.recommendations import (
     ReviewFact,
     Signal,
     SimilarEdge,
+    Similarity,
     tally,
 )
 from polyshop.ports import GraphSnapshot
@@ -114,7 +115,7 @@ class PostgresGraphWriter:
         )
         return {row[0] for row in await cursor.fetchall()}
 
-    async def similar_admits(self, candidates: Sequence[tuple[UUID, UUID, float]]) -> set[UUID]:
+    async def similar_admits(self, candidates: Sequence[SimilarEdge]) -> set[UUID]:
         """`enters_top` in SQL: each product's stored k-th (index graph_pairs_similar_idx),
         compared with the candidate's (score desc, id asc)."""
         if not candidates:
@@ -127,9 +128,20 @@ class PostgresGraphWriter:
             " WHERE kth.other_id IS NULL OR r.s > kth.similarity"
             " OR (r.s = kth.similarity AND r.x < kth.other_id)",
             ([c[0] for c in candidates], [c[1] for c in candidates],
-             [c[2] for c in candidates], SIMILAR_K - 1),
+             [c[2].score for c in candidates], SIMILAR_K - 1),
         )  # fmt: skip
         return {row[0] for row in await cursor.fetchall()}
+
+    async def similar_lists(self, product_ids: Collection[UUID]) -> dict[UUID, list[SimilarEdge]]:
+        cursor = await self._conn.execute(
+            "SELECT product_id, other_id, similarity, similarity_reason FROM graph_pairs"
+            " WHERE product_id = ANY(%s) AND similarity > 0",
+            (list(product_ids),),
+        )
+        found: dict[UUID, list[SimilarEdge]] = {p: [] for p in product_ids}
+        for a, b, score, reason in await cursor.fetchall():
+            found[a].append((a, b, Similarity(float(score), reason)))
+        return found
 
     async def replace_similar(
         self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
@@ -246,7 +258,9 @@ class PostgresGraphWriter:
         if not deltas:
             return
         column = _PAIR_COLUMN[kind]
-        rows = sorted(deltas.items())  # one lock order for concurrent writers
+        # One lock order for concurrent writers: the uuids' order, compared as integers (a
+        # batch has tens of thousands of pairs; uuid.__lt__ is Python).
+        rows = sorted(deltas.items(), key=lambda kv: (kv[0][0].int, kv[0][1].int))
         await self._conn.execute(
             f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
             " SELECT %s, r.a, r.b, r.d FROM unnest(%s::uuid[], %s::uuid[], %s::int[]) AS r(a, b, d)"

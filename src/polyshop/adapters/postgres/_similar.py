@@ -66,9 +66,25 @@ _SCORE = (
 )
 
 # Each source's best K among the products for sale that share its category (one array) or its
-# brand in another category (another): a top-N per source, never every pair at once.
+# brand in another category (another): a top-N per source, never every pair at once. The
+# category's best K first: a brand-only candidate scores at most brand + attribute x (the
+# source's attributes), so when the category's k-th already scores more, the brand's array is
+# not read at all (with the seeded catalogs, most sources).
+_CANDIDATES = (
+    "SELECT q.id, q.category_id, q.brand_id, q.bits FROM ({rows}) q"
+    " WHERE q.id <> p.id ORDER BY " + _SCORE + " DESC, q.id LIMIT %(k)s"
+)
 _TOP = (
     _ITEMS + " SELECT p.id, t.id, t.same_category, t.same_brand, t.shared FROM items p"
+    " CROSS JOIN LATERAL (SELECT count(*) AS n, min(" + _SCORE + ") AS floor,"
+    " array_agg(q.id) AS ids, array_agg(q.category_id) AS categories,"
+    " array_agg(q.brand_id) AS brands, array_agg(q.bits) AS bits FROM ("
+    + _CANDIDATES.format(
+        rows="SELECT u.id, c.category_id, u.brand_id, u.bits FROM by_category c,"
+        " unnest(c.ids, c.brands, c.bits) AS u(id, brand_id, bits)"
+        " WHERE c.category_id = p.category_id"
+    )
+    + ") q) top"
     " CROSS JOIN LATERAL (SELECT q.id, "
     + _SAME_CATEGORY
     + " AS same_category, "
@@ -76,12 +92,13 @@ _TOP = (
     + " AS same_brand, "
     + _SHARED
     + " AS shared FROM ("
-    " SELECT u.id, c.category_id, u.brand_id, u.bits FROM by_category c,"
-    "   unnest(c.ids, c.brands, c.bits) AS u(id, brand_id, bits)"
-    "   WHERE c.category_id = p.category_id"
+    " SELECT u.id, u.category_id, u.brand_id, u.bits"
+    "   FROM unnest(top.ids, top.categories, top.brands, top.bits)"
+    "   AS u(id, category_id, brand_id, bits) WHERE top.n > 0"
     " UNION ALL SELECT u.id, u.category_id, b.brand_id, u.bits FROM by_brand b,"
     "   unnest(b.ids, b.categories, b.bits) AS u(id, category_id, bits)"
     "   WHERE b.brand_id = p.brand_id AND u.category_id IS DISTINCT FROM p.category_id"
+    "   AND (top.n < %(k)s OR top.floor <= %(wb)s::float8 + %(wa)s::float8 * bit_count(p.bits))"
     " ) q WHERE q.id <> p.id ORDER BY " + _SCORE + " DESC, q.id LIMIT %(k)s) t"
     " WHERE {sources}"
 )
@@ -89,7 +106,14 @@ _TOP = (
 # (P, X, score) for each changed X for sale and each product P outside the changed ones that
 # shares X's category or brand.
 _REACHING = (
-    _ITEMS + " SELECT q.id, p.id, " + _SCORE + " FROM items p JOIN items q"
+    _ITEMS
+    + " SELECT q.id, p.id, "
+    + _SAME_CATEGORY
+    + ", "
+    + _SAME_BRAND
+    + ", "
+    + _SHARED
+    + " FROM items p JOIN items q"
     " ON q.id <> p.id AND (q.category_id = p.category_id OR q.brand_id = p.brand_id)"
     f" WHERE p.id IN {_IDS} AND p.for_sale AND q.id NOT IN {_IDS}"
 )
@@ -124,12 +148,12 @@ class PostgresSimilarCatalog:
         cursor = await self._conn.execute(sql, _params(ids=ids))
         return _edges(await cursor.fetchall())
 
-    async def reaching(self, product_ids: Collection[UUID]) -> list[tuple[UUID, UUID, float]]:
+    async def reaching(self, product_ids: Collection[UUID]) -> list[SimilarEdge]:
         ids = sorted(set(product_ids))
         if not ids:
             return []
         cursor = await self._conn.execute(_REACHING.format(scope=_AROUND), _params(ids=ids))
-        return [(p, x, float(score)) for p, x, score in await cursor.fetchall()]
+        return _edges(await cursor.fetchall())
 
     async def every_top_similar(self, page: int) -> AsyncIterator[list[SimilarEdge]]:
         """Every product's SIMILAR_TO, one statement streamed `page` rows at a time through a

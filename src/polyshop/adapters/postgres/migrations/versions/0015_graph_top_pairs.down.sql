@@ -1,0 +1,2 @@
+DROP INDEX graph_pairs_also_bought_idx;
+DROP INDEX graph_pairs_together_idx;
