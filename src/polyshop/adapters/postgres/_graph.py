@@ -411,10 +411,16 @@ class PostgresGraphStore:
             tenant_id,
             "WITH RECURSIVE tree AS (SELECT id FROM graph_categories WHERE id = %s"
             " UNION SELECT c.id FROM graph_categories c JOIN tree ON c.parent_id = tree.id)"
-            " SELECT p.id, p.name, p.trend FROM graph_products p"
-            " WHERE p.category_id IN (SELECT id FROM tree) AND p.for_sale"
+            # Per category of the subtree, its first entries of graph_products_category_idx
+            # (tenant, category, trend desc), then the best of those: an `IN (tree)` semi-join
+            # read every product of the shop (31,709 rows for 11 at 1M orders, 19 ms;
+            # docs/benchmarks.md).
+            " SELECT p.id, p.name, p.trend FROM tree CROSS JOIN LATERAL ("
+            "  SELECT g.id, g.name, g.trend FROM graph_products g"
+            "  WHERE g.category_id = tree.id AND g.for_sale"
+            "  ORDER BY g.trend DESC, g.id LIMIT %s) p"
             " ORDER BY p.trend DESC, p.id LIMIT %s",
-            (category_id, limit),
+            (category_id, limit, limit),
         )
         return [Related(r[0], r[1], float(r[2])) for r in rows]
 
