@@ -443,8 +443,10 @@ def personalise(
         entry.name = n.name
         if part > entry.best:
             entry.best, entry.reason = part, seed[1]
+    # Ties by id: a UUID's integer orders as its canonical string (fixed-width lowercase hex),
+    # without formatting every candidate's id.
     ranked = heapq.nsmallest(
-        limit, found.items(), key=lambda kv: (-round(kv[1].score, 9), str(kv[0]))
+        limit, found.items(), key=lambda kv: (-round(kv[1].score, 9), kv[0].int)
     )
     return [Recommendation(pid, c.name, round(c.score, 9), c.reason) for pid, c in ranked]
 
