@@ -98,3 +98,10 @@ async def test_a_hot_products_partners_come_from_the_index_in_rank_order(
     (plan,) = store.plans
     (scan,) = [n for n in nodes(plan) if n.get("Index Name") == "graph_pairs_together_idx"]
     assert scan["Actual Rows"] < 80, json.dumps(plan)
+    # Each entry's for_sale is a primary-key lookup as the walk goes, never a hash of the
+    # catalog against all of a seed's entries (which read every entry before the Limit).
+    assert not [n for n in nodes(plan) if "Hash" in n["Node Type"]], json.dumps(plan)
+    assert not [
+        n for n in nodes(plan)
+        if n.get("Relation Name") == "graph_products" and n["Node Type"] == "Seq Scan"
+    ], json.dumps(plan)  # fmt: skip
