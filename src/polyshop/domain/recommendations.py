@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -129,25 +129,33 @@ class OrderDelta:
     touched_users: set[UUID]
 
 
+def _counted_moves(
+    changes: Iterable[tuple[OrderFact | None, OrderFact]],
+) -> Iterator[tuple[OrderFact, int]]:
+    """Each changed order as what stops counting (-1: its stored fact) and what starts (+1: its
+    new fact); an order that does not count on a side contributes nothing there."""
+    for old, new in changes:
+        if old == new:
+            continue
+        for fact, sign in ((old, -1), (new, 1)):
+            if fact is not None and fact.counted:
+                yield fact, sign
+
+
 def order_delta(changes: Iterable[tuple[OrderFact | None, OrderFact]]) -> OrderDelta:
     """From (stored, new) facts: FREQUENTLY_BOUGHT_WITH in both directions counts the orders that
     contain both products; trending adds each counted order once."""
     together: dict[Pair, int] = defaultdict(int)
     trend: dict[UUID, list[float]] = defaultdict(lambda: [0.0, 0])
     users: set[UUID] = set()
-    for old, new in changes:
-        if old == new:
-            continue
-        for fact, sign in ((old, -1), (new, 1)):
-            if fact is None or not fact.counted:
-                continue
-            users.add(fact.user_id)
-            for pair in _pairs(fact.products):
-                together[pair] += sign
-            contribution = trend_contribution(TREND_WEIGHTS["order"], fact.placed_at)
-            for product in fact.products:
-                trend[product][0] += sign * contribution
-                trend[product][1] += sign
+    for fact, sign in _counted_moves(changes):
+        users.add(fact.user_id)
+        for pair in _pairs(fact.products):
+            together[pair] += sign
+        contribution = trend_contribution(TREND_WEIGHTS["order"], fact.placed_at)
+        for product in fact.products:
+            trend[product][0] += sign * contribution
+            trend[product][1] += sign
     return OrderDelta(
         {k: v for k, v in together.items() if v},
         {k: (float(v[0]), int(v[1])) for k, v in trend.items() if v[1] or v[0]},
@@ -167,18 +175,13 @@ def purchases_after(
     are returned in the second part, and their PURCHASED must be recounted from their orders."""
     after = {user: dict(products) for user, products in before.items()}
     shrunk: set[UUID] = set()
-    for old, new in changes:
-        if old == new:
-            continue
-        for fact, sign in ((old, -1), (new, 1)):
-            if fact is None or not fact.counted:
-                continue
-            if sign < 0:
-                shrunk.add(fact.user_id)
-            mine = after.setdefault(fact.user_id, {})
-            for product in fact.products:
-                count, last = mine.get(product, (0, fact.placed_at))
-                mine[product] = (count + sign, max(last, fact.placed_at))
+    for fact, sign in _counted_moves(changes):
+        if sign < 0:
+            shrunk.add(fact.user_id)
+        mine = after.setdefault(fact.user_id, {})
+        for product in fact.products:
+            count, last = mine.get(product, (0, fact.placed_at))
+            mine[product] = (count + sign, max(last, fact.placed_at))
     for user in list(after):
         after[user] = {p: v for p, v in after[user].items() if v[0] > 0}
     return after, shrunk

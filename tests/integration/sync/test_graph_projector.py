@@ -40,6 +40,16 @@ async def graph_from_the_head(relay: Relay) -> Checkpoint:
     return await start_at_head(relay)
 
 
+def _graph_store(
+    app: bootstrap.Container, request: pytest.FixtureRequest, adapter: str
+) -> GraphStore:
+    """The graph store of the parametrised adapter (Neo4j started only when asked for)."""
+    if adapter == "postgres":
+        return PostgresGraphStore(app.relay_database)
+    server = request.getfixturevalue("neo4j_server")
+    return Neo4jGraphStore(server.url, server.user, server.password)
+
+
 async def drift(relay: Relay, tenant_id: UUID) -> Drift:
     """`polyshop sync verify graph`, for one tenant."""
     return await verify(relay, tenants=[tenant_id])
@@ -174,12 +184,7 @@ async def test_the_bulk_rebuild_builds_the_graph_the_projector_built(
     """`polyshop sync rebuild graph` computes the graph set-based from PostgreSQL; on the same
     data it must hold exactly what projecting every event built, node by node and relationship
     by relationship, on both adapters."""
-    store: GraphStore
-    if adapter == "postgres":
-        store = PostgresGraphStore(app.relay_database)
-    else:
-        server = request.getfixturevalue("neo4j_server")
-        store = Neo4jGraphStore(server.url, server.user, server.password)
+    store = _graph_store(app, request, adapter)
     relay = Relay(app.relay_database, GraphProjector(app.relay_database, store, name="graph-bulk"))
     await start_at_head(relay)
     shop = await make_shop(app, stock=1000)
@@ -380,12 +385,7 @@ async def test_similar_to_follows_random_catalog_changes_exactly(
     """Random catalog changes through the catalog service, projected batch by batch: `verify`
     (the store against SIMILAR_TO ranked from scratch over the catalog) finds no drift after
     each round; the bulk rebuild then gives the same graph; the other shop is never touched."""
-    store: GraphStore
-    if adapter == "postgres":
-        store = PostgresGraphStore(app.relay_database)
-    else:
-        server = request.getfixturevalue("neo4j_server")
-        store = Neo4jGraphStore(server.url, server.user, server.password)
+    store = _graph_store(app, request, adapter)
     relay = Relay(app.relay_database, GraphProjector(app.relay_database, store, name="graph-sim"))
     await start_at_head(relay)
     rng = random.Random(5)

@@ -127,24 +127,13 @@ def _category_by_price(query: ProductQuery) -> tuple[sql.Composed, list[Any]]:
     conditions: list[sql.Composable] = [sql.SQL("p.status = %s"),
                                         sql.SQL("p.category_id = c.id")]  # fmt: skip
     params: list[Any] = [query.category_id, str(query.status)]
-    for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
-        if value is not None:
-            conditions.append(sql.SQL("p.{} = %s").format(sql.Identifier(column)))
-            params.append(value)
+    _exact_filters(query, conditions, params)
     if query.min_price is not None:
         conditions.append(sql.SQL("p.price_cents >= %s"))
         params.append(_cents(query.min_price, ROUND_CEILING))
     if query.max_price is not None:
         conditions.append(sql.SQL("p.price_cents <= %s"))
         params.append(_cents(query.max_price, ROUND_FLOOR))
-    for name, wanted in query.attributes:
-        conditions.append(
-            sql.SQL(
-                "EXISTS (SELECT 1 FROM product_attributes a WHERE a.tenant_id = p.tenant_id"
-                " AND a.product_id = p.id AND a.name = %s AND a.value = %s)"
-            )
-        )
-        params.extend([name, wanted])
     if query.cursor:
         value, after_id = _decode_cursor(query.cursor, query.sort)
         # A cursor's price has two decimals (parse_money), so its cents are exact.
@@ -178,6 +167,24 @@ def _category_by_price(query: ProductQuery) -> tuple[sql.Composed, list[Any]]:
     return statement, params
 
 
+def _exact_filters(
+    query: ProductQuery, conditions: list[sql.Composable], params: list[Any]
+) -> None:
+    """The brand, vendor and attribute filters, the same on both statements."""
+    for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
+        if value is not None:
+            conditions.append(sql.SQL("p.{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    for name, wanted in query.attributes:
+        conditions.append(
+            sql.SQL(
+                "EXISTS (SELECT 1 FROM product_attributes a WHERE a.tenant_id = p.tenant_id"
+                " AND a.product_id = p.id AND a.name = %s AND a.value = %s)"
+            )
+        )
+        params.extend([name, wanted])
+
+
 def _statement(query: ProductQuery, text: str) -> tuple[sql.Composed, list[Any]]:
     sort = query.sort
     conditions: list[sql.Composable] = []
@@ -194,24 +201,13 @@ def _statement(query: ProductQuery, text: str) -> tuple[sql.Composed, list[Any]]
     if query.category_id is not None:
         conditions.append(sql.SQL("p.category_id IN (" + CATEGORY_SUBTREE + ")"))
         params.append(query.category_id)
-    for column, value in (("brand_id", query.brand_id), ("vendor_id", query.vendor_id)):
-        if value is not None:
-            conditions.append(sql.SQL("p.{} = %s").format(sql.Identifier(column)))
-            params.append(value)
+    _exact_filters(query, conditions, params)
     if query.min_price is not None:
         conditions.append(sql.SQL("p.price >= %s"))
         params.append(query.min_price)
     if query.max_price is not None:
         conditions.append(sql.SQL("p.price <= %s"))
         params.append(query.max_price)
-    for name, wanted in query.attributes:
-        conditions.append(
-            sql.SQL(
-                "EXISTS (SELECT 1 FROM product_attributes a WHERE a.tenant_id = p.tenant_id"
-                " AND a.product_id = p.id AND a.name = %s AND a.value = %s)"
-            )
-        )
-        params.extend([name, wanted])
 
     expression, direction = _SORTS[sort]
     outer: list[sql.Composable] = []
