@@ -20,6 +20,7 @@ from polyshop.domain.recommendations import (
     Interaction,
     Neighbour,
     OrderFact,
+    PairDeltas,
     ProductFact,
     RecommendationKind,
     Related,
@@ -434,10 +435,9 @@ class GraphWriter(Protocol):
         the link."""
         ...
 
-    async def add_pairs(
-        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
-    ) -> None:
-        """Add to FREQUENTLY_BOUGHT_WITH weights or ALSO_BOUGHT customer counts (0 removes)."""
+    async def add_pairs(self, kind: RecommendationKind, deltas: PairDeltas) -> None:
+        """Add to FREQUENTLY_BOUGHT_WITH weights or ALSO_BOUGHT customer counts (0 removes),
+        pair by pair in the order given (`PairDeltas`: one order for every writer)."""
         ...
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None: ...

@@ -15,7 +15,12 @@ import psycopg
 
 from polyshop import bootstrap
 from polyshop.adapters.postgres import PostgresGraphStore
-from polyshop.domain.recommendations import ProductFact, RecommendationKind, Signal
+from polyshop.domain.recommendations import (
+    PairDeltas,
+    ProductFact,
+    RecommendationKind,
+    Signal,
+)
 
 PARTNERS = 3000
 INDEX = {RecommendationKind.BOUGHT_TOGETHER: "graph_pairs_together_idx",
@@ -59,8 +64,9 @@ async def test_a_hot_products_partners_come_from_the_index_in_rank_order(
                     for n, p in enumerate(partners)]  # fmt: skip
         await writer.put_products([ProductFact(hot, "Hot", True, category, None, ()), *products])
         for kind, by_partner in weights.items():
-            await writer.add_pairs(kind, {(hot, p): w for p, w in by_partner.items()}
-                                   | {(p, hot): w for p, w in by_partner.items()})  # fmt: skip
+            await writer.add_pairs(kind, PairDeltas.of(
+                {(hot, p): w for p, w in by_partner.items()}
+                | {(p, hot): w for p, w in by_partner.items()}))  # fmt: skip
         await writer.put_purchased({(user, hot): (1, datetime.now(UTC))})
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute("ANALYZE graph_pairs")

@@ -29,6 +29,7 @@ from polyshop.domain.recommendations import (
     Interaction,
     Neighbour,
     OrderFact,
+    PairDeltas,
     ProductFact,
     RecommendationKind,
     Related,
@@ -342,17 +343,16 @@ class Neo4jGraphWriter:
             rows=rows,
         )
 
-    async def add_pairs(
-        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
-    ) -> None:
+    async def add_pairs(self, kind: RecommendationKind, deltas: PairDeltas) -> None:
         if not deltas:
             return
         rel = _RELATIONSHIP[kind]
         # One row per source product (its node is found once), its partners and increments as
-        # two lists; sorted as text (the uuids' order, but compared in C: a batch has tens of
-        # thousands of pairs), so concurrent writers take the relationships in one order.
+        # two lists, in the order given (`PairDeltas`: the uuids' order, their order as text
+        # too), so concurrent writers take the relationships in one order.
         grouped: dict[str, tuple[list[str], list[int]]] = {}
-        for a, b, d in sorted((str(a), str(b), d) for (a, b), d in deltas.items()):
+        for a, b, d in zip(map(str, deltas.products), map(str, deltas.others), deltas.deltas,
+                           strict=True):  # fmt: skip
             partners, increments = grouped.setdefault(a, ([], []))
             partners.append(b)
             increments.append(d)

@@ -21,6 +21,7 @@ from polyshop.domain.recommendations import (
     Interaction,
     Neighbour,
     OrderFact,
+    PairDeltas,
     ProductFact,
     RecommendationKind,
     Related,
@@ -184,7 +185,7 @@ class PostgresGraphWriter:
     async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
         cursor = await self._conn.execute(
             "SELECT id, user_id, placed_at, counted, products, payment_method FROM graph_orders"
-            " WHERE id = ANY(%s)",
+            " WHERE id = ANY(%b::uuid[])",
             (list(ids),),
         )
         return {
@@ -212,7 +213,7 @@ class PostgresGraphWriter:
     async def purchased(self, user_ids: Collection[UUID]) -> Bought:
         cursor = await self._conn.execute(
             "SELECT user_id, product_id, purchased, last_purchased FROM graph_user_products"
-            " WHERE user_id = ANY(%s) AND purchased > 0",
+            " WHERE user_id = ANY(%b::uuid[]) AND purchased > 0",
             (list(user_ids),),
         )
         found: Bought = {}
@@ -226,7 +227,7 @@ class PostgresGraphWriter:
         cursor = await self._conn.execute(
             "SELECT o.user_id, p.product_id, count(*), max(o.placed_at) FROM graph_orders o"
             " CROSS JOIN LATERAL unnest(o.products) AS p(product_id)"
-            " WHERE o.user_id = ANY(%s) AND o.counted GROUP BY o.user_id, p.product_id",
+            " WHERE o.user_id = ANY(%b::uuid[]) AND o.counted GROUP BY o.user_id, p.product_id",
             (list(user_ids),),
         )
         found: dict[UUID, dict[UUID, tuple[int, datetime]]] = {}
@@ -260,24 +261,19 @@ class PostgresGraphWriter:
             ([u for u, _ in keys], [p for _, p in keys]),
         )
 
-    async def add_pairs(
-        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
-    ) -> None:
+    async def add_pairs(self, kind: RecommendationKind, deltas: PairDeltas) -> None:
         if not deltas:
             return
         column = _PAIR_COLUMN[kind]
-        # One lock order for concurrent writers: the uuids' order, compared as integers (a
-        # batch has tens of thousands of pairs; uuid.__lt__ is Python).
-        rows = sorted(deltas.items(), key=lambda kv: (kv[0][0].int, kv[0][1].int))
+        # The columns as they come: in (product, other) order, one lock order for every writer.
         await self._conn.execute(
             f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
             " SELECT %s, r.a, r.b, r.d FROM unnest(%s::uuid[], %s::uuid[], %s::int[]) AS r(a, b, d)"
             " ON CONFLICT (tenant_id, product_id, other_id)"
             f" DO UPDATE SET {column} = graph_pairs.{column} + EXCLUDED.{column}",
-            (self._tenant, [a for (a, _), _ in rows], [b for (_, b), _ in rows],
-             [d for _, d in rows]),
+            (self._tenant, deltas.products, deltas.others, deltas.deltas),
         )  # fmt: skip
-        taken = [key for key, d in rows if d < 0]  # only a take-back can empty a pair
+        taken = [(a, b) for a, b, d in deltas.rows() if d < 0]  # only a take-back empties a pair
         if taken:
             await self._conn.execute(
                 "DELETE FROM graph_pairs x USING unnest(%s::uuid[], %s::uuid[]) AS r(a, b)"
@@ -287,7 +283,7 @@ class PostgresGraphWriter:
             )
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
-        rows = sorted(deltas.items())
+        rows = sorted(deltas.items(), key=lambda kv: kv[0].int)  # uuid order, compared in C
         await self._conn.execute(
             "INSERT INTO graph_products (tenant_id, id, trend, orders)"
             " SELECT %s, r.id, r.trend, r.orders"
