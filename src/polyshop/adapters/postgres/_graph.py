@@ -97,7 +97,7 @@ class PostgresGraphWriter:
         await self._conn.execute(
             "INSERT INTO graph_categories (tenant_id, id, name, parent_id)"
             " SELECT %s, r.id, r.name, r.parent_id"
-            " FROM unnest(%s::uuid[], %s::text[], %s::uuid[]) AS r(id, name, parent_id)"
+            " FROM unnest(%b::uuid[], %b::text[], %b::uuid[]) AS r(id, name, parent_id)"
             " ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name,"
             " parent_id = EXCLUDED.parent_id",
             (self._tenant, [f.id for f in facts], [f.name for f in facts],
@@ -118,7 +118,7 @@ class PostgresGraphWriter:
 
     async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
         cursor = await self._conn.execute(
-            "SELECT DISTINCT product_id FROM graph_pairs WHERE other_id = ANY(%s)"
+            "SELECT DISTINCT product_id FROM graph_pairs WHERE other_id = ANY(%b::uuid[])"
             " AND similarity > 0",
             (list(product_ids),),
         )
@@ -130,7 +130,7 @@ class PostgresGraphWriter:
         if not candidates:
             return set()
         cursor = await self._conn.execute(
-            "SELECT DISTINCT r.p FROM unnest(%s::uuid[], %s::uuid[], %s::float8[]) AS r(p, x, s)"
+            "SELECT DISTINCT r.p FROM unnest(%b::uuid[], %b::uuid[], %b::float8[]) AS r(p, x, s)"
             " LEFT JOIN LATERAL (SELECT x.similarity, x.other_id FROM graph_pairs x"
             " WHERE x.product_id = r.p AND x.similarity > 0"
             " ORDER BY x.similarity DESC, x.other_id OFFSET %s LIMIT 1) kth ON true"
@@ -144,7 +144,7 @@ class PostgresGraphWriter:
     async def similar_lists(self, product_ids: Collection[UUID]) -> dict[UUID, list[SimilarEdge]]:
         cursor = await self._conn.execute(
             "SELECT product_id, other_id, similarity, similarity_reason FROM graph_pairs"
-            " WHERE product_id = ANY(%s) AND similarity > 0",
+            " WHERE product_id = ANY(%b::uuid[]) AND similarity > 0",
             (list(product_ids),),
         )
         found: dict[UUID, list[SimilarEdge]] = {p: [] for p in product_ids}
@@ -159,7 +159,7 @@ class PostgresGraphWriter:
         if ids:
             await self._conn.execute(
                 "UPDATE graph_pairs SET similarity = 0, similarity_reason = NULL"
-                " WHERE product_id = ANY(%s) AND similarity <> 0",
+                " WHERE product_id = ANY(%b::uuid[]) AND similarity <> 0",
                 (ids,),
             )
         if edges:
@@ -167,7 +167,7 @@ class PostgresGraphWriter:
             await self._conn.execute(
                 "INSERT INTO graph_pairs (tenant_id, product_id, other_id, similarity,"
                 " similarity_reason) SELECT %s, r.a, r.b, r.score, r.reason"
-                " FROM unnest(%s::uuid[], %s::uuid[], %s::float8[], %s::text[])"
+                " FROM unnest(%b::uuid[], %b::uuid[], %b::float8[], %b::text[])"
                 " AS r(a, b, score, reason)"
                 " ON CONFLICT (tenant_id, product_id, other_id) DO UPDATE"
                 " SET similarity = EXCLUDED.similarity,"
@@ -177,7 +177,7 @@ class PostgresGraphWriter:
             )  # fmt: skip
         if ids:
             await self._conn.execute(
-                "DELETE FROM graph_pairs WHERE product_id = ANY(%s)"
+                "DELETE FROM graph_pairs WHERE product_id = ANY(%b::uuid[])"
                 " AND bought_together = 0 AND also_bought = 0 AND similarity = 0",
                 (ids,),
             )
@@ -198,8 +198,8 @@ class PostgresGraphWriter:
         await self._conn.execute(
             "INSERT INTO graph_orders (tenant_id, id, user_id, placed_at, counted, products,"
             " payment_method) SELECT %s, r.id, r.user_id, r.placed_at, r.counted,"
-            " r.products::uuid[], r.method FROM unnest(%s::uuid[], %s::uuid[],"
-            " %s::timestamptz[], %s::bool[], %s::text[], %s::text[])"
+            " r.products::uuid[], r.method FROM unnest(%b::uuid[], %b::uuid[],"
+            " %b::timestamptz[], %b::bool[], %b::text[], %b::text[])"
             " AS r(id, user_id, placed_at, counted, products, method)"
             " ON CONFLICT (tenant_id, id) DO UPDATE SET user_id = EXCLUDED.user_id,"
             " placed_at = EXCLUDED.placed_at, counted = EXCLUDED.counted,"
@@ -243,7 +243,7 @@ class PostgresGraphWriter:
         await self._conn.execute(
             "INSERT INTO graph_user_products (tenant_id, user_id, product_id, purchased,"
             " last_purchased) SELECT %s, r.u, r.p, r.c, r.l"
-            " FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[]) AS r(u, p, c, l)"
+            " FROM unnest(%b::uuid[], %b::uuid[], %b::int[], %b::timestamptz[]) AS r(u, p, c, l)"
             " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
             " SET purchased = EXCLUDED.purchased, last_purchased = EXCLUDED.last_purchased",
             (self._tenant, [u for u, _ in links], [p for _, p in links],
@@ -255,7 +255,7 @@ class PostgresGraphWriter:
 
     async def _drop_empty_links(self, keys: Sequence[tuple[UUID, UUID]]) -> None:
         await self._conn.execute(
-            "DELETE FROM graph_user_products x USING unnest(%s::uuid[], %s::uuid[]) AS r(u, p)"
+            "DELETE FROM graph_user_products x USING unnest(%b::uuid[], %b::uuid[]) AS r(u, p)"
             " WHERE x.user_id = r.u AND x.product_id = r.p AND x.purchased = 0"
             " AND x.carted = 0 AND x.viewed = 0 AND x.rating IS NULL",
             ([u for u, _ in keys], [p for _, p in keys]),
@@ -268,7 +268,7 @@ class PostgresGraphWriter:
         # The columns as they come: in (product, other) order, one lock order for every writer.
         await self._conn.execute(
             f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
-            " SELECT %s, r.a, r.b, r.d FROM unnest(%s::uuid[], %s::uuid[], %s::int[]) AS r(a, b, d)"
+            " SELECT %s, r.a, r.b, r.d FROM unnest(%b::uuid[], %b::uuid[], %b::int[]) AS r(a, b, d)"
             " ON CONFLICT (tenant_id, product_id, other_id)"
             f" DO UPDATE SET {column} = graph_pairs.{column} + EXCLUDED.{column}",
             (self._tenant, deltas.products, deltas.others, deltas.deltas),
@@ -276,7 +276,7 @@ class PostgresGraphWriter:
         taken = [(a, b) for a, b, d in deltas.rows() if d < 0]  # only a take-back empties a pair
         if taken:
             await self._conn.execute(
-                "DELETE FROM graph_pairs x USING unnest(%s::uuid[], %s::uuid[]) AS r(a, b)"
+                "DELETE FROM graph_pairs x USING unnest(%b::uuid[], %b::uuid[]) AS r(a, b)"
                 " WHERE x.product_id = r.a AND x.other_id = r.b AND x.bought_together = 0"
                 " AND x.also_bought = 0 AND x.similarity = 0",
                 ([a for a, _ in taken], [b for _, b in taken]),
@@ -287,7 +287,7 @@ class PostgresGraphWriter:
         await self._conn.execute(
             "INSERT INTO graph_products (tenant_id, id, trend, orders)"
             " SELECT %s, r.id, r.trend, r.orders"
-            " FROM unnest(%s::uuid[], %s::float8[], %s::int[]) AS r(id, trend, orders)"
+            " FROM unnest(%b::uuid[], %b::float8[], %b::int[]) AS r(id, trend, orders)"
             " ON CONFLICT (tenant_id, id) DO UPDATE SET trend = graph_products.trend"
             " + EXCLUDED.trend, orders = graph_products.orders + EXCLUDED.orders",
             (self._tenant, [p for p, _ in rows], [t for _, (t, _) in rows],
@@ -301,14 +301,14 @@ class PostgresGraphWriter:
         if ids:
             await self._conn.execute(
                 "UPDATE graph_user_products SET rating = NULL, reviewed_at = NULL"
-                " WHERE product_id = ANY(%s) AND rating IS NOT NULL",
+                " WHERE product_id = ANY(%b::uuid[]) AND rating IS NOT NULL",
                 (ids,),
             )
         if facts:
             await self._conn.execute(
                 "INSERT INTO graph_user_products (tenant_id, user_id, product_id, rating,"
                 " reviewed_at) SELECT %s, r.u, r.p, r.rating, r.at"
-                " FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[])"
+                " FROM unnest(%b::uuid[], %b::uuid[], %b::int[], %b::timestamptz[])"
                 " AS r(u, p, rating, at)"
                 " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
                 " SET rating = EXCLUDED.rating, reviewed_at = EXCLUDED.reviewed_at",
@@ -317,14 +317,14 @@ class PostgresGraphWriter:
             )  # fmt: skip
         if ids:
             await self._conn.execute(
-                "DELETE FROM graph_user_products WHERE product_id = ANY(%s) AND purchased = 0"
+                "DELETE FROM graph_user_products WHERE product_id = ANY(%b::uuid[]) AND purchased = 0"
                 " AND carted = 0 AND viewed = 0 AND rating IS NULL",
                 (ids,),
             )
 
     async def unapplied(self, batch_ids: Collection[int]) -> set[int]:
         cursor = await self._conn.execute(
-            "SELECT event_id FROM graph_applied_batches WHERE event_id = ANY(%s)",
+            "SELECT event_id FROM graph_applied_batches WHERE event_id = ANY(%b::bigint[])",
             (list(batch_ids),),
         )
         return set(batch_ids) - {row[0] for row in await cursor.fetchall()}
@@ -334,7 +334,7 @@ class PostgresGraphWriter:
     ) -> None:
         await self._conn.execute(
             "INSERT INTO graph_applied_batches (tenant_id, event_id)"
-            " SELECT %s, unnest(%s::bigint[])",
+            " SELECT %s, unnest(%b::bigint[])",
             (self._tenant, sorted(batch_ids)),
         )
         counts = tally(rows)
@@ -346,8 +346,8 @@ class PostgresGraphWriter:
                 continue
             await self._conn.execute(
                 f"INSERT INTO graph_user_products (tenant_id, user_id, product_id, {count},"
-                f" {last}) SELECT %s, r.u, r.p, r.n, r.at FROM unnest(%s::uuid[], %s::uuid[],"
-                " %s::int[], %s::timestamptz[]) AS r(u, p, n, at)"
+                f" {last}) SELECT %s, r.u, r.p, r.n, r.at FROM unnest(%b::uuid[], %b::uuid[],"
+                " %b::int[], %b::timestamptz[]) AS r(u, p, n, at)"
                 " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
                 f" SET {count} = graph_user_products.{count} + EXCLUDED.{count},"
                 f" {last} = greatest(graph_user_products.{last}, EXCLUDED.{last})",
