@@ -57,13 +57,19 @@ def _die_with_parent() -> None:
 
 
 class Neo4jServer:
-    def __init__(self, *, heap_mb: int = 768, pagecache_mb: int = 96) -> None:
+    def __init__(
+        self, *, heap_mb: int = 768, pagecache_mb: int = 96, directory: Path | None = None
+    ) -> None:
         # A modest heap and page cache by default: the machine is shared with the other test
         # servers (bench.recommend asks for more).
         self.heap_mb = heap_mb
         self.pagecache_mb = pagecache_mb
         self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="polyshop-neo4j-"))
+        # `directory`: a store kept between runs (bench.recommend --reuse-graph); by default a
+        # fresh temporary one.
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="polyshop-neo4j-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -80,6 +86,7 @@ class Neo4jServer:
     def start(self, timeout: float = 180) -> None:
         home = ensure_built()
         log = self.log.open("ab")
+        started = log.tell()  # a kept directory's log has the previous runs' lines
         self._process = subprocess.Popen(
             ["java", "-Xms128m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-cp", f"{home}/lib/*:{home}",
              "Server", str(self.directory / "home"), str(self.port)],
@@ -93,7 +100,8 @@ class Neo4jServer:
             if self._process.poll() is not None:
                 raise RuntimeError(self.log.read_text()[-3000:])
             # Bolt listens before the password is set: wait for the main's `ready` line.
-            if any(line.startswith("ready") for line in self.log.read_text().splitlines()):
+            lines = self.log.read_bytes()[started:].decode(errors="replace").splitlines()
+            if any(line.startswith("ready") for line in lines):
                 return
             time.sleep(0.2)
         raise RuntimeError("neo4j did not start: " + self.log.read_text()[-3000:])
