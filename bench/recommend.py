@@ -487,8 +487,11 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             kept = options.data_dir / "neo4j"
             if not options.reuse_graph:
                 shutil.rmtree(kept, ignore_errors=True)
+            # The heap fixed at its size (Neo4j's operations manual: growing it takes a full
+            # collection, a pause of every query; a kept store's server starts small).
             server = Neo4jServer(heap_mb=options.neo4j_heap_mb,
-                                 pagecache_mb=options.neo4j_pagecache_mb, directory=kept)  # fmt: skip
+                                 pagecache_mb=options.neo4j_pagecache_mb, directory=kept,
+                                 fixed_heap=True)  # fmt: skip
             server.start()
             stack.callback(server.stop)
             neo4j = Neo4jGraphStore(server.url, server.user, server.password)
