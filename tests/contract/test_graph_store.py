@@ -528,16 +528,31 @@ async def test_both_adapters_store_the_same_graph(app: bootstrap.Container, neo4
     await neo4j.setup()
     try:
         shop = Shop()
-        snapshots = []
+        viewer = uuid4()
+        snapshots, for_you = [], []
         for graph in (PostgresGraphStore(app.relay_database), neo4j):
             await seeded(graph, tenant, shop, standard_orders(shop))
             await project(graph, tenant, GraphChanges(
-                batches={3: [Interaction("viewed", shop.p[1], shop.users[0], NOW)]},
+                batches={3: [Interaction("viewed", shop.p[1], shop.users[0], NOW),
+                             Interaction("viewed", shop.p[0], viewer, NOW),
+                             Interaction("added_to_cart", shop.p[3], viewer, NOW)]},
                 reviewed_products={shop.p[0]}, reviews=[ReviewFact(shop.users[0], shop.p[0], 5, NOW)],
             ))  # fmt: skip
             snapshots.append(await graph.snapshot(tenant))
+            service = RecommendationService(graph)
+            for_you.append([
+                (await graph.personal(tenant, customer, NOW, limit, PERSONAL_SEEDS, PER_SEED),
+                 await service.for_customer(tenant, customer, limit, now=NOW))
+                for customer in [*shop.users, viewer] for limit in (1, 2, 3, 10)
+            ])  # fmt: skip
         assert snapshot_differences(snapshots[0], snapshots[1]) == []
         assert len(snapshots[0]["SIMILAR_TO"]) > 4 and len(snapshots[0]["PURCHASED"]) == 9
+        # for_you, scored in each store: the same signals, links and answers on both.
+        key = lambda n: (str(n.seed_id), str(n.product_id), n.bought_together, n.similar)  # noqa: E731
+        for ((signals, sent), answer), ((signals2, sent2), answer2) in zip(*for_you, strict=True):
+            assert signals == signals2 and answer == answer2
+            assert sorted(sent, key=key) == sorted(sent2, key=key)
+        assert len(for_you[0][-1][1]) >= 3
     finally:
         await neo4j.clear(tenant)
         await neo4j.close()
