@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 from polyshop.domain.recommendations import (
     CountedMove,
+    Neighbour,
     OrderFact,
     PairDeltas,
     ProductFact,
@@ -20,6 +21,8 @@ from polyshop.domain.recommendations import (
     moved_lists,
     order_counts,
     order_delta,
+    personal_cut,
+    personalise,
     purchase_writes,
     purchases_after,
     seed_weights,
@@ -252,3 +255,58 @@ def test_the_increments_on_integer_ids_are_the_increments_on_uuids() -> None:
             )
         orders.update(batch)
         stored = {u: p for u, p in after.items() if p}
+
+
+def test_for_you_sums_each_seeds_part_and_names_the_seed_that_gave_most() -> None:
+    a, b, c = (UUID(int=i) for i in (1, 2, 3))  # seeds, in rank order
+    x, y, z, bought = (UUID(int=i) for i in (10, 11, 12, 13))
+    seeds = {a: (2.0, "because of A"), b: (1.0, "because of B"), c: (1.0, "because of C")}
+    near = [
+        Neighbour(a, x, "X", 1, 0.0),  # x: 2 x 1 from a, 1 x 3 from b (2 + 1 split in two)
+        Neighbour(b, x, "X", 2, 0.0),
+        Neighbour(b, x, "X", 0, 1.0),
+        Neighbour(b, y, "Y", 0, 2.0),  # y: 2 from b and 2 from c: a tie, the likelier seed
+        Neighbour(c, y, "Y", 2, 0.0),
+        Neighbour(c, z, "Z", 0, 4.0),  # z: 4, a tie with y, broken by id
+        Neighbour(a, bought, "Bought", 9, 0.0),
+        Neighbour(uuid4(), bought, "Not a seed", 9, 0.0),
+    ]
+    found = personalise(seeds, near, {bought}, 10)
+    assert [(r.product_id, r.score, r.reason) for r in found] == [
+        (x, 5.0, "because of B"), (y, 4.0, "because of B"), (z, 4.0, "because of C"),
+    ]  # fmt: skip
+    assert personalise(seeds, near, {bought}, 2) == found[:2]
+    # The same links in any order, or one Neighbour per seed and product: the same answer.
+    rng = random.Random(3)
+    for _ in range(20):
+        assert personalise(seeds, rng.sample(near, len(near)), {bought}, 10) == found
+    merged = [Neighbour(b, x, "X", 2, 1.0), *near[:1], *near[3:]]
+    assert personalise(seeds, merged, {bought}, 10) == found
+
+
+def test_what_a_store_sends_for_you_ranks_exactly_like_every_candidate() -> None:
+    """A store scores the candidates with other float arithmetic (here: each score off by up
+    to 1e-13 relative) and sends those at or above `personal_cut`: `personalise` over what it
+    sends equals `personalise` over every candidate, ties and near-ties included."""
+    rng = random.Random(17)
+    for _ in range(300):
+        seeds = {UUID(int=rng.getrandbits(128)): (rng.choice([0.5, 1.0, 3.0, 1e-10, 2 / 3]),
+                                                  f"seed {n}") for n in range(rng.randint(1, 6))}  # fmt: skip
+        seeds = dict(sorted(seeds.items(), key=lambda kv: (-round(kv[1][0], 9), str(kv[0]))))
+        products = [UUID(int=rng.getrandbits(128)) for _ in range(rng.randint(1, 30))]
+        near = [Neighbour(seed, q, "", rng.choice([0, 1, 1, 2, 5]), rng.choice([0.0, 0.5, 2.0]))
+                for seed in seeds for q in rng.sample(products, rng.randint(0, len(products)))]  # fmt: skip
+        every = personalise(seeds, near, set(), len(products))
+        store_scores = {r.product_id: r.score * (1 + rng.uniform(-1e-13, 1e-13)) for r in every}
+        for limit in range(1, len(products) + 2):
+            cut = personal_cut(store_scores.values(), limit)
+            sent = [n for n in near if store_scores.get(n.product_id, -1.0) >= cut]
+            assert personalise(seeds, sent, set(), limit) == every[:limit]
+            assert len({n.product_id for n in sent}) >= min(limit, len(every))
+
+
+def test_the_cut_keeps_the_limit_th_and_whatever_is_within_the_margin_behind_it() -> None:
+    assert personal_cut([3.0, 1.0], 3) == float("-inf")
+    cut = personal_cut([5.0, 2.0, 2.0 - 1e-9, 1.0], 2)
+    assert 2.0 - 1e-9 >= cut > 1.0
+    assert personal_cut([1e-12, 5e-12], 1) < 0  # below 9 digits everything ties: all are sent

@@ -480,12 +480,25 @@ class Neighbour:
     similar: float
 
 
-@dataclass(slots=True)
-class _Candidate:
-    score: float
-    best: float  # the largest single seed's part, whose reason is given
-    reason: str
-    name: str
+# The stores rank the candidates themselves and send only the first `limit` and those close
+# behind (`GraphStore.personal`); their scores come from other float arithmetic (Java's or
+# PostgreSQL's pow, sums in another order), so a candidate is sent while it scores at least
+# the `limit`-th's score minus this margin. The stores' scores differ from `personalise`'s by
+# far less (about 1e-15 relative), and the ranking rounds to 9 digits: a candidate below the
+# margin ranks after each of the first `limit` there too, so `personalise` over what is sent
+# gives exactly its answer over every candidate.
+PERSONAL_MARGIN = 2e-9  # absolute, plus PERSONAL_MARGIN_RELATIVE x the limit-th's score
+PERSONAL_MARGIN_RELATIVE = 1e-9
+
+
+def personal_cut(scores: Iterable[float], limit: int) -> float:
+    """The lowest score a store sends, given the candidates' scores as the store computed them
+    (the rule both adapters implement in their statement; -inf when fewer than `limit`)."""
+    ranked = sorted(scores, reverse=True)
+    if len(ranked) < limit:
+        return -math.inf
+    last = ranked[limit - 1]
+    return last - (PERSONAL_MARGIN + PERSONAL_MARGIN_RELATIVE * abs(last))
 
 
 def personalise(
@@ -493,32 +506,40 @@ def personalise(
     exclude: set[UUID], limit: int,
 ) -> list[Recommendation]:  # fmt: skip
     """Score = sum over seeds of seed weight x (orders together + similarity); the reason names
-    the seed that contributed most."""
-    # One entry per candidate, found once per neighbour, and only the best `limit` sorted: this
-    # is for_you's own Python (up to 10 seeds x 40 neighbours a read), and a UUID's hash is
-    # Python code; four separate dicts and a full sort were most of the client's time.
-    found: dict[UUID, _Candidate] = {}
+    the seed that contributed most (on a tie, the likelier seed). `seeds` in rank order
+    (`seed_weights`). The answer does not depend on the neighbours' order, nor on whether a
+    seed's bought-together and similar links to a product come as one Neighbour or two: each
+    seed's part is its weight x the sum of its links, added up in the seeds' order."""
+    rank = {seed: i for i, seed in enumerate(seeds)}
+    weights = [w for w, _ in seeds.values()]
+    reasons = [reason for _, reason in seeds.values()]
+    found: dict[UUID, tuple[str, dict[int, float]]] = {}  # product -> (name, seed rank -> links)
     for n in neighbours:
-        seed = seeds.get(n.seed_id)
+        seed = rank.get(n.seed_id)
         if seed is None or n.product_id in exclude:
-            continue
-        part = seed[0] * (n.bought_together + n.similar)
-        if part <= 0:
             continue
         entry = found.get(n.product_id)
         if entry is None:
-            found[n.product_id] = _Candidate(part, part, seed[1], n.name)
-            continue
-        entry.score += part
-        entry.name = n.name
-        if part > entry.best:
-            entry.best, entry.reason = part, seed[1]
+            entry = found[n.product_id] = (n.name, {})
+        links = entry[1]
+        links[seed] = links.get(seed, 0.0) + n.bought_together + n.similar
+    scored: list[tuple[UUID, str, float, str]] = []
+    for product, (name, links) in found.items():
+        score, best, reason = 0.0, 0.0, None
+        for seed in sorted(links):
+            part = weights[seed] * links[seed]
+            if part <= 0:
+                continue
+            score += part
+            if part > best:
+                best, reason = part, reasons[seed]
+        if reason is not None:
+            scored.append((product, name, score, reason))
     # Ties by id: a UUID's integer orders as its canonical string (fixed-width lowercase hex),
     # without formatting every candidate's id.
-    ranked = heapq.nsmallest(
-        limit, found.items(), key=lambda kv: (-round(kv[1].score, 9), kv[0].int)
-    )
-    return [Recommendation(pid, c.name, round(c.score, 9), c.reason) for pid, c in ranked]
+    ranked = heapq.nsmallest(limit, scored, key=lambda c: (-round(c[2], 9), c[0].int))
+    return [Recommendation(pid, name, round(score, 9), reason)
+            for pid, name, score, reason in ranked]  # fmt: skip
 
 
 Tally = dict[tuple[str, UUID, UUID], tuple[int, datetime]]

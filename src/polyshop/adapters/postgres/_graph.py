@@ -13,6 +13,8 @@ from uuid import UUID
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._uow import UnitOfWork
 from polyshop.domain.recommendations import (
+    PERSONAL_MARGIN,
+    PERSONAL_MARGIN_RELATIVE,
     SIGNAL_HALF_LIFE_DAYS,
     SIGNAL_WEIGHTS,
     SIMILAR_K,
@@ -40,9 +42,10 @@ _PAIR_COLUMN = {
 
 
 def _fade(column: str, weight: str) -> str:
-    """`seed_weights`'s faded signal in SQL (0 when never)."""
-    return (f"%({weight})s * coalesce(power(0.5::float8, greatest(0, extract(epoch FROM"
-            f" %(now)s - x.{column}))::float8 / %(half)s), 0)")  # fmt: skip
+    """`seed_weights`'s faded signal in SQL (0 when never: `greatest` ignores a NULL, so the
+    NULL must be caught before it; it once gave a never-seen kind its full weight)."""
+    return (f"CASE WHEN x.{column} IS NULL THEN 0 ELSE %({weight})s * power(0.5::float8,"
+            f" greatest(0, extract(epoch FROM %(now)s - x.{column}))::float8 / %(half)s) END")  # fmt: skip
 
 
 def _walk(kind: str, column: str) -> str:
@@ -57,8 +60,11 @@ def _walk(kind: str, column: str) -> str:
             f" ORDER BY x.{column} DESC, x.other_id LIMIT %(n)s)")  # fmt: skip
 
 
-# The customer's rows, their likeliest seeds (`seed_weights`'s formula), and each seed's
-# strongest neighbours for sale: one statement, keyed reads of maintained rows only.
+# For you in one statement (`GraphStore.personal`): the customer's rows, their likeliest seeds
+# (`seed_weights`'s formula), each seed's strongest neighbours for sale, the candidates scored
+# and ranked here (never one the customer bought), and only the first `limit` (and those within
+# the margin behind them) sent, one row per seed and candidate, with the seeds' signals.
+# Keyed reads of maintained rows only; no join is hashed (the plan test checks it).
 _PERSONAL = (
     "WITH mine AS (SELECT x.product_id, coalesce(p.name, '') AS name, x.purchased,"
     " x.last_purchased, x.carted, x.last_carted, x.viewed, x.last_viewed, x.rating, ("
@@ -71,16 +77,27 @@ _PERSONAL = (
     " WHEN x.rating <= 2 THEN 0 ELSE 1 + (x.rating - 3) * 0.25 END AS weight"
     " FROM graph_user_products x LEFT JOIN graph_products p"
     " ON p.tenant_id = x.tenant_id AND p.id = x.product_id WHERE x.user_id = %(user)s),"
-    " seeds AS (SELECT product_id FROM mine WHERE weight > 0"
-    " ORDER BY round(weight::numeric, 9) DESC, product_id LIMIT %(candidates)s)"
-    " SELECT 'signal', m.product_id, m.name, m.purchased, m.last_purchased, m.carted,"
-    " m.last_carted, m.viewed, m.last_viewed, m.rating, NULL::uuid, NULL::float8 FROM mine m"
-    " UNION ALL SELECT n.kind, s.product_id, n.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-    " n.id, n.weight FROM seeds s CROSS JOIN LATERAL ("
+    " seeds AS (SELECT * FROM mine WHERE weight > 0"
+    " ORDER BY round(weight::numeric, 9) DESC, product_id LIMIT %(seeds)s),"
+    " links AS (SELECT s.product_id AS seed, s.weight AS w, n.id, n.name,"
+    " coalesce(sum(n.weight) FILTER (WHERE n.kind = 'together'), 0) AS bt,"
+    " coalesce(sum(n.weight) FILTER (WHERE n.kind = 'similar'), 0) AS sim"
+    " FROM seeds s CROSS JOIN LATERAL ("
     + _walk("together", "bought_together")
     + " UNION ALL "
     + _walk("similar", "similarity")
-    + ") n"
+    + ") n WHERE n.id <> ALL (ARRAY(SELECT product_id FROM mine WHERE purchased > 0))"
+    " GROUP BY s.product_id, s.weight, n.id, n.name),"
+    " scored AS (SELECT *, sum(w * (bt + sim)) OVER (PARTITION BY id) AS score"
+    " FROM links),"
+    " cut AS (SELECT c.score - (%(margin)s + %(relative)s * abs(c.score)) AS score FROM"
+    " (SELECT DISTINCT id, score FROM scored ORDER BY score DESC, id OFFSET %(limit)s - 1"
+    " LIMIT 1) c)"
+    " SELECT 'signal', product_id, name, purchased, last_purchased, carted, last_carted, viewed,"
+    " last_viewed, rating, NULL::uuid, NULL::float8, NULL::float8 FROM seeds"
+    " UNION ALL SELECT 'link', seed, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, id,"
+    " bt, sim FROM scored"
+    " WHERE score >= coalesce((SELECT score FROM cut), '-Infinity'::float8)"
 )
 
 
@@ -460,19 +477,18 @@ class PostgresGraphStore:
         return found
 
     async def personal(
-        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
-    ) -> tuple[list[Signal], list[Neighbour]]:
+        self, tenant_id: UUID, user_id: UUID, now: datetime, limit: int, seeds: int,
+        per_seed: int,
+    ) -> tuple[list[Signal], list[Neighbour]]:  # fmt: skip
         rows = await self._rows(tenant_id, _PERSONAL, {
-            "user": user_id, "now": now, "candidates": candidates, "n": per_seed,
+            "user": user_id, "now": now, "limit": limit, "seeds": seeds, "n": per_seed,
             "half": SIGNAL_HALF_LIFE_DAYS * 86400.0, "wp": SIGNAL_WEIGHTS["purchased"],
             "wc": SIGNAL_WEIGHTS["added_to_cart"], "wv": SIGNAL_WEIGHTS["viewed"],
+            "margin": PERSONAL_MARGIN, "relative": PERSONAL_MARGIN_RELATIVE,
         })  # fmt: skip
         signals = [Signal(*r[1:10]) for r in rows if r[0] == "signal"]
-        neighbours = [
-            Neighbour(r[1], r[10], r[2], int(r[11]), 0.0) if r[0] == "together"
-            else Neighbour(r[1], r[10], r[2], 0, float(r[11]))
-            for r in rows if r[0] != "signal"
-        ]  # fmt: skip
+        neighbours = [Neighbour(r[1], r[10], r[2], int(r[11]), float(r[12]))
+                      for r in rows if r[0] != "signal"]  # fmt: skip
         return sorted(signals, key=lambda s: str(s.product_id)), neighbours
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
