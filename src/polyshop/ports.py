@@ -424,6 +424,13 @@ class GraphWriter(Protocol):
         """The stored PURCHASED of these customers: count and last time per product."""
         ...
 
+    async def orders_and_purchased(
+        self, ids: Collection[UUID], user_ids: Collection[UUID]
+    ) -> tuple[dict[UUID, OrderFact], Bought]:
+        """`orders(ids)` and `purchased(user_ids)` in one round trip where the store can (the
+        projector's first read of a batch)."""
+        ...
+
     async def bought(self, user_ids: Collection[UUID]) -> Bought:
         """What the stored counted orders say these customers bought: count and last time."""
         ...

@@ -168,6 +168,30 @@ async def test_projecting_the_same_facts_twice_changes_nothing(
     await same_as_reference(store, tenant, *steps)
 
 
+async def test_the_projectors_first_read_gives_the_stored_orders_and_purchased_exactly(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    tenant, _ = tenants
+    shop = Shop()
+    orders = standard_orders(shop)
+    await seeded(store, tenant, shop, orders)
+    reference = await reference_of(
+        GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
+        GraphChanges(orders={o.id: o for o in orders}),
+    )  # fmt: skip
+    unknown_order, no_orders = uuid4(), uuid4()
+    order_ids = [o.id for o in orders] + [unknown_order]
+    users = [*shop.users, no_orders]
+    async with store.writer(tenant) as writer:
+        stored, bought = await writer.orders_and_purchased(order_ids, users)
+        # The same instants (to the microsecond), counts and products as the facts put.
+        assert stored == {o.id: o for o in orders}
+        assert bought == await reference.purchased(users)
+        assert bought[shop.users[1]][shop.p[0]] == (2, NOW - timedelta(days=1))
+        assert (stored, bought) == (await writer.orders(order_ids), await writer.purchased(users))
+        assert await writer.orders_and_purchased([], []) == ({}, {})
+
+
 async def test_a_cancellation_takes_back_exactly_what_the_order_added(
     store: GraphStore, tenants: tuple[UUID, UUID]
 ) -> None:

@@ -116,6 +116,11 @@ class ReferenceGraph:
                 found.setdefault(user, {})[product] = (link["purchased"], link["last_purchased"])
         return found
 
+    async def orders_and_purchased(
+        self, ids: Collection[UUID], user_ids: Collection[UUID]
+    ) -> tuple[dict[UUID, OrderFact], Bought]:
+        return await self.orders(ids), await self.purchased(user_ids)
+
     async def bought(
         self, user_ids: Collection[UUID]
     ) -> dict[UUID, dict[UUID, tuple[int, datetime]]]:

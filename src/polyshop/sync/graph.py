@@ -305,20 +305,29 @@ class _Ids:
 
 
 async def _orders(writer: GraphWriter, facts: list[OrderFact]) -> None:
-    """One read of the stored orders and one of their customers' PURCHASED per batch; every
-    weight moves by an increment computed here (on integer ids: `_Ids`), each kind of write in
-    one statement."""
-    stored = await writer.orders([f.id for f in facts])
+    """One read of the stored orders and their customers' PURCHASED per batch (one round trip
+    where the store can: `orders_and_purchased`); every weight moves by an increment computed
+    here (on integer ids: `_Ids`), each kind of write in one statement."""
+    # The customers' PURCHASED are read with the orders, before the batch's first write
+    # (`put_orders` does not touch them): those of every fact's customer, as an order keeps its
+    # customer; a stored order's other customer (none expected) is read after.
+    stored, bought = await writer.orders_and_purchased(
+        [f.id for f in facts], {f.user_id for f in facts}
+    )
     changes = [(stored.get(f.id), f) for f in facts if stored.get(f.id) != f]
     if not changes:
         return
     ids = _Ids()
     moves = counted_moves(changes, ids.key)
     delta = order_delta(moves)
-    await writer.put_orders([new for _, new in changes])
     users = delta.touched_users
+    missing = ids.uuids(users - {ids.key(f.user_id) for f in facts})
+    if missing:
+        bought.update(await writer.purchased(missing))
+    # Only the touched customers' (a repeated fact's customer moves nothing).
+    before = {u: mine for u, mine in ids.purchases(bought).items() if u in users}
+    await writer.put_orders([new for _, new in changes])
     if users:
-        before = ids.purchases(await writer.purchased(ids.uuids(users)))
         after, shrunk = purchases_after(before, moves)
         if shrunk:  # a cancellation or a refund: only the orders know the new last time
             recounted = ids.purchases(await writer.bought(ids.uuids(shrunk)))

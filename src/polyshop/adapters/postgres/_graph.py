@@ -227,6 +227,12 @@ class PostgresGraphWriter:
              [f.payment_method for f in facts]),
         )  # fmt: skip
 
+    async def orders_and_purchased(
+        self, ids: Collection[UUID], user_ids: Collection[UUID]
+    ) -> tuple[dict[UUID, OrderFact], Bought]:
+        # Two statements: a round trip to PostgreSQL on loopback costs little next to them.
+        return await self.orders(ids), await self.purchased(user_ids)
+
     async def purchased(self, user_ids: Collection[UUID]) -> Bought:
         cursor = await self._conn.execute(
             "SELECT user_id, product_id, purchased, last_purchased FROM graph_user_products"
