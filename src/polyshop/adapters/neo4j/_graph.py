@@ -38,7 +38,7 @@ from polyshop.domain.recommendations import (
     Similarity,
     tally,
 )
-from polyshop.ports import GraphSnapshot
+from polyshop.ports import GraphPage, GraphSnapshot
 
 LABELS = ("Product", "Category", "Order", "User", "PaymentMethod", "AppliedBatch")
 
@@ -114,6 +114,47 @@ _PERSONAL: LiteralString = (
     " RETURN [q.id, q.name, x.score] ORDER BY x.score DESC, q.id LIMIT $n }}) AS near }"
     " RETURN [s IN touched | {id: s.p.id, name: s.p.name, signals: s.signals}] AS touched, near"
 )
+
+
+# `snapshot_page`: a label's nodes in id order (the uniqueness constraints' range indexes on
+# (tenant_id, id) give that order), or a relationship type from the next source nodes.
+_NODE_PAGES: dict[str, LiteralString] = {
+    "Category": "MATCH (n:Category {tenant_id: $t}) WHERE n.id > $after"
+    " RETURN n.id AS id, n.name AS name, n.parent_id AS parent ORDER BY n.id LIMIT $size",
+    "Product": "MATCH (n:Product {tenant_id: $t}) WHERE n.id > $after"
+    " RETURN n.id AS id, n.name AS name, n.for_sale AS for_sale, n.category_id AS category,"
+    " n.brand_id AS brand, n.features AS features, n.trend AS trend, n.orders AS orders"
+    " ORDER BY n.id LIMIT $size",
+    "Order": "MATCH (n:Order {tenant_id: $t}) WHERE n.id > $after"
+    " RETURN n.id AS id, n.user_id AS user, n.placed_at AS at, n.counted AS counted,"
+    " n.products AS products, n.payment_method AS method ORDER BY n.id LIMIT $size",
+}
+_NODE_VALUES: dict[str, Any] = {  # the same shapes as `snapshot`
+    "Category": lambda r: (r["name"], r["parent"]),
+    "Product": lambda r: (r["name"], r["for_sale"], r["category"], r["brand"],
+                          tuple(r["features"]), float(r["trend"]), r["orders"]),
+    "Order": lambda r: (r["user"], _native(r["at"]), r["counted"], tuple(r["products"]),
+                        r["method"]),
+}  # fmt: skip
+
+
+def _relationship_page(
+    source: LiteralString, rel: LiteralString, props: LiteralString
+) -> LiteralString:
+    return ("MATCH (a:" + source + " {tenant_id: $t}) WHERE a.id > $after"
+            " WITH a ORDER BY a.id LIMIT $size OPTIONAL MATCH (a)-[r:" + rel + "]->(b)"
+            " RETURN a.id AS source, b.id AS target, [" + props + "] AS props")  # fmt: skip
+
+
+_RELATIONSHIP_PAGES: dict[str, LiteralString] = {
+    "PURCHASED": _relationship_page("User", "PURCHASED", "r.count, r.last_at"),
+    "ADDED_TO_CART": _relationship_page("User", "ADDED_TO_CART", "r.count, r.last_at"),
+    "VIEWED": _relationship_page("User", "VIEWED", "r.count, r.last_at"),
+    "REVIEWED": _relationship_page("User", "REVIEWED", "r.rating, r.at"),
+    "FREQUENTLY_BOUGHT_WITH": _relationship_page("Product", "FREQUENTLY_BOUGHT_WITH", "r.weight"),
+    "ALSO_BOUGHT": _relationship_page("Product", "ALSO_BOUGHT", "r.weight"),
+    "SIMILAR_TO": _relationship_page("Product", "SIMILAR_TO", "r.score, r.reason"),
+}
 
 
 def _signal(product_id: str, name: str | None, edges: list[dict[str, Any]]) -> Signal:
@@ -671,6 +712,24 @@ class Neo4jGraphStore:
             for r in records:
                 snap.setdefault(rel, {})[r["key"]] = tuple(_native(v) for v in r["props"])
         return snap
+
+    async def snapshot_page(
+        self, tenant_id: UUID, label: str, after: str | None, size: int
+    ) -> GraphPage:
+        """`size` nodes in id order; for a relationship type, every relationship of the next
+        `size` source nodes (User or Product) in id order, sorted here by key; the position is
+        the last node read."""
+        t, start = str(tenant_id), after.split(">")[0] if after else ""
+        if label in _NODE_PAGES:
+            records = await self._read(_NODE_PAGES[label], t=t, after=start, size=size)
+            items = [(r["id"], _NODE_VALUES[label](r)) for r in records]
+            return items, (items[-1][0] if len(items) == size else None)
+        records = await self._read(_RELATIONSHIP_PAGES[label], t=t, after=start, size=size)
+        sources = {r["source"] for r in records}
+        found = [(f"{r['source']}>{r['target']}", tuple(_native(v) for v in r["props"]))
+                 for r in records if r["target"] is not None]  # fmt: skip
+        found.sort(key=lambda item: item[0])
+        return found, (max(sources) if len(sources) == size else None)
 
     async def clear(self, tenant_id: UUID) -> None:
         async with self._driver.session(database=self._database) as session:
