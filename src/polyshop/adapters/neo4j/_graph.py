@@ -138,15 +138,21 @@ _NODE_VALUES: dict[str, Any] = {  # the same shapes as `snapshot`
 }  # fmt: skip
 
 
-def _relationship_page(
-    source: LiteralString, rel: LiteralString, props: LiteralString
-) -> LiteralString:
-    return ("MATCH (a:" + source + " {tenant_id: $t}) WHERE a.id > $after"
-            " WITH a ORDER BY a.id LIMIT $size OPTIONAL MATCH (a)-[r:" + rel + "]->(b)"
-            " RETURN a.id AS source, b.id AS target, [" + props + "] AS props")  # fmt: skip
+def _relationship_page(source: LiteralString, rel: LiteralString, props: LiteralString) -> tuple[
+    LiteralString, LiteralString
+]:  # fmt: skip
+    """The next source nodes with their number of relationships of the type (the degree, kept
+    on the node), then the relationships of those chosen."""
+    return (
+        "MATCH (a:" + source + " {tenant_id: $t}) WHERE a.id > $after"
+        " WITH a ORDER BY a.id LIMIT $size"
+        " RETURN a.id AS id, COUNT { (a)-[:" + rel + "]->() } AS degree",
+        "UNWIND $ids AS id MATCH (a:" + source + " {tenant_id: $t, id: id})"
+        "-[r:" + rel + "]->(b) RETURN a.id + '>' + b.id AS key, [" + props + "] AS props",
+    )
 
 
-_RELATIONSHIP_PAGES: dict[str, LiteralString] = {
+_RELATIONSHIP_PAGES: dict[str, tuple[LiteralString, LiteralString]] = {
     "PURCHASED": _relationship_page("User", "PURCHASED", "r.count, r.last_at"),
     "ADDED_TO_CART": _relationship_page("User", "ADDED_TO_CART", "r.count, r.last_at"),
     "VIEWED": _relationship_page("User", "VIEWED", "r.count, r.last_at"),
@@ -717,19 +723,29 @@ class Neo4jGraphStore:
         self, tenant_id: UUID, label: str, after: str | None, size: int
     ) -> GraphPage:
         """`size` nodes in id order; for a relationship type, every relationship of the next
-        `size` source nodes (User or Product) in id order, sorted here by key; the position is
-        the last node read."""
+        source nodes (User or Product) in id order, as many as hold about `size` of them,
+        sorted here by key; the position is the last (source) node read."""
         t, start = str(tenant_id), after.split(">")[0] if after else ""
         if label in _NODE_PAGES:
             records = await self._read(_NODE_PAGES[label], t=t, after=start, size=size)
             items = [(r["id"], _NODE_VALUES[label](r)) for r in records]
             return items, (items[-1][0] if len(items) == size else None)
-        records = await self._read(_RELATIONSHIP_PAGES[label], t=t, after=start, size=size)
-        sources = {r["source"] for r in records}
-        found = [(f"{r['source']}>{r['target']}", tuple(_native(v) for v in r["props"]))
-                 for r in records if r["target"] is not None]  # fmt: skip
-        found.sort(key=lambda item: item[0])
-        return found, (max(sources) if len(sources) == size else None)
+        sources, relationships = _RELATIONSHIP_PAGES[label]
+        found = await self._read(sources, t=t, after=start, size=size)
+        # As many sources as hold about `size` relationships (at least one, whatever its
+        # degree): a page of hot products is not thousands of relationships each.
+        ids: list[str] = []
+        total = 0
+        for r in found:
+            if ids and total + r["degree"] > size:
+                break
+            ids.append(r["id"])
+            total += r["degree"]
+        records = await self._read(relationships, t=t, ids=ids) if total else []
+        items = sorted(((r["key"], tuple(_native(v) for v in r["props"])) for r in records),
+                       key=lambda item: item[0])  # fmt: skip
+        more = len(ids) < len(found) or len(found) == size
+        return items, (ids[-1] if more else None)
 
     async def clear(self, tenant_id: UUID) -> None:
         async with self._driver.session(database=self._database) as session:
