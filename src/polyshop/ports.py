@@ -530,9 +530,9 @@ class GraphStore(Protocol):
     ) -> GraphPage:
         """The `snapshot`'s items of one label or relationship type, in key order, from the
         position `after` (None: the first; else what the previous page returned), about `size`
-        of them (for a relationship type: of about `size` source nodes, each with all of its
-        relationships of that type). `sync verify graph` walks a graph with it in bounded
-        memory."""
+        of them (an adapter may page a relationship type by whole source nodes, so one node
+        with more relationships than `size` is one page). `sync verify graph` walks a graph
+        with it in bounded memory."""
         ...
 
     async def clear(self, tenant_id: UUID) -> None: ...
