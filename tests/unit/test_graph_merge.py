@@ -1,4 +1,4 @@
-"""The streamed graph verify's merge (`sync._graph_verify.merge`), over pages given in memory:
+"""The streamed graph verify's merge (`sync.graph.merge`), over pages given in memory:
 whatever the pages' sizes on either side, it reports what comparing the two wholes reports."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import pytest
 
 from polyshop.domain.recommendations import snapshot_drift
 from polyshop.ports import Drift
-from polyshop.sync._graph_verify import Item, merge
+from polyshop.sync.graph import merge
 
 TENANT = UUID(int=7)
+Item = tuple[str, tuple[Any, ...]]
 
 
 async def pages(items: list[Item], sizes: list[int]) -> AsyncIterator[list[Item]]:

@@ -56,6 +56,7 @@ from polyshop.sync._graph_reference import FactsCatalog as FactsCatalog
 from polyshop.sync._graph_reference import ReferenceGraph
 from polyshop.sync._graph_verify import LABELS as VERIFIED
 from polyshop.sync._graph_verify import VERIFY_CHUNK, verify_graph
+from polyshop.sync._graph_verify import merge as merge
 
 log = logging.getLogger(__name__)
 
