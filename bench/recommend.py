@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -274,6 +275,11 @@ async def projector_and_raw(
         async with store.writer(tenants[2]) as writer:
             await apply_changes(writer, GraphChanges(orders={o.id: o for o in chunk}))
     chunks = generated_orders(subjects, projected)
+    # Both sides start from a clean collector: the bench's own setup (seeding, the subjects)
+    # leaves a full collection of its heap pending, ~0.1 s that whichever side allocates first
+    # would pay (the projector, every run). The collections the projector's own allocations
+    # cause stay in its time.
+    gc.collect()
     # Interleaved, batch by batch: the projector's transaction, then the bare driver loop of the
     # statements it just sent (into its own tenant): both see the machine in the same state
     # (load, JIT, caches), which on 2 shared cores moves more than the difference measured.
@@ -408,7 +414,7 @@ def readers(
 
 async def recommenders(
     store: GraphStore, timed: TimedNeo4j | TimedPostgres, subjects: Subjects,
-    options: argparse.Namespace, hottest: UUID,
+    options: argparse.Namespace, hottest: UUID, warm_up: float,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Each recommender three ways, to split its latency: the server's own time (one client,
     `timed`), one client alone (server + driver + Python, no queueing), and `--clients`
@@ -417,7 +423,7 @@ async def recommenders(
     instrumented = readers(RecommendationService(timed), subjects, hottest)
     # Warm-up: every recommender once per subject class, unmeasured (page cache, query plans).
     for read in plain.values():
-        await measure(options.clients, min(1.0, options.seconds), read)
+        await measure(options.clients, min(warm_up, options.seconds), read)
     # The bench's own heap (the seeded subjects, the bulk build's and the projector's leftovers)
     # out of the cyclic collector's reach: otherwise each full collection walks it, and the
     # read that triggers one (most often for_you, which allocates most) waits ~100 ms for the
@@ -481,11 +487,18 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
         stack.push_async_callback(database.close)
         stores: dict[str, tuple[GraphStore, TimedNeo4j | TimedPostgres, Raw]] = {}
         if "neo4j" in wanted:
-            server = Neo4jServer(
-                heap_mb=options.neo4j_heap_mb, pagecache_mb=options.neo4j_pagecache_mb
-            )
+            # The graph is kept in the data directory for the next --reuse-graph run (a bulk
+            # build on Neo4j takes 3-7 min here); without --reuse-graph it is built afresh.
+            kept = options.data_dir / "neo4j"
+            if not options.reuse_graph:
+                shutil.rmtree(kept, ignore_errors=True)
+            # The heap fixed at its size (Neo4j's operations manual: growing it takes a full
+            # collection, a pause of every query; a kept store's server starts small).
+            server = Neo4jServer(heap_mb=options.neo4j_heap_mb,
+                                 pagecache_mb=options.neo4j_pagecache_mb, directory=kept,
+                                 fixed_heap=True)  # fmt: skip
             server.start()
-            stack.callback(server.remove)
+            stack.callback(server.stop)
             neo4j = Neo4jGraphStore(server.url, server.user, server.password)
             stack.push_async_callback(neo4j.close)
             timed_neo4j = TimedNeo4j(server.url, server.user, server.password)
@@ -516,20 +529,34 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 console.print(f"{name}: projector {results[name]}")
                 continue
             began = time.perf_counter()
-            if name == "postgres" and options.reuse_graph:
-                rows = 0  # the twin lives in the reused database
+            # Neo4j's kept store counts only once its bulk build completed, for this shop.
+            built = options.data_dir / "neo4j-graph-built"
+            if options.reuse_graph and (
+                name == "postgres" or (built.exists() and built.read_text() == str(shop))
+            ):
+                rows = 0  # the graph of the previous run, in the reused database or store
             else:
+                if name == "neo4j":
+                    built.unlink(missing_ok=True)
                 rows = await bulk_load(database, store, shop)
+                if name == "neo4j":
+                    built.write_text(str(shop))
             load_seconds = time.perf_counter() - began
             console.print(f"{name}: bulk load {rows:,} rows in {load_seconds:.0f} s")
-            ratio = await projector_and_raw(store, three, subjects, options.projected, raw)
-            console.print(f"{name}: projector {ratio}")
+            ratio: dict[str, float] = {}
+            if not options.latency_only:
+                ratio = await projector_and_raw(store, three, subjects, options.projected, raw)
+                console.print(f"{name}: projector {ratio}")
             hottest = await subjects.hottest(database)
             results[name] = {
                 "bulk_load_seconds": load_seconds,
                 "bulk_rows": rows,
                 **ratio,
-                "recommenders": await recommenders(store, timed, subjects, options, hottest),
+                # A kept graph's server was just started: its JIT has not yet compiled what
+                # the reads run (a bulk build warms it), so it gets a longer warm-up.
+                "recommenders": await recommenders(
+                    store, timed, subjects, options, hottest, 1.0 if rows or ratio else 5.0
+                ),
             }
             for kind in (RecommendationKind.BOUGHT_TOGETHER, RecommendationKind.ALSO_BOUGHT):
                 await RecommendationService(timed).for_product(shop, hottest, kind)
@@ -568,7 +595,13 @@ def main() -> None:
     parser.add_argument(
         "--reuse-graph",
         action="store_true",
-        help="keep the twin's graph of the previous run (with --reuse-seed; Neo4j is rebuilt)",
+        help="keep both graphs of the previous run (with --reuse-seed; each is built if the"
+        " previous run did not complete it)",
+    )
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="skip the projector against its raw loop (step 2): only the recommenders",
     )
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--clients", type=int, default=4)
@@ -591,7 +624,7 @@ def main() -> None:
                           f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['count']}",
                           f"{r['load_average']:.1f}")  # fmt: skip
         console.print(table)
-    for name in stores:
+    for name in stores if not options.latency_only else []:
         r = results[name]
         console.print(
             f"{name}: bulk load {r['bulk_load_seconds']:.0f} s ({r['bulk_rows']:,} rows); "

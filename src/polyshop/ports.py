@@ -20,6 +20,7 @@ from polyshop.domain.recommendations import (
     Interaction,
     Neighbour,
     OrderFact,
+    PairDeltas,
     ProductFact,
     RecommendationKind,
     Related,
@@ -444,10 +445,9 @@ class GraphWriter(Protocol):
         the link."""
         ...
 
-    async def add_pairs(
-        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
-    ) -> None:
-        """Add to FREQUENTLY_BOUGHT_WITH weights or ALSO_BOUGHT customer counts (0 removes)."""
+    async def add_pairs(self, kind: RecommendationKind, deltas: PairDeltas) -> None:
+        """Add to FREQUENTLY_BOUGHT_WITH weights or ALSO_BOUGHT customer counts (0 removes),
+        pair by pair in the order given (`PairDeltas`: one order for every writer)."""
         ...
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None: ...
@@ -516,11 +516,18 @@ class GraphStore(Protocol):
         ...
 
     async def personal(
-        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
-    ) -> tuple[list[Signal], list[Neighbour]]:
-        """In one round trip: the customer's `signals`, and the `neighbours` of their
-        `candidates` likeliest seeds (ranked in the store by `seed_weights`'s formula; the
-        caller makes the exact choice among them)."""
+        self, tenant_id: UUID, user_id: UUID, now: datetime, limit: int, seeds: int,
+        per_seed: int,
+    ) -> tuple[list[Signal], list[Neighbour]]:  # fmt: skip
+        """For you, scored and ranked in the store, in one round trip. The `signals` of the
+        customer's `seeds` likeliest seeds (`seed_weights`'s formula with weight > 0, rounded
+        the same way, ties by id), by product id. And the candidates the store ranks first,
+        as one Neighbour per seed and candidate (its bought-together and similarity links
+        summed): the products among each seed's `per_seed` strongest FREQUENTLY_BOUGHT_WITH
+        and SIMILAR_TO neighbours for sale (what `neighbours` gives), never one the customer
+        bought, scored sum of seed weight x (bought together + similarity); sent when the
+        score is at least `personal_cut` of all candidates' scores for `limit`. So
+        `personalise` over them gives exactly its answer over every candidate."""
         ...
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot: ...

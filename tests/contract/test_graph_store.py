@@ -8,6 +8,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from uuid import UUID, uuid4
 
 import pytest
@@ -16,18 +17,22 @@ from polyshop import bootstrap
 from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.adapters.postgres import PostgresGraphStore
 from polyshop.domain.recommendations import (
+    PERSONAL_SEEDS,
     SIMILAR_K,
     CategoryFact,
     Interaction,
     OrderFact,
     ProductFact,
+    Recommendation,
     RecommendationKind,
     ReviewFact,
+    personal_cut,
+    personalise,
     seed_weights,
     snapshot_differences,
 )
 from polyshop.ports import GRAPH_LABELS, GRAPH_RELATIONSHIPS, GraphStore
-from polyshop.services.recommendations import RecommendationService
+from polyshop.services.recommendations import PER_SEED, RecommendationService
 from polyshop.sync.graph import FactsCatalog, GraphChanges, ReferenceGraph, apply_changes
 
 ADAPTERS = ["postgres", "neo4j"]
@@ -388,26 +393,112 @@ async def test_personalised_recommendations_follow_recent_behaviour(
     assert await service.for_customer(tenant, uuid4(), now=NOW) == []
 
 
-async def test_personal_reads_signals_and_the_likeliest_seeds_neighbours_in_one_go(
+async def assert_for_you_is_exact(
+    store: GraphStore, tenant: UUID, customer: UUID, *, seeds: int = PERSONAL_SEEDS,
+    per_seed: int = PER_SEED,
+) -> list[Recommendation]:  # fmt: skip
+    """`personal` (scored and ranked in the store, one round trip) against the same rules over
+    every candidate, from `signals` and `neighbours` (on Neo4j the relationships, never the
+    top-partner lists): at every limit it sends the seeds' signals and, per seed and
+    candidate, the summed links of exactly the candidates at or above `personal_cut` (never a
+    product the customer bought), and `personalise` over that is the answer over all."""
+    signals = await store.signals(tenant, customer)
+    chosen = dict(list(seed_weights(signals, NOW).items())[:seeds])
+    near = await store.neighbours(tenant, list(chosen), per_seed)
+    bought = {s.product_id for s in signals if s.purchased}
+    every = personalise(chosen, near, bought, 10**6)
+    links: dict[tuple[UUID, UUID], tuple[int, float]] = {}
+    for n in near:
+        if n.product_id not in bought:
+            bt, sim = links.get((n.seed_id, n.product_id), (0, 0.0))
+            links[(n.seed_id, n.product_id)] = (bt + n.bought_together, sim + n.similar)
+    for limit in range(1, len(every) + 2):
+        sent_signals, sent = await store.personal(tenant, customer, NOW, limit, seeds, per_seed)
+        assert sent_signals == [s for s in signals if s.product_id in chosen]
+        assert personalise(chosen, sent, set(), limit) == every[:limit], limit
+        cut = personal_cut([r.score for r in every], limit)
+        kept = {r.product_id for r in every if r.score >= cut}
+        assert {(n.seed_id, n.product_id): (n.bought_together, n.similar) for n in sent} == {
+            key: value for key, value in links.items() if key[1] in kept
+        }, limit
+        assert len(sent) == len({(n.seed_id, n.product_id) for n in sent})
+    return every
+
+
+async def test_personal_scores_and_ranks_in_the_store_exactly_like_every_candidate(
     store: GraphStore, tenants: tuple[UUID, UUID]
 ) -> None:
-    """`personal` (one round trip) gives what `signals` and `neighbours` give, and ranks the
-    seeds in the store the way `seed_weights` does."""
+    """Ties (the same weights, the same links), products bought (also by a seed that is not
+    among the chosen ones), not for sale, reviewed badly; one seed or all, one neighbour per
+    seed or many: the store sends what `personalise` needs for the exact answer."""
+    tenant, other = tenants
+    shop, rng = Shop(), random.Random(23)
+    catalog = {p.id: p for p in many_products(shop, 24, rng)}
+    ordered = sorted(catalog)
+    orders = [OrderFact(UUID(int=n + 1), shop.users[rng.randrange(3)],
+                        NOW - timedelta(days=rng.choice([1, 1, 3, 20, 40])), True,
+                        tuple(sorted(rng.sample(ordered, rng.randint(2, 5)), key=str)), "card")
+              for n in range(40)]  # fmt: skip
+    batch = [Interaction(rng.choice(["viewed", "added_to_cart"]), rng.choice(ordered),
+                         shop.users[rng.randrange(3)], NOW - timedelta(hours=rng.choice([1, 5])))
+             for _ in range(30)]  # fmt: skip
+    # A customer who looked at two products at the same moment: two seeds of equal weight.
+    fan = uuid4()
+    batch += [Interaction("viewed", p, fan, NOW - timedelta(hours=2)) for p in ordered[5:7]]
+    for t in (tenant, other):
+        await project(store, t, GraphChanges(categories=shop.categories))
+        await project(store, t, GraphChanges(products=catalog))
+    await project(store, tenant, GraphChanges(orders={o.id: o for o in orders}))
+    await project(store, tenant, GraphChanges(batches={5: batch}))
+    await project(store, tenant, GraphChanges(
+        reviewed_products={ordered[0], ordered[1]},
+        reviews=[ReviewFact(shop.users[0], ordered[0], 1, NOW),
+                 ReviewFact(shop.users[1], ordered[1], 5, NOW)]))  # fmt: skip
+    answers = []
+    for customer in [*shop.users, fan]:
+        for seeds in (1, 3, PERSONAL_SEEDS):
+            for per_seed in (1, 3, PER_SEED):
+                answers.append(await assert_for_you_is_exact(
+                    store, tenant, customer, seeds=seeds, per_seed=per_seed))  # fmt: skip
+    # The data has what the claim is about: equal scores next to each other (so some limit
+    # cuts through a tie), and more candidates than the service's limit of 10.
+    scores = [[r.score for r in answer] for answer in answers]
+    assert sum(a == b for s in scores for a, b in pairwise(s)) > 5
+    assert any(len(answer) > 12 for answer in answers)
+    # The service: the same answer, its reasons, nothing bought, nothing off sale.
+    service = RecommendationService(store)
+    for customer in shop.users:
+        found = await service.for_customer(tenant, customer, now=NOW)
+        assert found == await assert_for_you_is_exact(store, tenant, customer) and found
+        bought = {s.product_id for s in await store.signals(tenant, customer) if s.purchased}
+        assert bought and not bought & {r.product_id for r in found}
+        assert all(catalog[r.product_id].for_sale for r in found)
+        assert all(r.reason.startswith("because you ") for r in found)
+    # The other shop (same product ids, no orders) knows none of these customers.
+    assert await store.personal(other, shop.users[0], NOW, 10, 10, 20) == ([], [])
+    assert await store.personal(tenant, uuid4(), NOW, 10, 10, 20) == ([], [])
+
+
+async def test_personal_reads_past_a_seeds_partners_that_are_not_for_sale(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """A seed whose heaviest partners are off sale: the store looks past them (on Neo4j past
+    the first entries of the seed's top-partner list, into the rest of it)."""
     tenant, _ = tenants
     shop = Shop()
-    await seeded(store, tenant, shop, standard_orders(shop))
-    customer = shop.users[2]
-    await project(store, tenant, GraphChanges(batches={9: [
-        Interaction("added_to_cart", shop.p[3], customer, NOW - timedelta(minutes=5)),
-        Interaction("viewed", shop.p[0], customer, NOW - timedelta(days=3))]}))  # fmt: skip
-    signals, near = await store.personal(tenant, customer, NOW, 30, 20)
-    assert signals == await store.signals(tenant, customer) and len(signals) == 4
-    seeds = list(seed_weights(signals, NOW))
-    key = lambda n: (str(n.seed_id), str(n.product_id), n.bought_together, n.similar)  # noqa: E731
-    assert sorted(near, key=key) == sorted(await store.neighbours(tenant, seeds, 20), key=key)
-    _, top = await store.personal(tenant, customer, NOW, 1, 20)
-    assert top and {n.seed_id for n in top} == {seeds[0]} == {shop.p[3]}
-    assert await store.personal(tenant, uuid4(), NOW, 30, 20) == ([], [])
+    catalog = [ProductFact(pid, f"Item {i}", i >= 8, shop.audio, None, ())
+               for i, pid in enumerate(ids(14))]  # fmt: skip
+    seed, heavy, light = catalog[13], catalog[:8], catalog[8:13]
+    orders = [OrderFact(UUID(int=n + 1), shop.users[1], NOW - timedelta(days=2), True,
+                        tuple(sorted([seed.id, *(p.id for p in group)], key=str)), "card")
+              for n, group in enumerate([heavy] * 3 + [light[:2]] * 2 + [light])]  # fmt: skip
+    await project(store, tenant, GraphChanges(categories=shop.categories))
+    await project(store, tenant, GraphChanges(products={p.id: p for p in catalog}))
+    await project(store, tenant, GraphChanges(orders={o.id: o for o in orders}))
+    await project(store, tenant, GraphChanges(batches={1: [
+        Interaction("viewed", seed.id, shop.users[0], NOW - timedelta(hours=1))]}))  # fmt: skip
+    found = await assert_for_you_is_exact(store, tenant, shop.users[0], seeds=1, per_seed=2)
+    assert {r.product_id for r in found[:2]} == {light[0].id, light[1].id}
 
 
 async def test_tenants_never_see_each_others_products(
@@ -472,16 +563,31 @@ async def test_both_adapters_store_the_same_graph(app: bootstrap.Container, neo4
     await neo4j.setup()
     try:
         shop = Shop()
-        snapshots = []
+        viewer = uuid4()
+        snapshots, for_you = [], []
         for graph in (PostgresGraphStore(app.relay_database), neo4j):
             await seeded(graph, tenant, shop, standard_orders(shop))
             await project(graph, tenant, GraphChanges(
-                batches={3: [Interaction("viewed", shop.p[1], shop.users[0], NOW)]},
+                batches={3: [Interaction("viewed", shop.p[1], shop.users[0], NOW),
+                             Interaction("viewed", shop.p[0], viewer, NOW),
+                             Interaction("added_to_cart", shop.p[3], viewer, NOW)]},
                 reviewed_products={shop.p[0]}, reviews=[ReviewFact(shop.users[0], shop.p[0], 5, NOW)],
             ))  # fmt: skip
             snapshots.append(await graph.snapshot(tenant))
+            service = RecommendationService(graph)
+            for_you.append([
+                (await graph.personal(tenant, customer, NOW, limit, PERSONAL_SEEDS, PER_SEED),
+                 await service.for_customer(tenant, customer, limit, now=NOW))
+                for customer in [*shop.users, viewer] for limit in (1, 2, 3, 10)
+            ])  # fmt: skip
         assert snapshot_differences(snapshots[0], snapshots[1]) == []
         assert len(snapshots[0]["SIMILAR_TO"]) > 4 and len(snapshots[0]["PURCHASED"]) == 9
+        # for_you, scored in each store: the same signals, links and answers on both.
+        key = lambda n: (str(n.seed_id), str(n.product_id), n.bought_together, n.similar)  # noqa: E731
+        for ((signals, sent), answer), ((signals2, sent2), answer2) in zip(*for_you, strict=True):
+            assert signals == signals2 and answer == answer2
+            assert sorted(sent, key=key) == sorted(sent2, key=key)
+        assert len(for_you[0][-1][1]) >= 3
     finally:
         await neo4j.clear(tenant)
         await neo4j.close()
@@ -549,14 +655,15 @@ async def test_ranked_partners_follow_every_change_of_weight_and_of_sale(
         changed = {p: replace(shop.products[p], for_sale=for_sale) for p in shop.p[:3]}
         await project(store, tenant, GraphChanges(products=changed))
         await assert_ranked_from_relationships(store, tenant, shop)
-    # for_you reads bought-together from the lists too: the same as signals + neighbours.
-    customer = shop.users[0]
-    signals, near = await store.personal(tenant, customer, NOW, 30, 3)
-    seeds = list(seed_weights(signals, NOW))
-    key = lambda n: (str(n.seed_id), str(n.product_id), n.bought_together, n.similar)  # noqa: E731
-    assert seeds and sorted(near, key=key) == sorted(
-        await store.neighbours(tenant, seeds, 3), key=key
-    )
+    # for_you reads bought-together from the lists too (past them when they run out): the
+    # same as signals + neighbours (the relationships).
+    # (The three customers bought nearly everything; one who only looked finds more.)
+    viewer = uuid4()
+    await project(store, tenant, GraphChanges(batches={77: [
+        Interaction("viewed", shop.p[i], viewer, NOW - timedelta(hours=i)) for i in (0, 1, 3)]}))  # fmt: skip
+    found = [await assert_for_you_is_exact(store, tenant, customer, per_seed=per_seed)
+             for customer in [*shop.users, viewer] for per_seed in (1, 3)]  # fmt: skip
+    assert len(found[-1]) >= 3
     # The bulk build's path: an emptied graph written with `fresh` writers.
     await store.clear(tenant)
     for changes in (GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),

@@ -57,13 +57,22 @@ def _die_with_parent() -> None:
 
 
 class Neo4jServer:
-    def __init__(self, *, heap_mb: int = 768, pagecache_mb: int = 96) -> None:
+    def __init__(
+        self, *, heap_mb: int = 768, pagecache_mb: int = 96, directory: Path | None = None,
+        fixed_heap: bool = False,
+    ) -> None:  # fmt: skip
         # A modest heap and page cache by default: the machine is shared with the other test
-        # servers (bench.recommend asks for more).
+        # servers (bench.recommend asks for more, and a heap fixed at its size from the start,
+        # as Neo4j's own configuration advice has it: growing it costs full collections).
         self.heap_mb = heap_mb
+        self.initial_heap_mb = heap_mb if fixed_heap else 128
         self.pagecache_mb = pagecache_mb
         self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="polyshop-neo4j-"))
+        # `directory`: a store kept between runs (bench.recommend --reuse-graph); by default a
+        # fresh temporary one.
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="polyshop-neo4j-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -80,8 +89,9 @@ class Neo4jServer:
     def start(self, timeout: float = 180) -> None:
         home = ensure_built()
         log = self.log.open("ab")
+        started = log.tell()  # a kept directory's log has the previous runs' lines
         self._process = subprocess.Popen(
-            ["java", "-Xms128m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-cp", f"{home}/lib/*:{home}",
+            ["java", f"-Xms{self.initial_heap_mb}m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-cp", f"{home}/lib/*:{home}",
              "Server", str(self.directory / "home"), str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NEO4J_PASSWORD": PASSWORD,
                                       "NEO4J_PAGECACHE_MB": str(self.pagecache_mb)},
@@ -93,7 +103,8 @@ class Neo4jServer:
             if self._process.poll() is not None:
                 raise RuntimeError(self.log.read_text()[-3000:])
             # Bolt listens before the password is set: wait for the main's `ready` line.
-            if any(line.startswith("ready") for line in self.log.read_text().splitlines()):
+            lines = self.log.read_bytes()[started:].decode(errors="replace").splitlines()
+            if any(line.startswith("ready") for line in lines):
                 return
             time.sleep(0.2)
         raise RuntimeError("neo4j did not start: " + self.log.read_text()[-3000:])

@@ -8,15 +8,21 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from polyshop.domain.recommendations import (
+    CountedMove,
+    Neighbour,
     OrderFact,
+    PairDeltas,
     ProductFact,
     Signal,
     Similarity,
     also_bought_delta,
+    counted_moves,
     enters_top,
     moved_lists,
     order_counts,
     order_delta,
+    personal_cut,
+    personalise,
     purchase_writes,
     purchases_after,
     seed_weights,
@@ -26,6 +32,11 @@ from polyshop.domain.recommendations import (
 )
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def moves(changes: list[tuple[OrderFact | None, OrderFact]]) -> list[CountedMove[UUID]]:
+    """The counted moves with the ids as they are (the projector uses their integers)."""
+    return counted_moves(changes, lambda u: u)
 
 
 def customers_of_pairs(bought: dict[UUID, set[UUID]]) -> Counter[tuple[UUID, UUID]]:
@@ -81,7 +92,7 @@ def test_purchased_moved_by_increments_equals_purchased_counted_from_scratch() -
                                 True, tuple(rng.sample(products, rng.randint(1, 3))), "card")  # fmt: skip
             batch[new.id] = new
         changes = [(orders.get(o.id), o) for o in batch.values()]
-        after, shrunk = purchases_after(stored, changes)
+        after, shrunk = purchases_after(stored, moves(changes))
         orders.update(batch)
         truth = bought_from_scratch(orders)
         for user in shrunk:  # what the adapter's `bought` recount gives
@@ -102,13 +113,13 @@ def test_an_order_counts_once_and_its_cancellation_takes_it_back() -> None:
     a, b, c = uuid4(), uuid4(), uuid4()
     placed = OrderFact(uuid4(), uuid4(), NOW, True, (a, b, c), "card")
     cancelled = OrderFact(placed.id, placed.user_id, NOW, False, (a, b, c), "card")
-    first = order_delta([(None, placed)])
+    first = order_delta(moves([(None, placed)]))
     assert first.bought_together[(a, b)] == 1 and len(first.bought_together) == 6
     assert first.trend[a] == (trend_contribution(1.0, NOW), 1)
-    assert order_delta([(placed, placed)]).bought_together == {}
-    back = order_delta([(placed, cancelled)])
+    assert order_delta(moves([(placed, placed)])).bought_together == {}
+    back = order_delta(moves([(placed, cancelled)]))
     assert all(v == -1 for v in back.bought_together.values()) and back.trend[b][1] == -1
-    assert order_delta([(cancelled, cancelled)]).trend == {}
+    assert order_delta(moves([(cancelled, cancelled)])).trend == {}
 
 
 def test_only_paid_orders_count_until_cancelled_or_refunded() -> None:
@@ -186,3 +197,116 @@ def test_recent_behaviour_weighs_more_and_a_bad_review_removes_a_seed() -> None:
     seeds = seed_weights(signals, NOW)
     assert list(seeds) == [fresh, old]
     assert seeds[fresh][1] == "because you viewed Fresh"
+
+
+def test_the_increments_on_integer_ids_are_the_increments_on_uuids() -> None:
+    """The projector computes on `UUID.int` (hashed and compared in C): the same increments as
+    on the UUIDs, id for id, and the writes in the same (customer, product) order, which is
+    the UUIDs' order as text too (the lock order)."""
+    rng = random.Random(3)
+    products, users = [uuid4() for _ in range(12)], [uuid4() for _ in range(6)]
+    uuid_of = {u.int: u for u in products + users}
+
+    def back(key: object) -> object:
+        if isinstance(key, tuple):
+            return tuple(uuid_of[k] for k in key)
+        return uuid_of[key] if isinstance(key, int) else key
+
+    orders: dict[UUID, OrderFact] = {}
+    stored: dict[UUID, dict[UUID, tuple]] = {}
+    for _ in range(150):
+        batch: dict[UUID, OrderFact] = {}
+        for _ in range(rng.randint(1, 6)):
+            if orders and rng.random() < 0.3:
+                old = rng.choice(list(orders.values()))
+                new = OrderFact(old.id, old.user_id, old.placed_at,
+                                old.counted and rng.random() < 0.3, old.products, "card")  # fmt: skip
+            else:
+                new = OrderFact(uuid4(), rng.choice(users), NOW - timedelta(days=rng.randint(0, 40)),
+                                rng.random() < 0.9, tuple(rng.sample(products, rng.randint(1, 4))),
+                                "card")  # fmt: skip
+            batch[new.id] = new
+        changes = [(orders.get(o.id), o) for o in batch.values()]
+        by_uuid, by_int = moves(changes), counted_moves(changes, lambda u: u.int)
+        delta, int_delta = order_delta(by_uuid), order_delta(by_int)
+        assert {back(k): v for k, v in int_delta.bought_together.items()} == delta.bought_together
+        assert {back(k): v for k, v in int_delta.trend.items()} == delta.trend
+        assert {back(u) for u in int_delta.touched_users} == delta.touched_users
+        int_stored = {u.int: {p.int: v for p, v in mine.items()} for u, mine in stored.items()}
+        after, shrunk = purchases_after(stored, by_uuid)
+        int_after, int_shrunk = purchases_after(int_stored, by_int)
+        assert {back(u) for u in int_shrunk} == shrunk
+        assert {back(u): {back(p): v for p, v in mine.items()} for u, mine in int_after.items()} \
+            == after  # fmt: skip
+        writes, int_writes = purchase_writes(stored, after), purchase_writes(int_stored, int_after)
+        assert [(back(k), v) for k, v in int_writes.items()] == list(writes.items())
+        assert list(writes) == sorted(writes, key=lambda k: (str(k[0]), str(k[1])))
+        as_sets = {u: set(p) for u, p in stored.items()}, {u: set(p) for u, p in after.items()}
+        int_sets = ({u: set(p) for u, p in int_stored.items()},
+                    {u: set(p) for u, p in int_after.items()})  # fmt: skip
+        also, int_also = also_bought_delta(*as_sets), also_bought_delta(*int_sets)
+        assert {back(k): v for k, v in int_also.items()} == also
+        for pairs, int_pairs in ((delta.bought_together, int_delta.bought_together),
+                                 (also, int_also)):  # fmt: skip
+            written = PairDeltas.of(pairs)
+            assert PairDeltas.numbered(int_pairs, uuid_of) == written
+            assert [((a, b), d) for a, b, d in written.rows()] == sorted(
+                pairs.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))
+            )
+        orders.update(batch)
+        stored = {u: p for u, p in after.items() if p}
+
+
+def test_for_you_sums_each_seeds_part_and_names_the_seed_that_gave_most() -> None:
+    a, b, c = (UUID(int=i) for i in (1, 2, 3))  # seeds, in rank order
+    x, y, z, bought = (UUID(int=i) for i in (10, 11, 12, 13))
+    seeds = {a: (2.0, "because of A"), b: (1.0, "because of B"), c: (1.0, "because of C")}
+    near = [
+        Neighbour(a, x, "X", 1, 0.0),  # x: 2 x 1 from a, 1 x 3 from b (2 + 1 split in two)
+        Neighbour(b, x, "X", 2, 0.0),
+        Neighbour(b, x, "X", 0, 1.0),
+        Neighbour(b, y, "Y", 0, 2.0),  # y: 2 from b and 2 from c: a tie, the likelier seed
+        Neighbour(c, y, "Y", 2, 0.0),
+        Neighbour(c, z, "Z", 0, 4.0),  # z: 4, a tie with y, broken by id
+        Neighbour(a, bought, "Bought", 9, 0.0),
+        Neighbour(uuid4(), bought, "Not a seed", 9, 0.0),
+    ]
+    found = personalise(seeds, near, {bought}, 10)
+    assert [(r.product_id, r.score, r.reason) for r in found] == [
+        (x, 5.0, "because of B"), (y, 4.0, "because of B"), (z, 4.0, "because of C"),
+    ]  # fmt: skip
+    assert personalise(seeds, near, {bought}, 2) == found[:2]
+    # The same links in any order, or one Neighbour per seed and product: the same answer.
+    rng = random.Random(3)
+    for _ in range(20):
+        assert personalise(seeds, rng.sample(near, len(near)), {bought}, 10) == found
+    merged = [Neighbour(b, x, "X", 2, 1.0), *near[:1], *near[3:]]
+    assert personalise(seeds, merged, {bought}, 10) == found
+
+
+def test_what_a_store_sends_for_you_ranks_exactly_like_every_candidate() -> None:
+    """A store scores the candidates with other float arithmetic (here: each score off by up
+    to 1e-13 relative) and sends those at or above `personal_cut`: `personalise` over what it
+    sends equals `personalise` over every candidate, ties and near-ties included."""
+    rng = random.Random(17)
+    for _ in range(300):
+        seeds = {UUID(int=rng.getrandbits(128)): (rng.choice([0.5, 1.0, 3.0, 1e-10, 2 / 3]),
+                                                  f"seed {n}") for n in range(rng.randint(1, 6))}  # fmt: skip
+        seeds = dict(sorted(seeds.items(), key=lambda kv: (-round(kv[1][0], 9), str(kv[0]))))
+        products = [UUID(int=rng.getrandbits(128)) for _ in range(rng.randint(1, 30))]
+        near = [Neighbour(seed, q, "", rng.choice([0, 1, 1, 2, 5]), rng.choice([0.0, 0.5, 2.0]))
+                for seed in seeds for q in rng.sample(products, rng.randint(0, len(products)))]  # fmt: skip
+        every = personalise(seeds, near, set(), len(products))
+        store_scores = {r.product_id: r.score * (1 + rng.uniform(-1e-13, 1e-13)) for r in every}
+        for limit in range(1, len(products) + 2):
+            cut = personal_cut(store_scores.values(), limit)
+            sent = [n for n in near if store_scores.get(n.product_id, -1.0) >= cut]
+            assert personalise(seeds, sent, set(), limit) == every[:limit]
+            assert len({n.product_id for n in sent}) >= min(limit, len(every))
+
+
+def test_the_cut_keeps_the_limit_th_and_whatever_is_within_the_margin_behind_it() -> None:
+    assert personal_cut([3.0, 1.0], 3) == float("-inf")
+    cut = personal_cut([5.0, 2.0, 2.0 - 1e-9, 1.0], 2)
+    assert 2.0 - 1e-9 >= cut > 1.0
+    assert personal_cut([1e-12, 5e-12], 1) < 0  # below 9 digits everything ties: all are sent

@@ -8,10 +8,11 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Generic, TypeVar
 from uuid import UUID
 
 
@@ -112,50 +113,74 @@ def order_counts(status: str, payment_status: str) -> bool:
 
 # ---------------------------------------------------------------- weights (how facts change)
 
-Pair = tuple[UUID, UUID]
+Id = TypeVar("Id", UUID, int)
+"""The increments below are computed on ids as UUIDs or as their 128-bit integers (`UUID.int`,
+which order as the UUIDs do). The projector uses the integers: a batch of 500 orders hashes and
+compares its ids hundreds of thousands of times, in C for an int, in Python (`UUID.__hash__`,
+`__eq__`, `__lt__`) for a UUID, which was most of the projector's own time."""
+
+Pair = tuple[Id, Id]
+Purchases = dict[Id, dict[Id, tuple[int, datetime]]]  # customer -> product -> (count, last)
+Bought = Purchases[UUID]
 
 
-def _pairs(products: Iterable[UUID]) -> list[Pair]:
-    items = sorted(set(products))
-    return [(a, b) for a in items for b in items if a != b]
+@dataclass(frozen=True, slots=True)
+class CountedMove(Generic[Id]):
+    """An order that starts counting (`sign` +1: its new fact) or stops (-1: its stored fact)."""
+
+    user_id: Id
+    products: tuple[Id, ...]
+    placed_at: datetime
+    sign: int
 
 
-@dataclass
-class OrderDelta:
-    """What a batch of order changes does to the maintained weights."""
-
-    bought_together: dict[Pair, int]
-    trend: dict[UUID, tuple[float, int]]  # product -> (trend delta, orders delta)
-    touched_users: set[UUID]
-
-
-def _counted_moves(
-    changes: Iterable[tuple[OrderFact | None, OrderFact]],
-) -> Iterator[tuple[OrderFact, int]]:
-    """Each changed order as what stops counting (-1: its stored fact) and what starts (+1: its
-    new fact); an order that does not count on a side contributes nothing there."""
+def counted_moves(
+    changes: Iterable[tuple[OrderFact | None, OrderFact]], key: Callable[[UUID], Id]
+) -> list[CountedMove[Id]]:
+    """Each changed order as what stops counting (its stored fact) and what starts (its new
+    fact), ids through `key`; an order that does not count on a side contributes nothing there.
+    `order_delta` and `purchases_after` both walk this list."""
+    moves: list[CountedMove[Id]] = []
     for old, new in changes:
         if old == new:
             continue
         for fact, sign in ((old, -1), (new, 1)):
             if fact is not None and fact.counted:
-                yield fact, sign
+                moves.append(CountedMove(
+                    key(fact.user_id), tuple(map(key, fact.products)), fact.placed_at, sign
+                ))  # fmt: skip
+    return moves
 
 
-def order_delta(changes: Iterable[tuple[OrderFact | None, OrderFact]]) -> OrderDelta:
-    """From (stored, new) facts: FREQUENTLY_BOUGHT_WITH in both directions counts the orders that
-    contain both products; trending adds each counted order once."""
-    together: dict[Pair, int] = defaultdict(int)
-    trend: dict[UUID, list[float]] = defaultdict(lambda: [0.0, 0])
-    users: set[UUID] = set()
-    for fact, sign in _counted_moves(changes):
-        users.add(fact.user_id)
-        for pair in _pairs(fact.products):
-            together[pair] += sign
-        contribution = trend_contribution(TREND_WEIGHTS["order"], fact.placed_at)
-        for product in fact.products:
-            trend[product][0] += sign * contribution
-            trend[product][1] += sign
+@dataclass
+class OrderDelta(Generic[Id]):
+    """What a batch of order changes does to the maintained weights."""
+
+    bought_together: dict[Pair[Id], int]
+    trend: dict[Id, tuple[float, int]]  # product -> (trend delta, orders delta)
+    touched_users: set[Id]
+
+
+def order_delta(moves: Iterable[CountedMove[Id]]) -> OrderDelta[Id]:
+    """From the batch's counted moves: FREQUENTLY_BOUGHT_WITH in both directions counts the
+    orders that contain both products; trending adds each counted order once."""
+    together: dict[Pair[Id], int] = defaultdict(int)
+    trend: dict[Id, list[float]] = defaultdict(lambda: [0.0, 0])
+    users: set[Id] = set()
+    order_weight = TREND_WEIGHTS["order"]
+    for move in moves:
+        sign = move.sign
+        users.add(move.user_id)
+        items = set(move.products)
+        for a in items:
+            for b in items:
+                if a != b:
+                    together[(a, b)] += sign
+        contribution = sign * trend_contribution(order_weight, move.placed_at)
+        for product in move.products:
+            entry = trend[product]
+            entry[0] += contribution
+            entry[1] += sign
     return OrderDelta(
         {k: v for k, v in together.items() if v},
         {k: (float(v[0]), int(v[1])) for k, v in trend.items() if v[1] or v[0]},
@@ -163,64 +188,106 @@ def order_delta(changes: Iterable[tuple[OrderFact | None, OrderFact]]) -> OrderD
     )
 
 
-Bought = dict[UUID, dict[UUID, tuple[int, datetime]]]  # customer -> product -> (count, last)
-
-
 def purchases_after(
-    before: Bought, changes: Iterable[tuple[OrderFact | None, OrderFact]]
-) -> tuple[Bought, set[UUID]]:
-    """PURCHASED after these order changes, from the stored PURCHASED alone: counts move by the
-    orders that start or stop counting, `last_at` only grows. A customer whose count of some
-    product went down (a cancellation, a refund) cannot know their new `last_at` from this: they
-    are returned in the second part, and their PURCHASED must be recounted from their orders."""
+    before: Purchases[Id], moves: Iterable[CountedMove[Id]]
+) -> tuple[Purchases[Id], set[Id]]:
+    """PURCHASED after the batch's counted moves, from the stored PURCHASED alone: counts move
+    by the orders that start or stop counting, `last_at` only grows. A customer whose count of
+    some product went down (a cancellation, a refund) cannot know their new `last_at` from this:
+    they are returned in the second part, and their PURCHASED must be recounted from their
+    orders."""
     after = {user: dict(products) for user, products in before.items()}
-    shrunk: set[UUID] = set()
-    for fact, sign in _counted_moves(changes):
+    shrunk: set[Id] = set()
+    for move in moves:
+        sign, at = move.sign, move.placed_at
         if sign < 0:
-            shrunk.add(fact.user_id)
-        mine = after.setdefault(fact.user_id, {})
-        for product in fact.products:
-            count, last = mine.get(product, (0, fact.placed_at))
-            mine[product] = (count + sign, max(last, fact.placed_at))
+            shrunk.add(move.user_id)
+        mine = after.setdefault(move.user_id, {})
+        for product in move.products:
+            count, last = mine.get(product, (0, at))
+            mine[product] = (count + sign, last if last >= at else at)
     for user in list(after):
         after[user] = {p: v for p, v in after[user].items() if v[0] > 0}
     return after, shrunk
 
 
 def purchase_writes(
-    before: Bought, after: Bought
-) -> dict[tuple[UUID, UUID], tuple[int, datetime | None]]:
-    """The PURCHASED links that differ: (customer, product) -> (count, last); count 0 removes."""
-    writes: dict[tuple[UUID, UUID], tuple[int, datetime | None]] = {}
+    before: Purchases[Id], after: Purchases[Id]
+) -> dict[Pair[Id], tuple[int, datetime | None]]:
+    """The PURCHASED links that differ, in (customer, product) order (one lock order for
+    concurrent writers): (customer, product) -> (count, last); count 0 removes."""
+    writes: dict[Pair[Id], tuple[int, datetime | None]] = {}
+    empty: dict[Id, tuple[int, datetime]] = {}
     for user in before.keys() | after.keys():
-        old, new = before.get(user, {}), after.get(user, {})
+        old, new = before.get(user, empty), after.get(user, empty)
         for product in old.keys() | new.keys():
-            if old.get(product) != new.get(product):
-                writes[(user, product)] = new.get(product, (0, None))
-    return dict(sorted(writes.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))))
+            now = new.get(product)
+            if old.get(product) != now:
+                writes[(user, product)] = now if now is not None else (0, None)
+    return dict(sorted(writes.items(), key=_first))
 
 
-def also_bought_delta(
-    before: dict[UUID, set[UUID]], after: dict[UUID, set[UUID]]
-) -> dict[Pair, int]:
+def _first(item: tuple[Pair[Id], object]) -> Pair[Id]:
+    return item[0]
+
+
+def also_bought_delta(before: dict[Id, set[Id]], after: dict[Id, set[Id]]) -> dict[Pair[Id], int]:
     """ALSO_BOUGHT counts customers who bought both products (in any orders). A customer's set
     of bought products changes only at its edges, so only pairs with a changed end move."""
-    delta: dict[Pair, int] = defaultdict(int)
+    delta: dict[Pair[Id], int] = defaultdict(int)
+    empty: set[Id] = set()
     for user in before.keys() | after.keys():
-        old, new = before.get(user, set()), after.get(user, set())
+        old, new = before.get(user, empty), after.get(user, empty)
+        if old == new:
+            continue
         changed = old ^ new
         # A product bought now pairs with everything bought now (+1); one no longer bought
         # with everything bought before (-1); other pairs of changed products net to 0.
-        for product, mine, d in [(p, new, 1) for p in new - old] + [
-            (p, old, -1) for p in old - new
-        ]:
-            for other in mine:
-                if other == product:
-                    continue
-                delta[(product, other)] += d
-                if other not in changed:  # a changed `other` counts this pair in its own turn
-                    delta[(other, product)] += d
+        for products, mine, d in ((new - old, new, 1), (old - new, old, -1)):
+            for product in products:
+                for other in mine:
+                    if other == product:
+                        continue
+                    delta[(product, other)] += d
+                    if other not in changed:  # a changed `other` counts this pair in its turn
+                        delta[(other, product)] += d
     return {k: v for k, v in delta.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class PairDeltas:
+    """Increments of one product-to-product relationship (FREQUENTLY_BOUGHT_WITH or
+    ALSO_BOUGHT) as three columns, in (product, other) order: every writer takes the pairs in
+    one order (UUID order, which is their order as text too), so concurrent writers do not
+    deadlock, and a store binds the columns as they are."""
+
+    products: list[UUID]
+    others: list[UUID]
+    deltas: list[int]
+
+    @classmethod
+    def of(cls, deltas: Mapping[Pair[UUID], int]) -> PairDeltas:
+        keys = sorted(deltas, key=_uuid_pair)
+        return cls([a for a, _ in keys], [b for _, b in keys], [deltas[k] for k in keys])
+
+    @classmethod
+    def numbered(cls, deltas: Mapping[Pair[int], int], uuid: Mapping[int, UUID]) -> PairDeltas:
+        """From increments on integer ids (`Id`): sorted as integers (in C; the UUIDs' order)
+        and each id mapped back to its UUID by `uuid`."""
+        keys = sorted(deltas)
+        to_uuid = uuid.__getitem__
+        return cls([to_uuid(a) for a, _ in keys], [to_uuid(b) for _, b in keys],
+                   [deltas[k] for k in keys])  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.deltas)
+
+    def rows(self) -> Iterator[tuple[UUID, UUID, int]]:
+        return zip(self.products, self.others, self.deltas, strict=True)
+
+
+def _uuid_pair(pair: Pair[UUID]) -> tuple[int, int]:
+    return (pair[0].int, pair[1].int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,12 +480,25 @@ class Neighbour:
     similar: float
 
 
-@dataclass(slots=True)
-class _Candidate:
-    score: float
-    best: float  # the largest single seed's part, whose reason is given
-    reason: str
-    name: str
+# The stores rank the candidates themselves and send only the first `limit` and those close
+# behind (`GraphStore.personal`); their scores come from other float arithmetic (Java's or
+# PostgreSQL's pow, sums in another order), so a candidate is sent while it scores at least
+# the `limit`-th's score minus this margin. The stores' scores differ from `personalise`'s by
+# far less (about 1e-15 relative), and the ranking rounds to 9 digits: a candidate below the
+# margin ranks after each of the first `limit` there too, so `personalise` over what is sent
+# gives exactly its answer over every candidate.
+PERSONAL_MARGIN = 2e-9  # absolute, plus PERSONAL_MARGIN_RELATIVE x the limit-th's score
+PERSONAL_MARGIN_RELATIVE = 1e-9
+
+
+def personal_cut(scores: Iterable[float], limit: int) -> float:
+    """The lowest score a store sends, given the candidates' scores as the store computed them
+    (the rule both adapters implement in their statement; -inf when fewer than `limit`)."""
+    ranked = sorted(scores, reverse=True)
+    if len(ranked) < limit:
+        return -math.inf
+    last = ranked[limit - 1]
+    return last - (PERSONAL_MARGIN + PERSONAL_MARGIN_RELATIVE * abs(last))
 
 
 def personalise(
@@ -426,32 +506,40 @@ def personalise(
     exclude: set[UUID], limit: int,
 ) -> list[Recommendation]:  # fmt: skip
     """Score = sum over seeds of seed weight x (orders together + similarity); the reason names
-    the seed that contributed most."""
-    # One entry per candidate, found once per neighbour, and only the best `limit` sorted: this
-    # is for_you's own Python (up to 10 seeds x 40 neighbours a read), and a UUID's hash is
-    # Python code; four separate dicts and a full sort were most of the client's time.
-    found: dict[UUID, _Candidate] = {}
+    the seed that contributed most (on a tie, the likelier seed). `seeds` in rank order
+    (`seed_weights`). The answer does not depend on the neighbours' order, nor on whether a
+    seed's bought-together and similar links to a product come as one Neighbour or two: each
+    seed's part is its weight x the sum of its links, added up in the seeds' order."""
+    rank = {seed: i for i, seed in enumerate(seeds)}
+    weights = [w for w, _ in seeds.values()]
+    reasons = [reason for _, reason in seeds.values()]
+    found: dict[UUID, tuple[str, dict[int, float]]] = {}  # product -> (name, seed rank -> links)
     for n in neighbours:
-        seed = seeds.get(n.seed_id)
+        seed = rank.get(n.seed_id)
         if seed is None or n.product_id in exclude:
-            continue
-        part = seed[0] * (n.bought_together + n.similar)
-        if part <= 0:
             continue
         entry = found.get(n.product_id)
         if entry is None:
-            found[n.product_id] = _Candidate(part, part, seed[1], n.name)
-            continue
-        entry.score += part
-        entry.name = n.name
-        if part > entry.best:
-            entry.best, entry.reason = part, seed[1]
+            entry = found[n.product_id] = (n.name, {})
+        links = entry[1]
+        links[seed] = links.get(seed, 0.0) + n.bought_together + n.similar
+    scored: list[tuple[UUID, str, float, str]] = []
+    for product, (name, links) in found.items():
+        score, best, reason = 0.0, 0.0, None
+        for seed in sorted(links):
+            part = weights[seed] * links[seed]
+            if part <= 0:
+                continue
+            score += part
+            if part > best:
+                best, reason = part, reasons[seed]
+        if reason is not None:
+            scored.append((product, name, score, reason))
     # Ties by id: a UUID's integer orders as its canonical string (fixed-width lowercase hex),
     # without formatting every candidate's id.
-    ranked = heapq.nsmallest(
-        limit, found.items(), key=lambda kv: (-round(kv[1].score, 9), kv[0].int)
-    )
-    return [Recommendation(pid, c.name, round(c.score, 9), c.reason) for pid, c in ranked]
+    ranked = heapq.nsmallest(limit, scored, key=lambda c: (-round(c[2], 9), c[0].int))
+    return [Recommendation(pid, name, round(score, 9), reason)
+            for pid, name, score, reason in ranked]  # fmt: skip
 
 
 Tally = dict[tuple[str, UUID, UUID], tuple[int, datetime]]

@@ -25,8 +25,6 @@ from polyshop.services.catalog_reads import ReadThroughCache
 
 MAX_LIMIT = 50
 PER_SEED = 20
-# Each candidate costs a sort of its relationships: no more than the seeds that are used.
-PERSONAL_CANDIDATES = PERSONAL_SEEDS
 
 
 def _limit(limit: int) -> int:
@@ -97,10 +95,12 @@ class RecommendationService:
         what is bought with them and what is like them; never what they already bought."""
         _limit(limit)
         now = now or datetime.now(UTC)
-        # One round trip: the signals, and the neighbours of the likeliest seeds (the store
-        # ranks them with `seed_weights`'s formula, rounded the same way, ties by id).
+        # One round trip: the store picks the seeds and ranks the candidates, and sends only
+        # the seeds' signals and the first `limit` candidates (with any close behind them):
+        # a few rows instead of every seed's 40 neighbours. The exact weights, scores, order
+        # and reasons are computed here, by the domain's rules, from what it sent.
         signals, neighbours = await self.store.personal(
-            tenant_id, user_id, now, PERSONAL_CANDIDATES, PER_SEED
+            tenant_id, user_id, now, limit, PERSONAL_SEEDS, PER_SEED
         )
         seeds = seed_weights(signals, now)
         if not seeds:

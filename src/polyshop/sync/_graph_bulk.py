@@ -27,6 +27,7 @@ from polyshop.domain.recommendations import (
     UNPAID,
     CategoryFact,
     OrderFact,
+    PairDeltas,
     ProductFact,
     RecommendationKind,
     ReviewFact,
@@ -164,7 +165,7 @@ async def bulk_load(database: Database, store: GraphStore, tenant_id: UUID) -> i
         for sql, kind in ((_BOUGHT_TOGETHER, RecommendationKind.BOUGHT_TOGETHER),
                           (_ALSO_BOUGHT, RecommendationKind.ALSO_BOUGHT)):  # fmt: skip
             await load.stream(str(kind), connection, sql, (lambda k: lambda w, rows: w.add_pairs(
-                k, {(r[0], r[1]): r[2] for r in rows}))(kind), counted)  # fmt: skip
+                k, PairDeltas.of({(r[0], r[1]): r[2] for r in rows})))(kind), counted)  # fmt: skip
         await load.stream("reviews", connection, _REVIEWS, lambda w, rows: w.replace_reviews((), [
             ReviewFact(r[0], r[1], r[2], r[3].astimezone(UTC)) for r in rows]))  # fmt: skip
 

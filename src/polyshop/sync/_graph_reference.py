@@ -14,6 +14,7 @@ from polyshop.domain.recommendations import (
     CategoryFact,
     Interaction,
     OrderFact,
+    PairDeltas,
     ProductFact,
     RecommendationKind,
     ReviewFact,
@@ -137,10 +138,8 @@ class ReferenceGraph:
             )
         self._tidy()
 
-    async def add_pairs(
-        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
-    ) -> None:
-        for (a, b), d in sorted(deltas.items()):
+    async def add_pairs(self, kind: RecommendationKind, deltas: PairDeltas) -> None:
+        for a, b, d in deltas.rows():
             self._pair(a, b)[str(kind)] += d
         self._tidy()
 

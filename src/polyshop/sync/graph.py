@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import redis
@@ -25,13 +25,17 @@ from polyshop.adapters.postgres import Database, PostgresSimilarCatalog, save_ch
 from polyshop.domain.events import Aggregate, Event
 from polyshop.domain.recommendations import (
     TREND_WEIGHTS,
+    Bought,
     CategoryFact,
     Interaction,
     OrderFact,
+    PairDeltas,
     ProductFact,
+    Purchases,
     RecommendationKind,
     ReviewFact,
     also_bought_delta,
+    counted_moves,
     moved_lists,
     order_counts,
     order_delta,
@@ -62,6 +66,7 @@ log = logging.getLogger(__name__)
 
 STOREFRONT_EVENT = str(Event.STOREFRONT_EVENTS_RECORDED)
 _INTERACTIONS = {"view": "viewed", "add_to_cart": "added_to_cart"}
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -273,32 +278,68 @@ async def _products(
     )
 
 
+class _Ids:
+    """The batch's ids as their integers (`UUID.int`) for the increments, and back to the same
+    UUID objects for the writes: the increments hash and compare ids in C (see
+    `domain.recommendations.Id`), and no UUID is parsed or built again."""
+
+    __slots__ = ("uuid",)
+
+    def __init__(self) -> None:
+        self.uuid: dict[int, UUID] = {}
+
+    def key(self, uuid: UUID) -> int:
+        number = uuid.int
+        self.uuid[number] = uuid
+        return number
+
+    def purchases(self, bought: Bought) -> Purchases[int]:
+        key = self.key
+        return {key(u): {key(p): v for p, v in mine.items()} for u, mine in bought.items()}
+
+    def uuids(self, numbers: Iterable[int]) -> list[UUID]:
+        return list(map(self.uuid.__getitem__, numbers))
+
+    def pairs(self, rows: Mapping[tuple[int, int], _V]) -> dict[tuple[UUID, UUID], _V]:
+        uuid = self.uuid
+        return {(uuid[a], uuid[b]): v for (a, b), v in rows.items()}
+
+    def pair_deltas(self, deltas: Mapping[tuple[int, int], int]) -> PairDeltas:
+        return PairDeltas.numbered(deltas, self.uuid)
+
+
 async def _orders(writer: GraphWriter, facts: list[OrderFact]) -> None:
     """One read of the stored orders and one of their customers' PURCHASED per batch; every
-    weight moves by an increment computed here, each kind of write in one statement."""
+    weight moves by an increment computed here (on integer ids: `_Ids`), each kind of write in
+    one statement."""
     stored = await writer.orders([f.id for f in facts])
     changes = [(stored.get(f.id), f) for f in facts if stored.get(f.id) != f]
     if not changes:
         return
-    delta = order_delta(changes)
+    ids = _Ids()
+    moves = counted_moves(changes, ids.key)
+    delta = order_delta(moves)
     await writer.put_orders([new for _, new in changes])
     users = delta.touched_users
     if users:
-        before = await writer.purchased(users)
-        after, shrunk = purchases_after(before, changes)
+        before = ids.purchases(await writer.purchased(ids.uuids(users)))
+        after, shrunk = purchases_after(before, moves)
         if shrunk:  # a cancellation or a refund: only the orders know the new last time
-            recounted = await writer.bought(shrunk)
+            recounted = ids.purchases(await writer.bought(ids.uuids(shrunk)))
             after.update({user: recounted.get(user, {}) for user in shrunk})
-        await writer.put_purchased(purchase_writes(before, after))
-    await writer.add_pairs(RecommendationKind.BOUGHT_TOGETHER, delta.bought_together)
+        await writer.put_purchased(ids.pairs(purchase_writes(before, after)))
+    await writer.add_pairs(
+        RecommendationKind.BOUGHT_TOGETHER, ids.pair_deltas(delta.bought_together)
+    )
     if users:
         await writer.add_pairs(
             RecommendationKind.ALSO_BOUGHT,
-            also_bought_delta({u: set(p) for u, p in before.items()},
-                              {u: set(p) for u, p in after.items()}),
+            ids.pair_deltas(also_bought_delta({u: set(p) for u, p in before.items()},
+                                              {u: set(p) for u, p in after.items()})),
         )  # fmt: skip
     if delta.trend:
-        await writer.add_trend(delta.trend)
+        await writer.add_trend(dict(zip(ids.uuids(delta.trend), delta.trend.values(),
+                                        strict=True)))  # fmt: skip
 
 
 class GraphProjector:

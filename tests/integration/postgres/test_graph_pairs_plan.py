@@ -15,7 +15,12 @@ import psycopg
 
 from polyshop import bootstrap
 from polyshop.adapters.postgres import PostgresGraphStore
-from polyshop.domain.recommendations import ProductFact, RecommendationKind, Signal
+from polyshop.domain.recommendations import (
+    PairDeltas,
+    ProductFact,
+    RecommendationKind,
+    Signal,
+)
 
 PARTNERS = 3000
 INDEX = {RecommendationKind.BOUGHT_TOGETHER: "graph_pairs_together_idx",
@@ -59,8 +64,9 @@ async def test_a_hot_products_partners_come_from_the_index_in_rank_order(
                     for n, p in enumerate(partners)]  # fmt: skip
         await writer.put_products([ProductFact(hot, "Hot", True, category, None, ()), *products])
         for kind, by_partner in weights.items():
-            await writer.add_pairs(kind, {(hot, p): w for p, w in by_partner.items()}
-                                   | {(p, hot): w for p, w in by_partner.items()})  # fmt: skip
+            await writer.add_pairs(kind, PairDeltas.of(
+                {(hot, p): w for p, w in by_partner.items()}
+                | {(p, hot): w for p, w in by_partner.items()}))  # fmt: skip
         await writer.put_purchased({(user, hot): (1, datetime.now(UTC))})
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute("ANALYZE graph_pairs")
@@ -83,18 +89,17 @@ async def test_a_hot_products_partners_come_from_the_index_in_rank_order(
         # The 20 heaviest (not for sale), then about ten for sale, of 3,000 partners.
         assert scan["Actual Rows"] < 60, json.dumps(plan)
 
-    # for_you: each seed's strongest partners bought together, from the same index.
+    # for_you: each seed's strongest partners bought together, from the same index (the 20
+    # of the one seed, all sent for a limit of 20).
     store.plans = []
-    signals, neighbours = await store.personal(tenant, user, datetime.now(UTC), 10, 20)
+    signals, neighbours = await store.personal(tenant, user, datetime.now(UTC), 20, 10, 20)
     assert [s.product_id for s in signals] == [hot] and isinstance(signals[0], Signal)
-    together = [n.product_id for n in neighbours if n.bought_together]
-    assert (
-        together
-        == sorted(
-            (p for p in partners if for_sale[p]),
-            key=lambda p: (-weights[RecommendationKind.BOUGHT_TOGETHER][p], p),
-        )[:20]
-    )
+    together = {n.product_id: n.bought_together for n in neighbours if n.bought_together}
+    strongest = sorted(
+        (p for p in partners if for_sale[p]),
+        key=lambda p: (-weights[RecommendationKind.BOUGHT_TOGETHER][p], p),
+    )[:20]
+    assert together == {p: weights[RecommendationKind.BOUGHT_TOGETHER][p] for p in strongest}
     (plan,) = store.plans
     (scan,) = [n for n in nodes(plan) if n.get("Index Name") == "graph_pairs_together_idx"]
     assert scan["Actual Rows"] < 80, json.dumps(plan)

@@ -13,7 +13,7 @@ import pytest
 
 from polyshop import bootstrap
 from polyshop.domain.catalog import ProductStatus
-from polyshop.domain.recommendations import RecommendationKind
+from polyshop.domain.recommendations import PairDeltas, RecommendationKind
 from polyshop.ports import Drift, GraphStore
 from polyshop.sync import GraphProjector, Relay
 from polyshop.sync.graph import order_facts, product_facts, trend_scale
@@ -105,13 +105,13 @@ async def test_the_streamed_verify_finds_drift_at_page_edges_as_the_in_memory_on
                                        replace(renamed, name="Renamed")])  # fmt: skip
             await writer.put_orders([replace(paid, payment_method="cash"),
                                      replace(paid, id=LAST, counted=False)])  # fmt: skip
-            await writer.add_pairs(RecommendationKind.BOUGHT_TOGETHER, {
+            await writer.add_pairs(RecommendationKind.BOUGHT_TOGETHER, PairDeltas.of({
                 (FIRST, UUID(products[0])): 1, (UUID(products[-1]), LAST): 1,
-                pair(together[1]): 1})  # fmt: skip
+                pair(together[1]): 1}))  # fmt: skip
             # Missing: the first, a page's first and the last relationship.
-            await writer.add_pairs(RecommendationKind.ALSO_BOUGHT, {
+            await writer.add_pairs(RecommendationKind.ALSO_BOUGHT, PairDeltas.of({
                 pair(key): -snap["ALSO_BOUGHT"][key][0] for key in (also[0], also[2], also[-1])
-            })  # fmt: skip
+            }))  # fmt: skip
             await writer.put_purchased({pair(purchased[-1]): (0, None),
                                         (buyer, FIRST): (1, paid.placed_at)})  # fmt: skip
 

@@ -13,6 +13,8 @@ from uuid import UUID
 from polyshop.adapters.postgres._database import Database
 from polyshop.adapters.postgres._uow import UnitOfWork
 from polyshop.domain.recommendations import (
+    PERSONAL_MARGIN,
+    PERSONAL_MARGIN_RELATIVE,
     SIGNAL_HALF_LIFE_DAYS,
     SIGNAL_WEIGHTS,
     SIMILAR_K,
@@ -21,6 +23,7 @@ from polyshop.domain.recommendations import (
     Interaction,
     Neighbour,
     OrderFact,
+    PairDeltas,
     ProductFact,
     RecommendationKind,
     Related,
@@ -39,9 +42,10 @@ _PAIR_COLUMN = {
 
 
 def _fade(column: str, weight: str) -> str:
-    """`seed_weights`'s faded signal in SQL (0 when never)."""
-    return (f"%({weight})s * coalesce(power(0.5::float8, greatest(0, extract(epoch FROM"
-            f" %(now)s - x.{column}))::float8 / %(half)s), 0)")  # fmt: skip
+    """`seed_weights`'s faded signal in SQL (0 when never: `greatest` ignores a NULL, so the
+    NULL must be caught before it; it once gave a never-seen kind its full weight)."""
+    return (f"CASE WHEN x.{column} IS NULL THEN 0 ELSE %({weight})s * power(0.5::float8,"
+            f" greatest(0, extract(epoch FROM %(now)s - x.{column}))::float8 / %(half)s) END")  # fmt: skip
 
 
 def _walk(kind: str, column: str) -> str:
@@ -56,8 +60,11 @@ def _walk(kind: str, column: str) -> str:
             f" ORDER BY x.{column} DESC, x.other_id LIMIT %(n)s)")  # fmt: skip
 
 
-# The customer's rows, their likeliest seeds (`seed_weights`'s formula), and each seed's
-# strongest neighbours for sale: one statement, keyed reads of maintained rows only.
+# For you in one statement (`GraphStore.personal`): the customer's rows, their likeliest seeds
+# (`seed_weights`'s formula), each seed's strongest neighbours for sale, the candidates scored
+# and ranked here (never one the customer bought), and only the first `limit` (and those within
+# the margin behind them) sent, one row per seed and candidate, with the seeds' signals.
+# Keyed reads of maintained rows only; no join is hashed (the plan test checks it).
 _PERSONAL = (
     "WITH mine AS (SELECT x.product_id, coalesce(p.name, '') AS name, x.purchased,"
     " x.last_purchased, x.carted, x.last_carted, x.viewed, x.last_viewed, x.rating, ("
@@ -70,16 +77,27 @@ _PERSONAL = (
     " WHEN x.rating <= 2 THEN 0 ELSE 1 + (x.rating - 3) * 0.25 END AS weight"
     " FROM graph_user_products x LEFT JOIN graph_products p"
     " ON p.tenant_id = x.tenant_id AND p.id = x.product_id WHERE x.user_id = %(user)s),"
-    " seeds AS (SELECT product_id FROM mine WHERE weight > 0"
-    " ORDER BY round(weight::numeric, 9) DESC, product_id LIMIT %(candidates)s)"
-    " SELECT 'signal', m.product_id, m.name, m.purchased, m.last_purchased, m.carted,"
-    " m.last_carted, m.viewed, m.last_viewed, m.rating, NULL::uuid, NULL::float8 FROM mine m"
-    " UNION ALL SELECT n.kind, s.product_id, n.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-    " n.id, n.weight FROM seeds s CROSS JOIN LATERAL ("
+    " seeds AS (SELECT * FROM mine WHERE weight > 0"
+    " ORDER BY round(weight::numeric, 9) DESC, product_id LIMIT %(seeds)s),"
+    " links AS (SELECT s.product_id AS seed, s.weight AS w, n.id, n.name,"
+    " coalesce(sum(n.weight) FILTER (WHERE n.kind = 'together'), 0) AS bt,"
+    " coalesce(sum(n.weight) FILTER (WHERE n.kind = 'similar'), 0) AS sim"
+    " FROM seeds s CROSS JOIN LATERAL ("
     + _walk("together", "bought_together")
     + " UNION ALL "
     + _walk("similar", "similarity")
-    + ") n"
+    + ") n WHERE n.id <> ALL (ARRAY(SELECT product_id FROM mine WHERE purchased > 0))"
+    " GROUP BY s.product_id, s.weight, n.id, n.name),"
+    " scored AS (SELECT *, sum(w * (bt + sim)) OVER (PARTITION BY id) AS score"
+    " FROM links),"
+    " cut AS (SELECT c.score - (%(margin)s + %(relative)s * abs(c.score)) AS score FROM"
+    " (SELECT DISTINCT id, score FROM scored ORDER BY score DESC, id OFFSET %(limit)s - 1"
+    " LIMIT 1) c)"
+    " SELECT 'signal', product_id, name, purchased, last_purchased, carted, last_carted, viewed,"
+    " last_viewed, rating, NULL::uuid, NULL::float8, NULL::float8 FROM seeds"
+    " UNION ALL SELECT 'link', seed, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, id,"
+    " bt, sim FROM scored"
+    " WHERE score >= coalesce((SELECT score FROM cut), '-Infinity'::float8)"
 )
 
 
@@ -96,7 +114,7 @@ class PostgresGraphWriter:
         await self._conn.execute(
             "INSERT INTO graph_categories (tenant_id, id, name, parent_id)"
             " SELECT %s, r.id, r.name, r.parent_id"
-            " FROM unnest(%s::uuid[], %s::text[], %s::uuid[]) AS r(id, name, parent_id)"
+            " FROM unnest(%b::uuid[], %b::text[], %b::uuid[]) AS r(id, name, parent_id)"
             " ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name,"
             " parent_id = EXCLUDED.parent_id",
             (self._tenant, [f.id for f in facts], [f.name for f in facts],
@@ -117,7 +135,7 @@ class PostgresGraphWriter:
 
     async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
         cursor = await self._conn.execute(
-            "SELECT DISTINCT product_id FROM graph_pairs WHERE other_id = ANY(%s)"
+            "SELECT DISTINCT product_id FROM graph_pairs WHERE other_id = ANY(%b::uuid[])"
             " AND similarity > 0",
             (list(product_ids),),
         )
@@ -129,7 +147,7 @@ class PostgresGraphWriter:
         if not candidates:
             return set()
         cursor = await self._conn.execute(
-            "SELECT DISTINCT r.p FROM unnest(%s::uuid[], %s::uuid[], %s::float8[]) AS r(p, x, s)"
+            "SELECT DISTINCT r.p FROM unnest(%b::uuid[], %b::uuid[], %b::float8[]) AS r(p, x, s)"
             " LEFT JOIN LATERAL (SELECT x.similarity, x.other_id FROM graph_pairs x"
             " WHERE x.product_id = r.p AND x.similarity > 0"
             " ORDER BY x.similarity DESC, x.other_id OFFSET %s LIMIT 1) kth ON true"
@@ -143,7 +161,7 @@ class PostgresGraphWriter:
     async def similar_lists(self, product_ids: Collection[UUID]) -> dict[UUID, list[SimilarEdge]]:
         cursor = await self._conn.execute(
             "SELECT product_id, other_id, similarity, similarity_reason FROM graph_pairs"
-            " WHERE product_id = ANY(%s) AND similarity > 0",
+            " WHERE product_id = ANY(%b::uuid[]) AND similarity > 0",
             (list(product_ids),),
         )
         found: dict[UUID, list[SimilarEdge]] = {p: [] for p in product_ids}
@@ -158,7 +176,7 @@ class PostgresGraphWriter:
         if ids:
             await self._conn.execute(
                 "UPDATE graph_pairs SET similarity = 0, similarity_reason = NULL"
-                " WHERE product_id = ANY(%s) AND similarity <> 0",
+                " WHERE product_id = ANY(%b::uuid[]) AND similarity <> 0",
                 (ids,),
             )
         if edges:
@@ -166,7 +184,7 @@ class PostgresGraphWriter:
             await self._conn.execute(
                 "INSERT INTO graph_pairs (tenant_id, product_id, other_id, similarity,"
                 " similarity_reason) SELECT %s, r.a, r.b, r.score, r.reason"
-                " FROM unnest(%s::uuid[], %s::uuid[], %s::float8[], %s::text[])"
+                " FROM unnest(%b::uuid[], %b::uuid[], %b::float8[], %b::text[])"
                 " AS r(a, b, score, reason)"
                 " ON CONFLICT (tenant_id, product_id, other_id) DO UPDATE"
                 " SET similarity = EXCLUDED.similarity,"
@@ -176,7 +194,7 @@ class PostgresGraphWriter:
             )  # fmt: skip
         if ids:
             await self._conn.execute(
-                "DELETE FROM graph_pairs WHERE product_id = ANY(%s)"
+                "DELETE FROM graph_pairs WHERE product_id = ANY(%b::uuid[])"
                 " AND bought_together = 0 AND also_bought = 0 AND similarity = 0",
                 (ids,),
             )
@@ -184,7 +202,7 @@ class PostgresGraphWriter:
     async def orders(self, ids: Collection[UUID]) -> dict[UUID, OrderFact]:
         cursor = await self._conn.execute(
             "SELECT id, user_id, placed_at, counted, products, payment_method FROM graph_orders"
-            " WHERE id = ANY(%s)",
+            " WHERE id = ANY(%b::uuid[])",
             (list(ids),),
         )
         return {
@@ -197,8 +215,8 @@ class PostgresGraphWriter:
         await self._conn.execute(
             "INSERT INTO graph_orders (tenant_id, id, user_id, placed_at, counted, products,"
             " payment_method) SELECT %s, r.id, r.user_id, r.placed_at, r.counted,"
-            " r.products::uuid[], r.method FROM unnest(%s::uuid[], %s::uuid[],"
-            " %s::timestamptz[], %s::bool[], %s::text[], %s::text[])"
+            " r.products::uuid[], r.method FROM unnest(%b::uuid[], %b::uuid[],"
+            " %b::timestamptz[], %b::bool[], %b::text[], %b::text[])"
             " AS r(id, user_id, placed_at, counted, products, method)"
             " ON CONFLICT (tenant_id, id) DO UPDATE SET user_id = EXCLUDED.user_id,"
             " placed_at = EXCLUDED.placed_at, counted = EXCLUDED.counted,"
@@ -212,7 +230,7 @@ class PostgresGraphWriter:
     async def purchased(self, user_ids: Collection[UUID]) -> Bought:
         cursor = await self._conn.execute(
             "SELECT user_id, product_id, purchased, last_purchased FROM graph_user_products"
-            " WHERE user_id = ANY(%s) AND purchased > 0",
+            " WHERE user_id = ANY(%b::uuid[]) AND purchased > 0",
             (list(user_ids),),
         )
         found: Bought = {}
@@ -226,7 +244,7 @@ class PostgresGraphWriter:
         cursor = await self._conn.execute(
             "SELECT o.user_id, p.product_id, count(*), max(o.placed_at) FROM graph_orders o"
             " CROSS JOIN LATERAL unnest(o.products) AS p(product_id)"
-            " WHERE o.user_id = ANY(%s) AND o.counted GROUP BY o.user_id, p.product_id",
+            " WHERE o.user_id = ANY(%b::uuid[]) AND o.counted GROUP BY o.user_id, p.product_id",
             (list(user_ids),),
         )
         found: dict[UUID, dict[UUID, tuple[int, datetime]]] = {}
@@ -242,7 +260,7 @@ class PostgresGraphWriter:
         await self._conn.execute(
             "INSERT INTO graph_user_products (tenant_id, user_id, product_id, purchased,"
             " last_purchased) SELECT %s, r.u, r.p, r.c, r.l"
-            " FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[]) AS r(u, p, c, l)"
+            " FROM unnest(%b::uuid[], %b::uuid[], %b::int[], %b::timestamptz[]) AS r(u, p, c, l)"
             " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
             " SET purchased = EXCLUDED.purchased, last_purchased = EXCLUDED.last_purchased",
             (self._tenant, [u for u, _ in links], [p for _, p in links],
@@ -254,44 +272,39 @@ class PostgresGraphWriter:
 
     async def _drop_empty_links(self, keys: Sequence[tuple[UUID, UUID]]) -> None:
         await self._conn.execute(
-            "DELETE FROM graph_user_products x USING unnest(%s::uuid[], %s::uuid[]) AS r(u, p)"
+            "DELETE FROM graph_user_products x USING unnest(%b::uuid[], %b::uuid[]) AS r(u, p)"
             " WHERE x.user_id = r.u AND x.product_id = r.p AND x.purchased = 0"
             " AND x.carted = 0 AND x.viewed = 0 AND x.rating IS NULL",
             ([u for u, _ in keys], [p for _, p in keys]),
         )
 
-    async def add_pairs(
-        self, kind: RecommendationKind, deltas: dict[tuple[UUID, UUID], int]
-    ) -> None:
+    async def add_pairs(self, kind: RecommendationKind, deltas: PairDeltas) -> None:
         if not deltas:
             return
         column = _PAIR_COLUMN[kind]
-        # One lock order for concurrent writers: the uuids' order, compared as integers (a
-        # batch has tens of thousands of pairs; uuid.__lt__ is Python).
-        rows = sorted(deltas.items(), key=lambda kv: (kv[0][0].int, kv[0][1].int))
+        # The columns as they come: in (product, other) order, one lock order for every writer.
         await self._conn.execute(
             f"INSERT INTO graph_pairs (tenant_id, product_id, other_id, {column})"
-            " SELECT %s, r.a, r.b, r.d FROM unnest(%s::uuid[], %s::uuid[], %s::int[]) AS r(a, b, d)"
+            " SELECT %s, r.a, r.b, r.d FROM unnest(%b::uuid[], %b::uuid[], %b::int[]) AS r(a, b, d)"
             " ON CONFLICT (tenant_id, product_id, other_id)"
             f" DO UPDATE SET {column} = graph_pairs.{column} + EXCLUDED.{column}",
-            (self._tenant, [a for (a, _), _ in rows], [b for (_, b), _ in rows],
-             [d for _, d in rows]),
+            (self._tenant, deltas.products, deltas.others, deltas.deltas),
         )  # fmt: skip
-        taken = [key for key, d in rows if d < 0]  # only a take-back can empty a pair
+        taken = [(a, b) for a, b, d in deltas.rows() if d < 0]  # only a take-back empties a pair
         if taken:
             await self._conn.execute(
-                "DELETE FROM graph_pairs x USING unnest(%s::uuid[], %s::uuid[]) AS r(a, b)"
+                "DELETE FROM graph_pairs x USING unnest(%b::uuid[], %b::uuid[]) AS r(a, b)"
                 " WHERE x.product_id = r.a AND x.other_id = r.b AND x.bought_together = 0"
                 " AND x.also_bought = 0 AND x.similarity = 0",
                 ([a for a, _ in taken], [b for _, b in taken]),
             )
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
-        rows = sorted(deltas.items())
+        rows = sorted(deltas.items(), key=lambda kv: kv[0].int)  # uuid order, compared in C
         await self._conn.execute(
             "INSERT INTO graph_products (tenant_id, id, trend, orders)"
             " SELECT %s, r.id, r.trend, r.orders"
-            " FROM unnest(%s::uuid[], %s::float8[], %s::int[]) AS r(id, trend, orders)"
+            " FROM unnest(%b::uuid[], %b::float8[], %b::int[]) AS r(id, trend, orders)"
             " ON CONFLICT (tenant_id, id) DO UPDATE SET trend = graph_products.trend"
             " + EXCLUDED.trend, orders = graph_products.orders + EXCLUDED.orders",
             (self._tenant, [p for p, _ in rows], [t for _, (t, _) in rows],
@@ -305,14 +318,14 @@ class PostgresGraphWriter:
         if ids:
             await self._conn.execute(
                 "UPDATE graph_user_products SET rating = NULL, reviewed_at = NULL"
-                " WHERE product_id = ANY(%s) AND rating IS NOT NULL",
+                " WHERE product_id = ANY(%b::uuid[]) AND rating IS NOT NULL",
                 (ids,),
             )
         if facts:
             await self._conn.execute(
                 "INSERT INTO graph_user_products (tenant_id, user_id, product_id, rating,"
                 " reviewed_at) SELECT %s, r.u, r.p, r.rating, r.at"
-                " FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[])"
+                " FROM unnest(%b::uuid[], %b::uuid[], %b::int[], %b::timestamptz[])"
                 " AS r(u, p, rating, at)"
                 " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
                 " SET rating = EXCLUDED.rating, reviewed_at = EXCLUDED.reviewed_at",
@@ -321,14 +334,14 @@ class PostgresGraphWriter:
             )  # fmt: skip
         if ids:
             await self._conn.execute(
-                "DELETE FROM graph_user_products WHERE product_id = ANY(%s) AND purchased = 0"
+                "DELETE FROM graph_user_products WHERE product_id = ANY(%b::uuid[]) AND purchased = 0"
                 " AND carted = 0 AND viewed = 0 AND rating IS NULL",
                 (ids,),
             )
 
     async def unapplied(self, batch_ids: Collection[int]) -> set[int]:
         cursor = await self._conn.execute(
-            "SELECT event_id FROM graph_applied_batches WHERE event_id = ANY(%s)",
+            "SELECT event_id FROM graph_applied_batches WHERE event_id = ANY(%b::bigint[])",
             (list(batch_ids),),
         )
         return set(batch_ids) - {row[0] for row in await cursor.fetchall()}
@@ -338,7 +351,7 @@ class PostgresGraphWriter:
     ) -> None:
         await self._conn.execute(
             "INSERT INTO graph_applied_batches (tenant_id, event_id)"
-            " SELECT %s, unnest(%s::bigint[])",
+            " SELECT %s, unnest(%b::bigint[])",
             (self._tenant, sorted(batch_ids)),
         )
         counts = tally(rows)
@@ -350,8 +363,8 @@ class PostgresGraphWriter:
                 continue
             await self._conn.execute(
                 f"INSERT INTO graph_user_products (tenant_id, user_id, product_id, {count},"
-                f" {last}) SELECT %s, r.u, r.p, r.n, r.at FROM unnest(%s::uuid[], %s::uuid[],"
-                " %s::int[], %s::timestamptz[]) AS r(u, p, n, at)"
+                f" {last}) SELECT %s, r.u, r.p, r.n, r.at FROM unnest(%b::uuid[], %b::uuid[],"
+                " %b::int[], %b::timestamptz[]) AS r(u, p, n, at)"
                 " ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE"
                 f" SET {count} = graph_user_products.{count} + EXCLUDED.{count},"
                 f" {last} = greatest(graph_user_products.{last}, EXCLUDED.{last})",
@@ -464,19 +477,18 @@ class PostgresGraphStore:
         return found
 
     async def personal(
-        self, tenant_id: UUID, user_id: UUID, now: datetime, candidates: int, per_seed: int
-    ) -> tuple[list[Signal], list[Neighbour]]:
+        self, tenant_id: UUID, user_id: UUID, now: datetime, limit: int, seeds: int,
+        per_seed: int,
+    ) -> tuple[list[Signal], list[Neighbour]]:  # fmt: skip
         rows = await self._rows(tenant_id, _PERSONAL, {
-            "user": user_id, "now": now, "candidates": candidates, "n": per_seed,
+            "user": user_id, "now": now, "limit": limit, "seeds": seeds, "n": per_seed,
             "half": SIGNAL_HALF_LIFE_DAYS * 86400.0, "wp": SIGNAL_WEIGHTS["purchased"],
             "wc": SIGNAL_WEIGHTS["added_to_cart"], "wv": SIGNAL_WEIGHTS["viewed"],
+            "margin": PERSONAL_MARGIN, "relative": PERSONAL_MARGIN_RELATIVE,
         })  # fmt: skip
         signals = [Signal(*r[1:10]) for r in rows if r[0] == "signal"]
-        neighbours = [
-            Neighbour(r[1], r[10], r[2], int(r[11]), 0.0) if r[0] == "together"
-            else Neighbour(r[1], r[10], r[2], 0, float(r[11]))
-            for r in rows if r[0] != "signal"
-        ]  # fmt: skip
+        neighbours = [Neighbour(r[1], r[10], r[2], int(r[11]), float(r[12]))
+                      for r in rows if r[0] != "signal"]  # fmt: skip
         return sorted(signals, key=lambda s: str(s.product_id)), neighbours
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot:
