@@ -388,6 +388,16 @@ GraphSnapshot = dict[str, dict[str, tuple[Any, ...]]]
 """A tenant's whole graph in one comparable shape: per label or relationship type, its key
 ("id" for nodes, "from>to" for relationships) and its properties."""
 
+GRAPH_LABELS = ("Category", "Order", "Product")
+"""The node labels a `GraphSnapshot` holds."""
+GRAPH_RELATIONSHIPS = ("ADDED_TO_CART", "PURCHASED", "REVIEWED", "VIEWED",
+                       "ALSO_BOUGHT", "FREQUENTLY_BOUGHT_WITH", "SIMILAR_TO")  # fmt: skip
+"""Its relationship types: from a User (the first four) or from a Product (the others)."""
+
+GraphPage = tuple[list[tuple[str, tuple[Any, ...]]], str | None]
+"""Part of one label or type of a `GraphSnapshot`, in key order (the ids' text order), and the
+position to ask for the next part from (None: nothing after it)."""
+
 
 class GraphWriter(Protocol):
     """One transaction of one tenant's graph (committed when the `writer` block exits cleanly).
@@ -521,6 +531,16 @@ class GraphStore(Protocol):
         ...
 
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot: ...
+
+    async def snapshot_page(
+        self, tenant_id: UUID, label: str, after: str | None, size: int
+    ) -> GraphPage:
+        """The `snapshot`'s items of one label or relationship type, in key order, from the
+        position `after` (None: the first; else what the previous page returned), about `size`
+        of them (an adapter may page a relationship type by whole source nodes, so one node
+        with more relationships than `size` is one page). `sync verify graph` walks a graph
+        with it in bounded memory."""
+        ...
 
     async def clear(self, tenant_id: UUID) -> None: ...
 

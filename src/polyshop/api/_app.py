@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -228,7 +229,17 @@ def create_app(
             run_reconciler=resolved.api_run_reconciler,
         ) as opened:  # fmt: skip
             _attach(app, opened)
-            yield
+            # Everything startup built (modules, routes, pools, settings) lives as long as the
+            # process; frozen, full cyclic collections no longer walk it, and those walks were
+            # the for_you tail latency (docs/recommendations.md). One collection first, so no
+            # garbage of the startup is frozen with it.
+            gc.collect()
+            gc.freeze()
+            try:
+                yield
+            finally:
+                # A process that goes on after the server (a test) collects them again.
+                gc.unfreeze()
 
     app = FastAPI(
         title="polyshop",

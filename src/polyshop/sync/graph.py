@@ -45,6 +45,7 @@ from polyshop.domain.recommendations import (
     trend_contribution,
 )
 from polyshop.ports import (
+    Advance,
     Checkpoint,
     Drift,
     GraphStore,
@@ -57,6 +58,9 @@ from polyshop.ports import (
 from polyshop.sync._graph_bulk import bulk_load
 from polyshop.sync._graph_reference import FactsCatalog as FactsCatalog
 from polyshop.sync._graph_reference import ReferenceGraph
+from polyshop.sync._graph_verify import LABELS as VERIFIED
+from polyshop.sync._graph_verify import VERIFY_CHUNK, verify_graph
+from polyshop.sync._graph_verify import merge as merge
 
 log = logging.getLogger(__name__)
 
@@ -346,10 +350,12 @@ class GraphProjector:
     def __init__(
         self, database: Database, store: GraphStore, *, name: str = "graph",
         on_change: Callable[[UUID], Awaitable[None]] | None = None,
+        verify_chunk: int = VERIFY_CHUNK,
     ) -> None:  # fmt: skip
         self.database = database
         self.store = store
         self.name = name
+        self.verify_chunk = verify_chunk  # items per page of each side of `verify_tenant`
         # Told after a tenant's graph changed (the recommendation cache's generation).
         self._on_change = on_change
 
@@ -418,9 +424,27 @@ class GraphProjector:
         await self._changed(tenant_id)
         return written
 
+    # StreamingProjector: `sync rebuild|verify graph` per tenant; progress in labels and types.
+
+    async def size(self, tenant_id: UUID) -> int:
+        return len(VERIFIED)
+
+    async def rebuild_tenant(self, tenant_id: UUID, advance: Advance) -> int:
+        written = await self.bulk_rebuild(tenant_id)
+        advance(len(VERIFIED))
+        return written
+
+    async def verify_tenant(self, tenant_id: UUID, advance: Advance) -> Drift:
+        """The stored graph against PostgreSQL's facts in bounded memory (`_graph_verify`):
+        each label and type streamed from both sides in key order and merged."""
+        return await verify_graph(
+            self.database, self.store, tenant_id, trend_scale(), self.verify_chunk, advance
+        )
+
     async def compare(self, tenant_id: UUID, expected: Sequence[TenantGraphChanges]) -> Drift:
         """The stored graph against the graph these facts make from scratch (built in memory),
-        node by node and relationship by relationship."""
+        node by node and relationship by relationship: the projector's own path, which the
+        streamed `verify_tenant` is tested against (`sync verify` uses that one)."""
         everything = GraphChanges()
         for change in expected:
             everything.merge(change.changes)

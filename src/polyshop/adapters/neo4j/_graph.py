@@ -41,7 +41,7 @@ from polyshop.domain.recommendations import (
     Similarity,
     tally,
 )
-from polyshop.ports import GraphSnapshot
+from polyshop.ports import GraphPage, GraphSnapshot
 
 LABELS = ("Product", "Category", "Order", "User", "PaymentMethod", "AppliedBatch")
 
@@ -164,6 +164,53 @@ _PERSONAL: LiteralString = (
     " | [c.id, c.name, c.parts]] AS ranked"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# `snapshot_page`: a label's nodes in id order (the uniqueness constraints' range indexes on
+# (tenant_id, id) give that order), or a relationship type from the next source nodes.
+_NODE_PAGES: dict[str, LiteralString] = {
+    "Category": "MATCH (n:Category {tenant_id: $t}) WHERE n.id > $after"
+    " RETURN n.id AS id, n.name AS name, n.parent_id AS parent ORDER BY n.id LIMIT $size",
+    "Product": "MATCH (n:Product {tenant_id: $t}) WHERE n.id > $after"
+    " RETURN n.id AS id, n.name AS name, n.for_sale AS for_sale, n.category_id AS category,"
+    " n.brand_id AS brand, n.features AS features, n.trend AS trend, n.orders AS orders"
+    " ORDER BY n.id LIMIT $size",
+    "Order": "MATCH (n:Order {tenant_id: $t}) WHERE n.id > $after"
+    " RETURN n.id AS id, n.user_id AS user, n.placed_at AS at, n.counted AS counted,"
+    " n.products AS products, n.payment_method AS method ORDER BY n.id LIMIT $size",
+}
+_NODE_VALUES: dict[str, Any] = {  # the same shapes as `snapshot`
+    "Category": lambda r: (r["name"], r["parent"]),
+    "Product": lambda r: (r["name"], r["for_sale"], r["category"], r["brand"],
+                          tuple(r["features"]), float(r["trend"]), r["orders"]),
+    "Order": lambda r: (r["user"], _native(r["at"]), r["counted"], tuple(r["products"]),
+                        r["method"]),
+}  # fmt: skip
+
+
+def _relationship_page(source: LiteralString, rel: LiteralString, props: LiteralString) -> tuple[
+    LiteralString, LiteralString
+]:  # fmt: skip
+    """The next source nodes with their number of relationships of the type (the degree, kept
+    on the node), then the relationships of those chosen."""
+    return (
+        "MATCH (a:" + source + " {tenant_id: $t}) WHERE a.id > $after"
+        " WITH a ORDER BY a.id LIMIT $size"
+        " RETURN a.id AS id, COUNT { (a)-[:" + rel + "]->() } AS degree",
+        "UNWIND $ids AS id MATCH (a:" + source + " {tenant_id: $t, id: id})"
+        "-[r:" + rel + "]->(b) RETURN a.id + '>' + b.id AS key, [" + props + "] AS props",
+    )
+
+
+_RELATIONSHIP_PAGES: dict[str, tuple[LiteralString, LiteralString]] = {
+    "PURCHASED": _relationship_page("User", "PURCHASED", "r.count, r.last_at"),
+    "ADDED_TO_CART": _relationship_page("User", "ADDED_TO_CART", "r.count, r.last_at"),
+    "VIEWED": _relationship_page("User", "VIEWED", "r.count, r.last_at"),
+    "REVIEWED": _relationship_page("User", "REVIEWED", "r.rating, r.at"),
+    "FREQUENTLY_BOUGHT_WITH": _relationship_page("Product", "FREQUENTLY_BOUGHT_WITH", "r.weight"),
+    "ALSO_BOUGHT": _relationship_page("Product", "ALSO_BOUGHT", "r.weight"),
+    "SIMILAR_TO": _relationship_page("Product", "SIMILAR_TO", "r.score, r.reason"),
+}
 
 
 def _seed_signal(product_id: str, name: str | None, rating: int | None,
@@ -707,6 +754,34 @@ class Neo4jGraphStore:
             for r in records:
                 snap.setdefault(rel, {})[r["key"]] = tuple(_native(v) for v in r["props"])
         return snap
+
+    async def snapshot_page(
+        self, tenant_id: UUID, label: str, after: str | None, size: int
+    ) -> GraphPage:
+        """`size` nodes in id order; for a relationship type, every relationship of the next
+        source nodes (User or Product) in id order, as many as hold about `size` of them,
+        sorted here by key; the position is the last (source) node read."""
+        t, start = str(tenant_id), after.split(">")[0] if after else ""
+        if label in _NODE_PAGES:
+            records = await self._read(_NODE_PAGES[label], t=t, after=start, size=size)
+            items = [(r["id"], _NODE_VALUES[label](r)) for r in records]
+            return items, (items[-1][0] if len(items) == size else None)
+        sources, relationships = _RELATIONSHIP_PAGES[label]
+        found = await self._read(sources, t=t, after=start, size=size)
+        # As many sources as hold about `size` relationships (at least one, whatever its
+        # degree): a page of hot products is not thousands of relationships each.
+        ids: list[str] = []
+        total = 0
+        for r in found:
+            if ids and total + r["degree"] > size:
+                break
+            ids.append(r["id"])
+            total += r["degree"]
+        records = await self._read(relationships, t=t, ids=ids) if total else []
+        items = sorted(((r["key"], tuple(_native(v) for v in r["props"])) for r in records),
+                       key=lambda item: item[0])  # fmt: skip
+        more = len(ids) < len(found) or len(found) == size
+        return items, (ids[-1] if more else None)
 
     async def clear(self, tenant_id: UUID) -> None:
         async with self._driver.session(database=self._database) as session:

@@ -33,7 +33,7 @@ from polyshop.domain.recommendations import (
     Similarity,
     tally,
 )
-from polyshop.ports import GraphSnapshot
+from polyshop.ports import GraphPage, GraphSnapshot
 
 _PAIR_COLUMN = {
     RecommendationKind.BOUGHT_TOGETHER: "bought_together",
@@ -566,12 +566,58 @@ class PostgresGraphStore:
                 snap.setdefault("SIMILAR_TO", {})[key] = (row[4], row[5])
         return snap
 
+    async def snapshot_page(
+        self, tenant_id: UUID, label: str, after: str | None, size: int
+    ) -> GraphPage:
+        """A keyset page of `size` rows in primary-key order (uuid order is the ids' text
+        order), the position being the last key."""
+        table, keys, values, present = _PAGES[label]
+        position = "true"
+        params: list[Any] = []
+        if after is not None:
+            ids = after.split(">")
+            position = f"({', '.join(keys)}) > ({', '.join(['%s::uuid'] * len(ids))})"
+            params += ids
+        rows = await self._rows(
+            tenant_id,
+            f"SELECT {', '.join(keys + values)} FROM {table} WHERE {present} AND {position}"
+            f" ORDER BY {', '.join(keys)} LIMIT %s",
+            [*params, size],
+        )
+        n = len(keys)
+        items = [(">".join(str(k) for k in r[:n]),
+                  _node(label, r[n:]) if n == 1 else tuple(r[n:])) for r in rows]  # fmt: skip
+        return items, (items[-1][0] if len(rows) == size else None)
+
     async def clear(self, tenant_id: UUID) -> None:
         async with self._database.unit_of_work(tenant_id) as uow:
             for table in ("graph_pairs", "graph_user_products", "graph_orders", "graph_products",
                           "graph_categories", "graph_applied_batches"):  # fmt: skip
                 await uow.connection.execute(f"DELETE FROM {table}")
             await uow.commit()
+
+
+# Per label or relationship type of the snapshot: its table, key columns, property columns and
+# the condition for a row to hold it (a user's row holds up to four relationships, a pair's
+# three; `snapshot` keeps the non-zero ones).
+_USER, _PAIR = ["user_id", "product_id"], ["product_id", "other_id"]
+_PAGES: dict[str, tuple[str, list[str], list[str], str]] = {
+    "Category": ("graph_categories", ["id"], ["name", "parent_id"], "true"),
+    "Product": ("graph_products", ["id"], ["name", "for_sale", "category_id", "brand_id",
+                                           "features", "trend", "orders"], "true"),
+    "Order": ("graph_orders", ["id"], ["user_id", "placed_at", "counted", "products",
+                                       "payment_method"], "true"),
+    "PURCHASED": ("graph_user_products", _USER, ["purchased", "last_purchased"],
+                  "purchased <> 0"),
+    "ADDED_TO_CART": ("graph_user_products", _USER, ["carted", "last_carted"], "carted <> 0"),
+    "VIEWED": ("graph_user_products", _USER, ["viewed", "last_viewed"], "viewed <> 0"),
+    "REVIEWED": ("graph_user_products", _USER, ["rating", "reviewed_at"], "rating IS NOT NULL"),
+    "FREQUENTLY_BOUGHT_WITH": ("graph_pairs", _PAIR, ["bought_together"],
+                               "bought_together <> 0"),
+    "ALSO_BOUGHT": ("graph_pairs", _PAIR, ["also_bought"], "also_bought <> 0"),
+    "SIMILAR_TO": ("graph_pairs", _PAIR, ["similarity", "similarity_reason"],
+                   "similarity <> 0"),
+}  # fmt: skip
 
 
 def _node(label: str, values: Sequence[Any]) -> tuple[Any, ...]:

@@ -155,10 +155,16 @@ class PostgresSimilarCatalog:
         cursor = await self._conn.execute(_REACHING.format(scope=_AROUND), _params(ids=ids))
         return _edges(await cursor.fetchall())
 
-    async def every_top_similar(self, page: int) -> AsyncIterator[list[SimilarEdge]]:
+    async def every_top_similar(
+        self, page: int, *, ordered: bool = False
+    ) -> AsyncIterator[list[SimilarEdge]]:
         """Every product's SIMILAR_TO, one statement streamed `page` rows at a time through a
-        server-side cursor (the bulk build)."""
+        server-side cursor (the bulk build); `ordered`: by source, then other product (the
+        streamed `sync verify graph`; the server sorts, spilling to disk if it must)."""
+        sql = _TOP.format(scope="true", sources="true")
+        if ordered:
+            sql = f"SELECT * FROM ({sql}) edges ORDER BY 1, 2"
         async with self._conn.cursor(name="graph_similar") as cursor:
-            await cursor.execute(_TOP.format(scope="true", sources="true"), _params())
+            await cursor.execute(sql, _params())
             while rows := await cursor.fetchmany(page):
                 yield _edges(rows)
