@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -34,11 +35,15 @@ class Explained(PostgresGraphStore):
 
     plans: list[dict[str, Any]]
 
-    async def _rows(self, tenant_id: UUID, sql: str, params: Any) -> list[Any]:
+    async def _rows(
+        self, tenant_id: UUID, sql: str, params: Any, planner: Mapping[str, str] | None = None
+    ) -> list[Any]:
         async with self._database.unit_of_work(tenant_id) as uow:
+            for name, value in (planner or {}).items():
+                await uow.connection.execute("SELECT set_config(%s, %s, true)", (name, value))
             cursor = await uow.connection.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
             self.plans.append((await cursor.fetchone())[0][0]["Plan"])  # type: ignore[index]
-        return await super()._rows(tenant_id, sql, params)
+        return await super()._rows(tenant_id, sql, params, planner)
 
 
 def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:

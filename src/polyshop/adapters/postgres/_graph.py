@@ -66,10 +66,9 @@ def _related_sql(column: str) -> str:
 
     The inner `ORDER BY … LIMIT` reads one product's entries and joins nothing, so the planner
     chooses only between walking the partial index in order and stopping after `n` entries, and
-    reading all of the product's entries to sort them: the walk costs less for any estimate of
-    the product's entries, so no statistics can make the second win on a table past a few
-    pages. `OFFSET 0` keeps each partner's lookup a subquery run per entry (a primary-key probe)
-    after that Limit, never flattened into a join the planner could reorder. The single-join
+    reading entries some other way to sort them (the latter ruled out by `_WALK_ONLY`). `OFFSET
+    0` keeps each partner's lookup a subquery run per entry (a primary-key probe) after that
+    Limit, never flattened into a join the planner could reorder. The single-join
     statement this replaces left the planner free to start from the catalog: on a bench
     database of 109 tenants after a bulk load it read every product for sale, hashed them
     against the product's entries and sorted (docs/recommendations.md)."""
@@ -81,6 +80,14 @@ def _related_sql(column: str) -> str:
             " LEFT JOIN LATERAL (SELECT q.name, q.for_sale FROM graph_products q"
             " WHERE q.tenant_id = x.tenant_id AND q.id = x.other_id OFFSET 0) p ON true"
             f" ORDER BY x.{column} DESC, x.other_id")  # fmt: skip
+
+
+# The walk's only alternative is reading the product's entries (or, with a tenant's statistics
+# missing, all of the tenant's entries through graph_pairs_other_idx) and sorting them; with an
+# estimate of about one row both cost the same to the planner, and a test's stale statistics
+# got the second (300 entries read and sorted for a product of 300). With sorts disabled for
+# the statement's transaction, only an index that yields the order, the rank index, is left.
+_WALK_ONLY = {"enable_sort": "off"}
 
 
 def _first_fetch(limit: int) -> int:
@@ -426,10 +433,23 @@ class PostgresGraphStore:
             await uow.commit()
 
     async def _rows(
-        self, tenant_id: UUID, sql: str, params: Sequence[Any] | dict[str, Any]
+        self,
+        tenant_id: UUID,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any],
+        planner: Mapping[str, str] | None = None,
     ) -> list[Any]:
+        """`sql`'s rows in the tenant's unit of work; `planner` settings (SET LOCAL, this
+        transaction only) are sent in the same pipeline, without a round trip of their own."""
         async with self._database.unit_of_work(tenant_id) as uow:
-            cursor = await uow.connection.execute(sql, params)
+            conn = uow.connection
+            if not planner:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchall()
+            async with conn.pipeline():
+                for name, value in planner.items():
+                    await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                cursor = await conn.execute(sql, params)
             return await cursor.fetchall()
 
     async def related(
@@ -446,7 +466,7 @@ class PostgresGraphStore:
         fetch = _first_fetch(limit)
         sql = _related_sql(column)
         while True:
-            rows = await self._rows(tenant_id, sql, (product_id, fetch))
+            rows = await self._rows(tenant_id, sql, (product_id, fetch), _WALK_ONLY)
             found = [Related(r[0], r[1], float(r[2]), r[3]) for r in rows if r[4]]
             if len(found) >= limit or len(rows) < fetch:
                 return found[:limit]
