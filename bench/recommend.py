@@ -31,7 +31,7 @@ import random
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -371,11 +371,14 @@ class TimedPostgres(PostgresGraphStore):
     statement itself, for the caller)."""
 
     server_ms: ClassVar[list[float]] = []
-    last: tuple[UUID | None, str, Any] = (None, "", ())
+    last: tuple[UUID | None, str, Any, Mapping[str, str] | None] = (None, "", (), None)
 
-    async def _rows(self, tenant_id: UUID, sql: str, params: Any) -> list[Any]:
-        self.last = (tenant_id, sql, params)
+    async def _rows(
+        self, tenant_id: UUID, sql: str, params: Any, planner: Mapping[str, str] | None = None
+    ) -> list[Any]:
+        self.last = (tenant_id, sql, params, planner)
         async with self._database.unit_of_work(tenant_id) as uow:
+            await _plan_settings(uow.connection, planner)
             cursor = await uow.connection.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
             plan = (await cursor.fetchone())[0][0]  # type: ignore[index]
             TimedPostgres.server_ms.append(plan["Planning Time"] + plan["Execution Time"])
@@ -383,11 +386,18 @@ class TimedPostgres(PostgresGraphStore):
             return await cursor.fetchall()
 
     async def plan(self) -> str:
-        """EXPLAIN ANALYZE of the last read."""
-        tenant_id, sql, params = self.last
+        """EXPLAIN ANALYZE of the last read (with its planner settings)."""
+        tenant_id, sql, params, planner = self.last
         async with self._database.unit_of_work(tenant_id) as uow:
+            await _plan_settings(uow.connection, planner)
             cursor = await uow.connection.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
             return "\n".join(row[0] for row in await cursor.fetchall())
+
+
+async def _plan_settings(connection: Any, planner: Mapping[str, str] | None) -> None:
+    """The adapter's SET LOCAL planner settings of a read, applied before it is explained."""
+    for name, value in (planner or {}).items():
+        await connection.execute("SELECT set_config(%s, %s, true)", (name, value))
 
 
 def readers(
