@@ -23,6 +23,7 @@ from polyshop.domain.recommendations import (
     Signal,
     Similarity,
 )
+from polyshop.ports import GraphWriter
 
 PARTNERS = 3000
 INDEX = {RecommendationKind.BOUGHT_TOGETHER: "graph_pairs_together_idx",
@@ -44,6 +45,32 @@ class Explained(PostgresGraphStore):
             cursor = await uow.connection.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
             self.plans.append((await cursor.fetchone())[0][0]["Plan"])  # type: ignore[index]
         return await super()._rows(tenant_id, sql, params, planner)
+
+
+class HotShop:
+    """One hot product with PARTNERS partners of each kind: the 20 heaviest not for sale (the
+    walk must skip them), a tenth of the rest not for sale either, weights random."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.hot, self.category = uuid4(), uuid4()
+        self.partners = [uuid4() for _ in range(PARTNERS)]
+        heaviest = set(self.partners[:20])
+        self.for_sale = {p: p not in heaviest and rng.random() > 0.1 for p in self.partners}
+        self.weights: dict[RecommendationKind, dict[UUID, int]] = {
+            kind: {p: (1000 if p in heaviest else rng.randint(1, 40)) for p in self.partners}
+            for kind in INDEX
+        }
+
+    async def write(self, writer: GraphWriter) -> None:
+        products = [ProductFact(p, f"P{n}", self.for_sale[p], self.category, None, ())
+                    for n, p in enumerate(self.partners)]  # fmt: skip
+        await writer.put_products(
+            [ProductFact(self.hot, "Hot", True, self.category, None, ()), *products]
+        )
+        for kind, by_partner in self.weights.items():
+            await writer.add_pairs(kind, PairDeltas.of(
+                {(self.hot, p): w for p, w in by_partner.items()}
+                | {(p, self.hot): w for p, w in by_partner.items()}))  # fmt: skip
 
 
 def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,25 +95,11 @@ async def test_a_hot_products_partners_come_from_the_index_in_rank_order(
     app: bootstrap.Container, admin_url: str
 ) -> None:
     tenant = (await app.tenants.create(f"pairs-{uuid4().hex[:8]}", "Pairs")).id
-    rng = random.Random(12)
-    hot, category = uuid4(), uuid4()
-    partners = [uuid4() for _ in range(PARTNERS)]
-    # A tenth not for sale, among them the heaviest partners: the scan must skip them.
-    heaviest = set(partners[:20])
-    for_sale = {p: p not in heaviest and rng.random() > 0.1 for p in partners}
-    weights = {
-        kind: {p: (1000 if p in heaviest else rng.randint(1, 40)) for p in partners}
-        for kind in INDEX
-    }
+    shop = HotShop(random.Random(12))
+    hot, partners, for_sale, weights = shop.hot, shop.partners, shop.for_sale, shop.weights
     user = uuid4()
     async with PostgresGraphStore(app.relay_database).writer(tenant) as writer:
-        products = [ProductFact(p, f"P{n}", for_sale[p], category, None, ())
-                    for n, p in enumerate(partners)]  # fmt: skip
-        await writer.put_products([ProductFact(hot, "Hot", True, category, None, ()), *products])
-        for kind, by_partner in weights.items():
-            await writer.add_pairs(kind, PairDeltas.of(
-                {(hot, p): w for p, w in by_partner.items()}
-                | {(p, hot): w for p, w in by_partner.items()}))  # fmt: skip
+        await shop.write(writer)
         await writer.put_purchased({(user, hot): (1, datetime.now(UTC))})
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute("ANALYZE graph_pairs")
@@ -166,24 +179,10 @@ async def test_the_walk_survives_statistics_that_mislead_the_planner(
     try:
         tenant = (await app.tenants.create(f"stale-{uuid4().hex[:8]}", "Stale")).id
         rng = random.Random(13)
-        hot, category = uuid4(), uuid4()
-        partners = [uuid4() for _ in range(PARTNERS)]
-        heaviest = set(partners[:20])
-        for_sale = {p: p not in heaviest and rng.random() > 0.1 for p in partners}
-        weights = {
-            kind: {p: (1000 if p in heaviest else rng.randint(1, 40)) for p in partners}
-            for kind in INDEX
-        }
+        shop = HotShop(rng)
+        hot, partners, for_sale, weights = shop.hot, shop.partners, shop.for_sale, shop.weights
         async with PostgresGraphStore(app.relay_database).writer(tenant) as writer:
-            products = [ProductFact(p, f"P{n}", for_sale[p], category, None, ())
-                        for n, p in enumerate(partners)]  # fmt: skip
-            await writer.put_products(
-                [ProductFact(hot, "Hot", True, category, None, ()), *products]
-            )
-            for kind, by_partner in weights.items():
-                await writer.add_pairs(kind, PairDeltas.of(
-                    {(hot, p): w for p, w in by_partner.items()}
-                    | {(p, hot): w for p, w in by_partner.items()}))  # fmt: skip
+            await shop.write(writer)
             # SIMILAR_TO: its 20, half of them among the heaviest (not for sale).
             scores = {p: rng.randint(2, 8) / 2 for p in partners[10:30]}
             await writer.replace_similar([hot], [
