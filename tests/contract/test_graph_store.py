@@ -118,10 +118,15 @@ async def reference_of(*steps: GraphChanges) -> ReferenceGraph:
     return reference
 
 
+def shop_steps(shop: Shop, orders: list[OrderFact]) -> list[GraphChanges]:
+    """The shop's categories, then its products, then these orders: one projector step each."""
+    return [GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
+            GraphChanges(orders={o.id: o for o in orders})]  # fmt: skip
+
+
 async def seeded(store: GraphStore, tenant: UUID, shop: Shop, orders: list[OrderFact]) -> None:
-    await project(store, tenant, GraphChanges(categories=shop.categories))
-    await project(store, tenant, GraphChanges(products=shop.products))
-    await project(store, tenant, GraphChanges(orders={o.id: o for o in orders}))
+    for step in shop_steps(shop, orders):
+        await project(store, tenant, step)
 
 
 def standard_orders(shop: Shop) -> list[OrderFact]:
@@ -163,9 +168,7 @@ async def test_projecting_the_same_facts_twice_changes_nothing(
     before = await store.snapshot(tenant)
     await seeded(store, tenant, shop, orders)
     assert await store.snapshot(tenant) == before
-    steps = [GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
-             GraphChanges(orders={o.id: o for o in orders})]  # fmt: skip
-    await same_as_reference(store, tenant, *steps)
+    await same_as_reference(store, tenant, *shop_steps(shop, orders))
 
 
 async def test_the_projectors_first_read_gives_the_stored_orders_and_purchased_exactly(
@@ -175,10 +178,7 @@ async def test_the_projectors_first_read_gives_the_stored_orders_and_purchased_e
     shop = Shop()
     orders = standard_orders(shop)
     await seeded(store, tenant, shop, orders)
-    reference = await reference_of(
-        GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
-        GraphChanges(orders={o.id: o for o in orders}),
-    )  # fmt: skip
+    reference = await reference_of(*shop_steps(shop, orders))
     unknown_order, no_orders = uuid4(), uuid4()
     order_ids = [o.id for o in orders] + [unknown_order]
     users = [*shop.users, no_orders]
@@ -207,10 +207,7 @@ async def test_a_cancellation_takes_back_exactly_what_the_order_added(
     assert also == {shop.p[1]: 1, shop.p[2]: 1, shop.p[3]: 1}
     # The same graph as one that saw the cancelled order only in its final state.
     final = [o if o.id != cancelled.id else cancelled for o in orders]
-    reference = await reference_of(
-        GraphChanges(categories=shop.categories), GraphChanges(products=shop.products),
-        GraphChanges(orders={o.id: o for o in final}),
-    )  # fmt: skip
+    reference = await reference_of(*shop_steps(shop, final))
     assert (
         snapshot_differences(reference.snapshot(), await store.snapshot(tenant), float_scale=1e3)
         == []
