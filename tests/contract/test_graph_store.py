@@ -421,7 +421,7 @@ async def assert_for_you_is_exact(
 ) -> list[Recommendation]:  # fmt: skip
     """`personal` (scored and ranked in the store, one round trip) against the same rules over
     every candidate, from `signals` and `neighbours` (on Neo4j the relationships, never the
-    top-partner lists): at every limit it sends the seeds' signals and, per seed and
+    for-sale lists): at every limit it sends the seeds' signals and, per seed and
     candidate, the summed links of exactly the candidates at or above `personal_cut` (never a
     product the customer bought), and `personalise` over that is the answer over all."""
     signals = await store.signals(tenant, customer)
@@ -504,8 +504,8 @@ async def test_personal_scores_and_ranks_in_the_store_exactly_like_every_candida
 async def test_personal_reads_past_a_seeds_partners_that_are_not_for_sale(
     store: GraphStore, tenants: tuple[UUID, UUID]
 ) -> None:
-    """A seed whose heaviest partners are off sale: the store looks past them (on Neo4j past
-    the first entries of the seed's top-partner list, into the rest of it)."""
+    """A seed whose heaviest partners are off sale: the store looks past them (on Neo4j they
+    are not in the seed's for-sale list; with lists of 2, the next test, past the list)."""
     tenant, _ = tenants
     shop = Shop()
     catalog = [ProductFact(pid, f"Item {i}", i >= 8, shop.audio, None, ())

@@ -208,6 +208,17 @@ async def test_the_bulk_rebuild_builds_the_graph_the_projector_built(
         projected = await store.snapshot(shop.tenant_id)
         assert {"PURCHASED", "FREQUENTLY_BOUGHT_WITH", "ALSO_BOUGHT", "SIMILAR_TO", "VIEWED",
                 "ADDED_TO_CART", "REVIEWED"} <= projected.keys()  # fmt: skip
+        # Neo4j's for-sale lists (what its reads take): the ebook, bought with the others and
+        # then taken off sale, is in none of them; the cable, bought most, is.
+        lists = (
+            await store.for_sale_lists(shop.tenant_id)
+            if isinstance(store, Neo4jGraphStore)
+            else None
+        )
+        if lists is not None:
+            listed = {b for rel in lists.values() for v in rel.values() for b, _ in v}
+            assert str(shop.products["cable"]) in listed
+            assert str(shop.products["ebook"]) not in listed
 
         async def no_replay(*_: Any) -> Any:
             raise AssertionError("the rebuild must not project target by target")
@@ -218,6 +229,8 @@ async def test_the_bulk_rebuild_builds_the_graph_the_projector_built(
         rebuilt = await store.snapshot(shop.tenant_id)
         assert snapshot_differences(projected, rebuilt, float_scale=trend_scale()) == []
         assert rebuilt.keys() == projected.keys()
+        if isinstance(store, Neo4jGraphStore):  # the same lists, built set-based
+            assert await store.for_sale_lists(shop.tenant_id) == lists
         # And the projector goes on from the rebuilt graph: one more order, still no drift.
         await order(shop, people[0], "headphones", "speaker")
         assert await relay.run_until_idle() > 0

@@ -169,8 +169,8 @@ _PERSONAL: LiteralString = (
     "  CALL (seed) {"
     "   WITH seed, seed.sale_together AS ids WHERE ids IS NOT NULL"
     "    AND (size(ids) >= $n OR size(ids) < $top)"
-    "   RETURN [i IN range(0, size(ids[0..$n]) - 1) | {q: ids[i], w: seed.sale_together_w[i]}]"
-    "    AS together"
+    "   WITH ids, seed.sale_together_w AS ws"  # each property read once, not per entry
+    "   RETURN [i IN range(0, size(ids[0..$n]) - 1) | {q: ids[i], w: ws[i]}] AS together"
     "   UNION ALL"
     "   WITH seed, seed.sale_together AS ids WHERE ids IS NULL"
     "    OR (size(ids) < $n AND size(ids) >= $top)"
@@ -179,8 +179,8 @@ _PERSONAL: LiteralString = (
     # SIMILAR_TO: the list holds every relationship to a product for sale (at most SIMILAR_K).
     "  CALL (seed) {"
     "   WITH seed, seed.sale_similar AS ids WHERE ids IS NOT NULL"
-    "   RETURN [i IN range(0, size(ids[0..$n]) - 1) | {q: ids[i], w: seed.sale_similar_w[i]}]"
-    "    AS similar"
+    "   WITH ids, seed.sale_similar_w AS ws"
+    "   RETURN [i IN range(0, size(ids[0..$n]) - 1) | {q: ids[i], w: ws[i]}] AS similar"
     "   UNION ALL"
     "   WITH seed WHERE seed.sale_similar IS NULL"
     "   RETURN COLLECT { MATCH (seed)-[x:SIMILAR_TO]->(q:Product) WHERE q.for_sale"
