@@ -9,6 +9,10 @@ import re
 from importlib import resources
 from typing import Any
 
+from cassandra import ConsistencyLevel
+from cassandra.cluster import ExecutionProfile
+from cassandra.policies import WhiteListRoundRobinPolicy
+
 from polyshop.adapters.cassandra._store import connect
 from polyshop.domain.errors import StoreUnavailableError
 
@@ -81,16 +85,27 @@ class _Ddl:
     gossip. Asked on another node, the check could pass before the coordinator's new version
     had even been gossiped to it (every node still on the old one "agrees")."""
 
-    def __init__(self, cluster: Any, session: Any, wait: float) -> None:
+    def __init__(self, cluster: Any, session: Any, consistency: str, wait: float) -> None:
         self.cluster = cluster
         self.session = session
         self.host = cluster.get_control_connection_host()
         if self.host is None:
             raise SchemaAgreementError("no live node to run the schema upgrade on")
         self.wait = wait
+        # A profile whose only host is the coordinator: adding it waits until the session has a
+        # connection pool to it (the session's pools to the other hosts may still be opening).
+        cluster.add_execution_profile(
+            "ddl",
+            ExecutionProfile(
+                load_balancing_policy=WhiteListRoundRobinPolicy([self.host.address]),
+                consistency_level=ConsistencyLevel.name_to_value[consistency],
+                request_timeout=60,
+            ),
+            pool_wait_timeout=30,
+        )
 
     def query(self, statement: str, params: Any = None) -> Any:
-        return self.session.execute(statement, params, host=self.host)
+        return self.session.execute(statement, params, execution_profile="ddl")
 
     def change(self, statement: str) -> None:
         self.query(statement)
@@ -123,7 +138,7 @@ def upgrade_schema(
         schema_wait=agreement_seconds,
     )  # fmt: skip
     try:
-        ddl = _Ddl(cluster, cluster.connect(), agreement_seconds)
+        ddl = _Ddl(cluster, cluster.connect(), consistency, agreement_seconds)
         ddl.change(
             f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {options}"
             " AND durable_writes = true"
