@@ -66,6 +66,8 @@ class OrderRows(ShopState):
             yield list(b.values())
 
     def _order(self, b: dict[str, Batch], number: int, at: datetime) -> None:
+        """Order `number`, placed `at`: its lines priced by `domain.pricing.quote`, its stock
+        reserved, then its payment's fate (3% declined, 4% returned once delivered)."""
         rng = self.rng
         oid, payment = self._uuid(), self._uuid()
         u = self._customer_before(at)
