@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import re
 import shutil
 import signal
 import socket
@@ -148,6 +149,20 @@ class CassandraNode:
             time.sleep(0.25)
         raise RuntimeError(f"cassandra {self.name} did not open its CQL port:\n{self.log_tail()}")
 
+    def nodetool(self, *args: str) -> subprocess.Popen[str]:
+        """`nodetool ARGS` against this node's own JMX port (the node's own view of the ring),
+        started and not waited for (the caller may run one per node at once)."""
+        command = [
+            "java", "-Xmx128m", "-XX:TieredStopAtLevel=1", *_JPMS,
+            f"-Dlogback.configurationFile=file://{HERE / 'logback-tools.xml'}",
+            "-cp", f"{ensure_jars()}/*", "org.apache.cassandra.tools.NodeTool",
+            "-h", "127.0.0.1", "-p", str(self.jmx_port), *args,
+        ]  # fmt: skip
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
+
     def log_tail(self) -> str:
         path = self.directory / "logs" / "system.log"
         if not path.exists():
@@ -231,31 +246,43 @@ class LoopbackCluster:
             node.wait_ready()
         self.wait_all_up()
 
-    def wait_all_up(self, timeout: float = 120) -> None:
-        """Until every node sees every other one as a normal, up member of the ring (a keyspace
-        created before that would be created on fewer replicas than asked for)."""
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import RoundRobinPolicy
+    def wait_all_up(self, timeout: float = 180) -> None:
+        """Until every node, asked through its own `nodetool status`, sees every node of the
+        cluster as Up and Normal (UN) and no other.
 
+        Peers with tokens in `system.peers_v2` are not enough: gossip fills that table before
+        a joining node is Normal in every node's token metadata, and a keyspace created then is
+        placed on fewer replicas than asked for ("replication factor 3 ... higher than the number
+        of nodes 2") while the node that missed the schema may coordinate the next statement.
+        `nodetool status` reports each node's own ring: liveness from its failure detector,
+        state from its token metadata."""
+        wanted = {node.address: "UN" for node in self.nodes}
         deadline = time.monotonic() + timeout
-        for node in self.nodes:
-            profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
-            client = Cluster([node.address], port=node.native_port, protocol_version=5,
-                             execution_profiles={EXEC_PROFILE_DEFAULT: profile})  # fmt: skip
-            try:
-                session = client.connect()
-                while True:
-                    # A peer counts once it owns tokens (it has joined the ring, not just gossip).
-                    peers = session.execute("SELECT peer, tokens FROM system.peers_v2").all()
-                    if sum(1 for p in peers if p.tokens) == len(self.nodes) - 1:
-                        break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{node.name} sees {len(peers)} peers")
-                    time.sleep(0.5)
-            finally:
-                client.shutdown()
+        while True:
+            asked = [(node, node.nodetool("status")) for node in self.nodes]
+            views = {}
+            for node, process in asked:
+                try:
+                    out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    out, err = process.communicate()
+                views[node.name] = ring_view(out) if process.returncode == 0 else err.strip()
+            if all(view == wanted for view in views.values()):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the cluster did not come up: {views}")
+            time.sleep(1)
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop(timeout=30)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_STATUS_LINE = re.compile(r"^([UD][NLJM])\s+([0-9.]+)\s", re.MULTILINE)
+
+
+def ring_view(status: str) -> dict[str, str]:
+    """`nodetool status` output as {address: "UN" | "DN" | "UJ" | ...}."""
+    return {address: state for state, address in _STATUS_LINE.findall(status)}

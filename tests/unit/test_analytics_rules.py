@@ -16,10 +16,12 @@ from polyshop.domain.analytics import (
     AnalyticsEvent,
     EventType,
     ProductRank,
+    StorefrontBatch,
     bucket_of,
     derived_event_id,
     rank_products,
     split_user_key,
+    storefront_event,
     user_key,
     validate_batch,
 )
@@ -86,3 +88,18 @@ def test_a_batch_is_refused_whole_naming_the_first_bad_field() -> None:
         validate_batch(T, [], max_events=10, now=now)
     assert caught.value.field == "events"
     assert validate_batch(T, [good], max_events=1, now=now).events == [good]
+
+
+def test_a_batch_payload_reads_back_as_the_same_events() -> None:
+    """The outbox payload (`payload_event`, which the seed generator also writes) is the shared
+    contract: what the projectors read back from it must be the events that were sent."""
+    now = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
+    events = [
+        AnalyticsEvent(T, uuid4(), EventType.ADD_TO_CART, now, customer_id=uuid4(),
+                       cart_token="c-1", session_id="s-1", product_id=uuid4(),
+                       category_id=uuid4(), quantity=2),
+        AnalyticsEvent(T, uuid4(), EventType.SEARCH, now, session_id="s-1", query="gift"),
+    ]  # fmt: skip
+    payload = StorefrontBatch(events).payload()
+    assert [storefront_event(T, raw) for raw in payload["events"]] == events
+    assert payload["events"][1]["type"] == "search" and payload["events"][1]["product_id"] is None

@@ -8,6 +8,7 @@ from polyshop.domain.catalog import (
     ProductStatus,
     check_product_transition,
     normalise_attribute,
+    slug_words,
     slugify,
 )
 from polyshop.domain.errors import InvalidTransitionError, ValidationError
@@ -83,3 +84,8 @@ def test_slugs() -> None:
     assert slugify("Crème Brûlée") == "creme-brulee"
     with pytest.raises(ValidationError):
         slugify("!!!")
+    # The same words without slugify's checks (the seed generator cuts its own lengths).
+    assert slug_words("Müller & Söhne, GmbH") == "muller-sohne-gmbh"
+    assert slug_words("!!!") == ""
+    long = "word " * 30
+    assert len(slug_words(long)) == 149 and slugify(long) == slug_words(long)[:100].rstrip("-")

@@ -209,17 +209,32 @@ class StorefrontBatch:
 
 
 def _payload_event(event: AnalyticsEvent) -> dict[str, Any]:
+    return payload_event(
+        event_id=event.event_id, kind=event.type, occurred_at=event.occurred_at,
+        customer_id=event.customer_id, cart_token=event.cart_token, session_id=event.session_id,
+        product_id=event.product_id, category_id=event.category_id, query=event.query,
+        quantity=event.quantity,
+    )  # fmt: skip
+
+
+def payload_event(
+    *, event_id: UUID, kind: EventType, occurred_at: datetime, customer_id: UUID | None,
+    cart_token: str | None, session_id: str | None, product_id: UUID | None,
+    category_id: UUID | None, query: str | None, quantity: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """One event as a storefront batch's outbox payload holds it. The seed generator calls it
+    directly: it writes millions, and making an `AnalyticsEvent` first made that a fifth slower."""
     return {
-        "event_id": str(event.event_id),
-        "type": str(event.type),
-        "occurred_at": event.occurred_at.isoformat(),
-        "customer_id": str(event.customer_id) if event.customer_id else None,
-        "cart_token": event.cart_token,
-        "session_id": event.session_id,
-        "product_id": str(event.product_id) if event.product_id else None,
-        "category_id": str(event.category_id) if event.category_id else None,
-        "query": event.query,
-        "quantity": event.quantity,
+        "event_id": str(event_id),
+        "type": str(kind),
+        "occurred_at": occurred_at.isoformat(),
+        "customer_id": str(customer_id) if customer_id else None,
+        "cart_token": cart_token,
+        "session_id": session_id,
+        "product_id": str(product_id) if product_id else None,
+        "category_id": str(category_id) if category_id else None,
+        "query": query,
+        "quantity": quantity,
     }
 
 

@@ -93,9 +93,15 @@ def normalise_attribute(kind: str, value: object) -> str:
     raise ValidationError(f"{value!r} is not a valid {kind}", field="value")
 
 
-def slugify(text: str) -> str:
+def slug_words(text: str) -> str:
+    """`text` folded to lowercase ASCII, every run of other characters one `-`, none at either
+    end. May be empty and has no length limit: `slugify` checks both for a stored slug."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def slugify(text: str) -> str:
+    slug = slug_words(text)
     if not slug:
         raise ValidationError(f"cannot derive a slug from {text!r}; give one", field="slug")
     return slug[:100].rstrip("-")

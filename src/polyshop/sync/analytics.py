@@ -129,14 +129,19 @@ class AnalyticsProjector:
             async with self.database.unit_of_work() as uow:
                 if self.store.stale() and not self._marked:
                     # The first unflushed batch: remember where the flushed part ends (the
-                    # checkpoint before this batch), in the transaction that moves past it.
+                    # checkpoint before this batch), in the transaction that moves past it. Only
+                    # over "flushed": a marker already pending stays where it is. (`_marked` can
+                    # be wrong after a commit that landed but failed to report, e.g. a lost
+                    # connection or a cancel; moving a pending marker forward would drop the
+                    # batches before it from the recovery of a crash that followed.)
                     await uow.connection.execute(
                         "INSERT INTO sync_checkpoints (projector, transaction_id, event_id)"
                         " SELECT %(r)s, coalesce(max(transaction_id), '0'), coalesce(max(event_id), 0)"
                         " FROM sync_checkpoints WHERE projector = %(n)s"
                         " ON CONFLICT (projector) DO UPDATE"
-                        " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id",
-                        {"r": self._rollups, "n": self.name},
+                        " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id"
+                        " WHERE sync_checkpoints.event_id = %(flushed)s",
+                        {"r": self._rollups, "n": self.name, "flushed": _FLUSHED},
                     )  # fmt: skip
                 await save_checkpoint(uow.connection, checkpoint)
                 await uow.commit()
@@ -156,10 +161,12 @@ class AnalyticsProjector:
         await self.store.flush()
         self._flushed_at = time.monotonic()
         if self._marked and not self.store.stale():
+            # Unmarked before the write: if it fails, whether or not it landed, the next batch
+            # writes the marker again (over "flushed" only), never skips it.
+            self._marked = False
             async with self.database.unit_of_work() as uow:
                 await save_checkpoint(uow.connection, Checkpoint(self._rollups, 0, _FLUSHED))
                 await uow.commit()
-            self._marked = False
 
     async def _recover(self) -> None:
         """Once per process, before anything else: if the previous one stopped with batches

@@ -12,11 +12,13 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import WhiteListRoundRobinPolicy
 
 from polyshop.adapters.cassandra import CassandraAnalyticsStore, upgrade_schema
 from polyshop.domain.analytics import AnalyticsEvent, EventType, Funnel
 from polyshop.domain.errors import StoreUnavailableError
-from tests.support.cassandra import LoopbackCluster
+from tests.support.cassandra import LoopbackCluster, ring_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -64,6 +66,48 @@ async def record_with_retries(store: CassandraAnalyticsStore, events: list[Analy
         else:
             return attempt
     raise AssertionError("a batch never went through with two of three nodes up")
+
+
+def node_schema(cluster: LoopbackCluster, address: str) -> tuple[dict[str, str], set[str]]:
+    """The keyspace's replication and tables as one node has them (its own schema tables)."""
+    only = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]))
+    client = Cluster([address], port=cluster.nodes[0].native_port, protocol_version=5,
+                     execution_profiles={EXEC_PROFILE_DEFAULT: only})  # fmt: skip
+    try:
+        session = client.connect()
+        row = session.execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            (KEYSPACE,),
+        ).one()
+        tables = session.execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (KEYSPACE,)
+        )
+        return (dict(row.replication) if row else {}), {t.table_name for t in tables}
+    finally:
+        client.shutdown()
+
+
+async def test_the_cluster_is_whole_and_the_upgrade_reaches_every_node(
+    cluster: LoopbackCluster,
+) -> None:
+    """Right after start (the moment a keyspace used to be created on two of three nodes, and
+    an ALTER coordinated by a node that had not seen it yet failed): every node sees every node
+    Up and Normal, and when `upgrade_schema` returns, every node has the keyspace with three
+    replicas and every table."""
+    for node in cluster.nodes:
+        out, _ = await asyncio.to_thread(node.nodetool("status").communicate)
+        assert ring_view(out) == {n.address: "UN" for n in cluster.nodes}, (node.name, out)
+    applied = await asyncio.to_thread(
+        upgrade_schema, cluster.hosts, KEYSPACE, "NetworkTopologyStrategy:datacenter1=3",
+        consistency="QUORUM",
+    )  # fmt: skip
+    assert applied == ["0001_analytics", "0002_rollups"]
+    for node in cluster.nodes:
+        replication, tables = await asyncio.to_thread(node_schema, cluster, node.address)
+        assert replication.get("datacenter1") == "3", (node.name, replication)
+        assert tables == {"schema_migrations", "user_analytics", "product_analytics",
+                          "category_analytics", "order_analytics", "product_hourly_rollup",
+                          "top_products_daily"}, node.name  # fmt: skip
 
 
 async def test_a_node_killed_during_ingest_loses_nothing(cluster: LoopbackCluster) -> None:

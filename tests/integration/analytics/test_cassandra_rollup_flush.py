@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
+import psycopg
 import pytest
 from cassandra.cluster import Session
 
 from polyshop import bootstrap
 from polyshop.adapters.cassandra import CassandraAnalyticsStore
+from polyshop.adapters.postgres import UnitOfWork
 from polyshop.domain.analytics import AnalyticsEvent, EventType, ProductRank
 from polyshop.sync import AnalyticsProjector, Relay
 from polyshop.sync.maintenance import start_at_head
@@ -84,6 +86,61 @@ async def test_a_projector_that_dies_before_its_flush_leaves_no_rollup_stale(
         assert await eager.step() == 1
         assert not second_store.stale()
         assert (await reader.funnel(t, now.date(), product_id=product)).views == 34
+    finally:
+        await second_store.close()
+        await reader.close()
+
+
+async def test_a_commit_that_landed_but_failed_does_not_move_the_rollups_marker(
+    app: bootstrap.Container, cassandra: str, cassandra_keyspace: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The checkpoint of a first unflushed batch commits with the rollups marker, then the
+    connection is lost before the reply: the projector cannot know the marker is there. The
+    next batch must not move it past the first one, or a crash that follows recovers only the
+    second batch's keys and the first one's rollups stay stale for ever."""
+    name = f"analytics_{uuid4().hex[:8]}"
+
+    def relay_of(store: CassandraAnalyticsStore) -> Relay:
+        projector = AnalyticsProjector(app.relay_database, store, name=name, flush_seconds=3600)
+        return Relay(app.relay_database, projector, batch_size=1)
+
+    first_store = CassandraAnalyticsStore(cassandra, cassandra_keyspace)
+    reader = CassandraAnalyticsStore(cassandra, cassandra_keyspace)
+    first = relay_of(first_store)
+    shop = await make_shop(app, stock=10)
+    await start_at_head(first)  # after the shop's own events: the next two batches are the views
+    t, headphones, speaker = shop.tenant_id, shop.products["headphones"], shop.products["speaker"]
+    now = (datetime.now(UTC) - timedelta(minutes=1)).replace(minute=0, second=1, microsecond=0)
+    for n, product in enumerate((headphones, speaker)):  # one outbox row (one batch) each
+        await app.analytics.record_storefront(t, [
+            AnalyticsEvent(t, uuid4(), EventType.VIEW, now + timedelta(milliseconds=10 * n + i),
+                           cart_token=f"m{n}-{i}", product_id=product)
+            for i in range(3)
+        ])  # fmt: skip
+    commit = UnitOfWork.commit
+
+    async def landed_but_lost(self: UnitOfWork) -> None:
+        await commit(self)
+        raise psycopg.OperationalError("the connection was lost after COMMIT")
+
+    try:
+        monkeypatch.setattr(UnitOfWork, "commit", landed_but_lost)
+        with pytest.raises(psycopg.OperationalError):
+            await first.step()  # the headphones' batch: applied, checkpointed, marker written
+        monkeypatch.undo()
+        assert await first.step() == 1  # the speaker's batch
+        assert await first.step() == 0
+        assert first_store.stale()  # nothing flushed (the interval is an hour)
+    finally:
+        await first_store.close()  # the process dies with its keys to refresh
+
+    second_store = CassandraAnalyticsStore(cassandra, cassandra_keyspace)
+    try:
+        assert await relay_of(second_store).run_until_idle() == 0
+        for product in (headphones, speaker):
+            hours = await reader.product_hourly(t, product, now.date())
+            assert [(h.hour, h.events) for h in hours] == [(now.hour, 3)], product
     finally:
         await second_store.close()
         await reader.close()

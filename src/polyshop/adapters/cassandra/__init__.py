@@ -1,6 +1,7 @@
 """Apache Cassandra adapter: the analytics store and its CQL schema migrations."""
 
 from polyshop.adapters.cassandra._schema import (
+    SchemaAgreementError,
     applied_migrations,
     parse_replication,
     upgrade_schema,
@@ -10,6 +11,7 @@ from polyshop.adapters.cassandra._timeuuid import event_time, time_of
 
 __all__ = [
     "CassandraAnalyticsStore",
+    "SchemaAgreementError",
     "applied_migrations",
     "connect",
     "event_time",

@@ -9,7 +9,12 @@ import re
 from importlib import resources
 from typing import Any
 
+from cassandra import ConsistencyLevel
+from cassandra.cluster import ExecutionProfile
+from cassandra.policies import WhiteListRoundRobinPolicy
+
 from polyshop.adapters.cassandra._store import connect
+from polyshop.domain.errors import StoreUnavailableError
 
 _KEYSPACE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
@@ -50,48 +55,113 @@ def _cql_map(options: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{k}': '{v}'" for k, v in options.items()) + "}"
 
 
+class SchemaAgreementError(StoreUnavailableError):
+    """The nodes did not all reach the same schema version in time after a DDL statement (or
+    no node was up to run it on)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("cassandra", reason)
+
+
+# How long each DDL statement may take to reach every live node: a busy cluster can take longer
+# than the driver's default 10 s to agree.
+_AGREEMENT_SECONDS = 120.0
+
+
+class _Ddl:
+    """Every statement of an upgrade through one coordinator, each DDL followed by a wait for
+    schema agreement.
+
+    A DDL statement is applied by the node that coordinates it and reaches the others by schema
+    pull a moment later. Sent round-robin, `CREATE KEYSPACE` then `ALTER KEYSPACE` can land on
+    two nodes, and the second may not know the keyspace yet ("Keyspace ... doesn't exist"); a
+    `CREATE TABLE IF NOT EXISTS` that is a no-op on a node that already has the table returns no
+    schema change, so the driver does not wait for the others either. Pinning the coordinator
+    makes each statement see the one before; waiting for agreement after each makes the next
+    statement (and whoever uses the keyspace after the upgrade) see it on every node.
+
+    The coordinator is the driver's control-connection host, because that is the node the
+    agreement check asks: it compares its own schema version with the versions its peers
+    gossip. Asked on another node, the check could pass before the coordinator's new version
+    had even been gossiped to it (every node still on the old one "agrees")."""
+
+    def __init__(self, cluster: Any, session: Any, consistency: str, wait: float) -> None:
+        self.cluster = cluster
+        self.session = session
+        self.host = cluster.get_control_connection_host()
+        if self.host is None:
+            raise SchemaAgreementError("no live node to run the schema upgrade on")
+        self.wait = wait
+        # A profile whose only host is the coordinator: adding it waits until the session has a
+        # connection pool to it (the session's pools to the other hosts may still be opening).
+        cluster.add_execution_profile(
+            "ddl",
+            ExecutionProfile(
+                load_balancing_policy=WhiteListRoundRobinPolicy([self.host.address]),
+                consistency_level=ConsistencyLevel.name_to_value[consistency],
+                request_timeout=60,
+            ),
+            pool_wait_timeout=30,
+        )
+
+    def query(self, statement: str, params: Any = None) -> Any:
+        return self.session.execute(statement, params, execution_profile="ddl")
+
+    def change(self, statement: str) -> None:
+        self.query(statement)
+        if self.cluster.get_control_connection_host() != self.host:
+            raise SchemaAgreementError(
+                f"lost the connection to {self.host.endpoint} during the schema upgrade;"
+                " run it again (every statement is IF NOT EXISTS)"
+            )
+        if not self.cluster.control_connection.wait_for_schema_agreement(wait_time=self.wait):
+            raise SchemaAgreementError(
+                f"the nodes did not agree on the schema within {self.wait:.0f} s after"
+                f" {statement.split('(')[0].strip()[:120]!r}; check `nodetool describecluster`"
+                " and run the upgrade again (every statement is IF NOT EXISTS)"
+            )
+
+
 def upgrade_schema(
     hosts: str, keyspace: str, replication: str, *, local_dc: str = "datacenter1",
-    consistency: str = "LOCAL_QUORUM",
+    consistency: str = "LOCAL_QUORUM", agreement_seconds: float = _AGREEMENT_SECONDS,
 ) -> list[str]:  # fmt: skip
     """Create or re-replicate the keyspace and apply new migrations; returns what it applied.
+    Every statement goes through one coordinator, and each DDL statement waits until every live
+    node has the schema (`SchemaAgreementError` if that takes longer than `agreement_seconds`).
     (Changing replication of a keyspace with data needs `nodetool repair` afterwards.)"""
     if not _KEYSPACE.match(keyspace):
         raise ValueError(f"keyspace name {keyspace!r} is not a plain lower-case identifier")
     options = _cql_map(parse_replication(replication))
-    # Every node must know a keyspace or table before the next statement uses it: a busy
-    # cluster can take longer than the driver's default 10 s to agree.
     cluster = connect(
-        hosts, local_dc=local_dc, consistency=consistency, request_timeout=60, schema_wait=120
-    )
+        hosts, local_dc=local_dc, consistency=consistency, request_timeout=60,
+        schema_wait=agreement_seconds,
+    )  # fmt: skip
     try:
-        session: Any = cluster.connect()
-        session.execute(
+        ddl = _Ddl(cluster, cluster.connect(), consistency, agreement_seconds)
+        ddl.change(
             f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {options}"
             " AND durable_writes = true"
         )
-        session.execute(f"ALTER KEYSPACE {keyspace} WITH replication = {options}")
-        if not cluster.control_connection.wait_for_schema_agreement(wait_time=120):
-            raise RuntimeError(f"the nodes did not agree on keyspace {keyspace} in 120 s")
-        session.set_keyspace(keyspace)
-        session.execute(
+        ddl.change(f"ALTER KEYSPACE {keyspace} WITH replication = {options}")
+        ddl.session.set_keyspace(keyspace)
+        ddl.change(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
             " (version text PRIMARY KEY, applied_at timestamp)"
         )
-        done = {row.version for row in session.execute("SELECT version FROM schema_migrations")}
+        done = {row.version for row in ddl.query("SELECT version FROM schema_migrations")}
         applied = []
         for version, statements in _migrations():
             if version in done:
                 continue
             for statement in statements:
-                session.execute(statement)
-            session.execute(
+                ddl.change(statement)
+            ddl.query(
                 "INSERT INTO schema_migrations (version, applied_at)"
                 " VALUES (%s, toTimestamp(now()))",
                 (version,),
             )
             applied.append(version)
-        cluster.control_connection.wait_for_schema_agreement()
         return applied
     finally:
         cluster.shutdown()
