@@ -5,6 +5,7 @@ recommendations, on Neo4j 5 and on the PostgreSQL twin."""
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -420,7 +421,7 @@ async def assert_for_you_is_exact(
 ) -> list[Recommendation]:  # fmt: skip
     """`personal` (scored and ranked in the store, one round trip) against the same rules over
     every candidate, from `signals` and `neighbours` (on Neo4j the relationships, never the
-    top-partner lists): at every limit it sends the seeds' signals and, per seed and
+    for-sale lists): at every limit it sends the seeds' signals and, per seed and
     candidate, the summed links of exactly the candidates at or above `personal_cut` (never a
     product the customer bought), and `personalise` over that is the answer over all."""
     signals = await store.signals(tenant, customer)
@@ -503,8 +504,8 @@ async def test_personal_scores_and_ranks_in_the_store_exactly_like_every_candida
 async def test_personal_reads_past_a_seeds_partners_that_are_not_for_sale(
     store: GraphStore, tenants: tuple[UUID, UUID]
 ) -> None:
-    """A seed whose heaviest partners are off sale: the store looks past them (on Neo4j past
-    the first entries of the seed's top-partner list, into the rest of it)."""
+    """A seed whose heaviest partners are off sale: the store looks past them (on Neo4j they
+    are not in the seed's for-sale list; with lists of 2, the next test, past the list)."""
     tenant, _ = tenants
     shop = Shop()
     catalog = [ProductFact(pid, f"Item {i}", i >= 8, shop.audio, None, ())
@@ -630,21 +631,53 @@ async def short_lists(
     await neo4j.close()
 
 
-async def assert_ranked_from_relationships(store: GraphStore, tenant: UUID, shop: Shop) -> None:
-    """Every product's bought-together and also-bought answers, at every limit, are its
-    relationships for sale ranked by weight then id (read from the store's own snapshot)."""
+async def assert_ranked_from_relationships(
+    store: GraphStore, tenant: UUID, shop: Shop, products: list[UUID] | None = None
+) -> None:
+    """Every product's bought-together, also-bought and similar answers, at every limit, are
+    its relationships for sale ranked by weight then id (read from the store's own snapshot);
+    on Neo4j its for-sale lists are exactly those relationships too."""
+    products = shop.p if products is None else products
     graph = await store.snapshot(tenant)
     for_sale = {UUID(key) for key, node in graph["Product"].items() if node[1]}
-    for kind, rel in ((BT, "FREQUENTLY_BOUGHT_WITH"), (AB, "ALSO_BOUGHT")):
-        for product in shop.p:
+    for kind, rel in ((BT, "FREQUENTLY_BOUGHT_WITH"), (AB, "ALSO_BOUGHT"), (SIM, "SIMILAR_TO")):
+        for product in products:
             ranked = sorted(
                 ((UUID(key.split(">")[1]), value[0]) for key, value in graph.get(rel, {}).items()
                  if key.startswith(f"{product}>") and UUID(key.split(">")[1]) in for_sale),
                 key=lambda pair: (-pair[1], str(pair[0])),
             )  # fmt: skip
-            for limit in range(1, len(shop.p) + 1):
+            for limit in range(1, len(products) + 1):
                 found = await store.related(tenant, product, kind, limit)
                 assert [(r.product_id, r.weight) for r in found] == ranked[:limit], (kind, limit)
+    await assert_lists_rank_the_relationships(store, tenant)
+
+
+async def assert_lists_rank_the_relationships(store: GraphStore, tenant: UUID) -> None:
+    """On Neo4j, every product's for-sale lists (what its reads take the first entries of) are
+    its relationships to products for sale in the graph, by weight then id: the first
+    `top` bought-together and also-bought, every SIMILAR_TO. A product with such relationships
+    has its lists (a missing one would send its reads to the relationships). The twin keeps
+    no lists: its reads walk rank indexes."""
+    if not isinstance(store, Neo4jGraphStore):
+        return
+    graph = await store.snapshot(tenant)
+    for_sale = {key for key, node in graph.get("Product", {}).items() if node[1]}
+    found = await store.for_sale_lists(tenant)
+    for rel in ("FREQUENTLY_BOUGHT_WITH", "ALSO_BOUGHT", "SIMILAR_TO"):
+        partners: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for key, value in graph.get(rel, {}).items():
+            a, b = key.split(">")
+            if b in for_sale:
+                partners[a].append((b, float(value[0])))
+        top = None if rel == "SIMILAR_TO" else store.top
+        expected = {a: sorted(v, key=lambda e: (-e[1], e[0]))[:top] for a, v in partners.items()}
+        assert {a: v for a, v in found[rel].items() if v} == expected, rel
+
+
+async def lists_of(store: GraphStore, tenant: UUID) -> object:
+    """Neo4j's for-sale lists (None on the twin, which keeps none)."""
+    return await store.for_sale_lists(tenant) if isinstance(store, Neo4jGraphStore) else None
 
 
 async def test_ranked_partners_follow_every_change_of_weight_and_of_sale(
@@ -692,3 +725,102 @@ async def test_ranked_partners_follow_every_change_of_weight_and_of_sale(
         async with store.writer(tenant, fresh=True) as writer:
             await apply_changes(writer, changes, FactsCatalog(shop.products.values()), fresh=True)
     await assert_ranked_from_relationships(store, tenant, shop)
+
+
+@pytest.fixture(params=["postgres", "neo4j-top-2", "neo4j"])
+async def listed(
+    request: pytest.FixtureRequest, app: bootstrap.Container
+) -> AsyncIterator[GraphStore]:
+    """The store; on Neo4j with lists of 2 (full lists that lose a member need their next
+    partner for sale, reads run past them) and of the default 50 (lists that hold every
+    partner for sale)."""
+    if request.param == "postgres":
+        yield PostgresGraphStore(app.relay_database)
+        return
+    server = request.getfixturevalue("neo4j_server")
+    neo4j = Neo4jGraphStore(
+        server.url, server.user, server.password, **({"top": 2} if "2" in request.param else {})
+    )
+    await neo4j.setup()
+    yield neo4j
+    await neo4j.close()
+
+
+async def test_a_product_off_sale_and_back_updates_every_list_it_is_in(
+    listed: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """A hot product (in most orders: in every other product's lists, at their top) taken off
+    sale, again (a replay), and put back; with another product first seen through an order
+    and put for sale later. After every step every answer is the ranking of the relationships
+    for sale (bought together, also bought, similar, for_you as the rules over signals +
+    neighbours), the graph equals the reference built in memory, and on Neo4j every for-sale
+    list is exactly its relationships for sale ranked (the hot product in none while off sale).
+    Replaying a step leaves the graph and the lists identical; a bulk build of the final facts
+    (`fresh` writers) gives the projector's graph and lists."""
+    store, (tenant, other) = listed, tenants
+    shop, rng = Shop(), random.Random(31)
+    catalog = {p.id: replace(p, for_sale=True) for p in many_products(shop, 14, rng)}
+    ordered = sorted(catalog)
+    hot, late = ordered[3], ordered[9]
+    customers = [*shop.users, *ids(3)]
+    orders = {}
+    for n in range(45):
+        picked = {hot} if rng.random() < 0.8 else set()
+        picked |= set(rng.sample(ordered, rng.randint(1, 4)))
+        order = OrderFact(UUID(int=n + 1), rng.choice(customers),
+                          NOW - timedelta(days=rng.choice([1, 2, 9, 30])), True,
+                          tuple(sorted(picked, key=str)), "card")  # fmt: skip
+        orders[order.id] = order
+    viewers = ids(2)
+    batch = [Interaction("viewed", p, viewers[i % 2], NOW - timedelta(hours=i))
+             for i, p in enumerate([hot, ordered[0], ordered[5], late, ordered[11]])]  # fmt: skip
+    # The late product is first seen through the orders (the graph makes it, not for sale).
+    first = {p: catalog[p] for p in ordered if p != late}
+    steps = [GraphChanges(categories=shop.categories), GraphChanges(products=first),
+             GraphChanges(orders=orders), GraphChanges(batches={3: batch})]  # fmt: skip
+    for step in steps:
+        await project(store, tenant, step)
+    await project(store, other, GraphChanges(categories=shop.categories))
+    await project(store, other, GraphChanges(products=dict(catalog)))
+    others = await store.snapshot(other)
+
+    async def check(*steps: GraphChanges) -> None:
+        await same_as_reference(store, tenant, *steps)
+        await assert_ranked_from_relationships(store, tenant, shop, ordered)
+        for customer in [*customers, *viewers]:
+            for per_seed in (1, 3, PER_SEED):
+                await assert_for_you_is_exact(store, tenant, customer, per_seed=per_seed)
+
+    await check(*steps)
+    # The data has what the claim is about: the hot product leads many products' lists.
+    leads = [(await store.related(tenant, p, kind, 1))[0].product_id
+             for p in ordered if p != hot for kind in (BT, AB)]  # fmt: skip
+    assert sum(lead == hot for lead in leads) >= len(leads) / 3
+    if isinstance(store, Neo4jGraphStore):
+        lists = await store.for_sale_lists(tenant)
+        holding = [a for rel in lists.values() for a, v in rel.items() if str(hot) in dict(v)]
+        assert len(holding) > 20
+    for for_sale, late_for_sale in ((False, False), (False, True), (True, True)):
+        change = GraphChanges(products={hot: replace(catalog[hot], for_sale=for_sale),
+                                        late: replace(catalog[late], for_sale=late_for_sale)})  # fmt: skip
+        await project(store, tenant, change)
+        steps.append(change)
+        await check(*steps)
+        graph, lists = await store.snapshot(tenant), await lists_of(store, tenant)
+        await project(store, tenant, change)  # replayed: nothing moves
+        assert await store.snapshot(tenant) == graph
+        assert await lists_of(store, tenant) == lists
+        found = {r.product_id for p in ordered for kind in (BT, AB, SIM)
+                 for r in await store.related(tenant, p, kind, 50)}  # fmt: skip
+        assert (hot in found) is for_sale and (late in found) is late_for_sale
+    # The bulk build's path: the final facts into an emptied graph, with `fresh` writers.
+    graph, lists = await store.snapshot(tenant), await lists_of(store, tenant)
+    await store.clear(tenant)
+    final = {p: replace(catalog[p], for_sale=True) for p in ordered}
+    for changes in (GraphChanges(categories=shop.categories), GraphChanges(products=final),
+                    GraphChanges(orders=orders), GraphChanges(batches={3: batch})):  # fmt: skip
+        async with store.writer(tenant, fresh=True) as writer:
+            await apply_changes(writer, changes, FactsCatalog(final.values()), fresh=True)
+    assert snapshot_differences(graph, await store.snapshot(tenant)) == []
+    assert await lists_of(store, tenant) == lists
+    assert await store.snapshot(other) == others

@@ -51,7 +51,7 @@ _PURCHASED = (
     _COUNTED_LINES + " SELECT user_id, product_id, count(*), max(created_at) FROM lines"
     " GROUP BY user_id, product_id"
 )
-# Pairs come grouped by their first product: Neo4j ranks a product's partners (its top-partner
+# Pairs come grouped by their first product: Neo4j ranks a product's partners (its for-sale
 # lists) after each chunk that wrote some, so a product must not be spread over many chunks.
 _BOUGHT_TOGETHER = (
     _COUNTED_LINES + " SELECT a.product_id, b.product_id, count(*) FROM lines a"

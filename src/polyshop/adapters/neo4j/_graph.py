@@ -62,23 +62,53 @@ _RELATIONSHIP = {
     RecommendationKind.SIMILAR: "SIMILAR_TO",
 }
 
-# A product's strongest partners of a maintained relationship, kept on its node in rank order
-# (weight, then id: the contract's order) as two parallel lists: `top_<rel>` the partners' ids,
-# `top_<rel>_w` their weights. A hot product has up to the catalog's size of relationships; a
-# read of its top 10 then looks at the first entries of a list instead of expanding and sorting
-# every relationship (and reading every partner's id and for_sale). The lists hold the best
-# TOP_PARTNERS whatever the partners' for_sale (which changes without touching the pairs), so
-# the first N entries for sale are the answer unless the list ran out (then the read falls back
-# to the expansion). Rewritten, for the products whose relationships changed, by the same
-# transaction that changed them.
+# A product's strongest partners FOR SALE of a maintained relationship, kept on its node in
+# rank order (weight, then id: the contract's order) as two parallel lists: `<list>` the
+# partners' ids, `<list>_w` their weights. A hot product has up to the catalog's size of
+# relationships; a read of its top 10 then takes the first entries of a list instead of
+# expanding and sorting every relationship, and (the lists holding only partners for sale) looks
+# nothing up but the names it returns. Invariant: a product's list is the first TOP_PARTNERS of
+# its relationships to products whose `for_sale` is true, by weight then id (SIMILAR_TO: all of
+# them, at most SIMILAR_K). Kept by the transactions that change either side: the weights
+# (`add_pairs` -> `_rank`, `replace_similar` -> `_list_similar`) and a partner's `for_sale`
+# (`put_products` -> `_relist`, through the partner's incoming relationships). A list shorter
+# than TOP_PARTNERS holds every partner for sale; a full one answers up to TOP_PARTNERS. The
+# property names are not the earlier lists' (`top_together`, which held partners whatever their
+# for_sale): a graph built before reads its relationships until `sync rebuild graph`.
 TOP_PARTNERS = 50  # the recommenders' largest limit (services.recommendations.MAX_LIMIT)
-# for_you looks for a seed's first `per_seed` partners for sale in this many more entries of its
-# list before reading the whole list (a unique-index lookup per entry: most of its server time).
-_HEAD_SLACK = 5
-_TOP = {
-    RecommendationKind.BOUGHT_TOGETHER: ("top_together", "top_together_w"),
-    RecommendationKind.ALSO_BOUGHT: ("top_also_bought", "top_also_bought_w"),
+
+
+class _List:
+    __slots__ = ("ids", "rel", "weight", "weights")
+
+    def __init__(self, ids: LiteralString, rel: LiteralString, weight: LiteralString) -> None:
+        self.ids = ids  # the property holding the partners' ids
+        self.weights: LiteralString = ids + "_w"  # ... and their weights, in the same order
+        self.rel = rel
+        self.weight = weight  # the relationship's ranking property
+
+
+_LISTS = {
+    RecommendationKind.BOUGHT_TOGETHER: _List("sale_together", "FREQUENTLY_BOUGHT_WITH", "weight"),
+    RecommendationKind.ALSO_BOUGHT: _List("sale_also_bought", "ALSO_BOUGHT", "weight"),
+    RecommendationKind.SIMILAR: _List("sale_similar", "SIMILAR_TO", "score"),
 }
+_TOP: dict[RecommendationKind, _List] = {
+    k: v for k, v in _LISTS.items() if k is not RecommendationKind.SIMILAR
+}
+_SIMILAR = _LISTS[RecommendationKind.SIMILAR]
+
+
+def _ranked(rel: LiteralString, weight: LiteralString, ids: LiteralString,
+            limit: LiteralString) -> LiteralString:  # fmt: skip
+    """`SET` of node `a`'s list: its relationships to products for sale, ranked."""
+    return (
+        f"CALL (a) {{ OPTIONAL MATCH (a)-[x:{rel}]->(b:Product) WHERE b.for_sale"
+        f" WITH x.{weight} AS w, b.id AS b ORDER BY w DESC, b {limit}"
+        " RETURN collect(b) AS ranked, collect(w) AS ranks }"
+        f" SET a.{ids} = ranked, a.{ids}_w = ranks"
+    )
+
 
 # A product first seen through an order or a trend update gets the PostgreSQL twin's defaults.
 _NEW_PRODUCT = (
@@ -105,12 +135,12 @@ def _instant(seconds: int, nanos: int) -> datetime:
 
 
 # For you in one statement (`GraphStore.personal`): the customer's edges, their likeliest
-# seeds (`seed_weights`'s formula), each seed's strongest neighbours for sale (bought-together
-# from the seed's top-partner list, or its relationships when the list runs out; SIMILAR_TO),
-# the candidates scored and ranked here, and only the first `limit` (and those within the
-# margin behind them) sent, with the seeds' signals: a few rows instead of up to 400, and no
-# temporal values (the driver's pure-Python DateTime decoding was a third of its time), only
-# integers: an edge is [kind (0 purchased, 1 cart, 2 viewed), count, epoch seconds, nanos].
+# seeds (`seed_weights`'s formula), each seed's strongest neighbours for sale (the first entries
+# of its for-sale lists: bought-together and SIMILAR_TO, read from the seed's own node; its
+# relationships only where a list cannot answer), the candidates scored and ranked here by id,
+# and only the first `limit` (and those within the margin behind them) sent, with the seeds'
+# signals and the sent candidates' names (the only products looked up). No temporal values,
+# only integers: an edge is [kind (0 purchased, 1 cart, 2 viewed), count, epoch seconds, nanos].
 _PERSONAL: LiteralString = (
     "MATCH (:User {tenant_id: $t, id: $id})-[r:PURCHASED|ADDED_TO_CART|VIEWED|REVIEWED]->"
     "(p:Product)"
@@ -133,45 +163,42 @@ _PERSONAL: LiteralString = (
     " CALL (seeds, bought) {"
     "  UNWIND range(0, size(seeds) - 1) AS k WITH bought, k, seeds[k].p AS seed,"
     "  seeds[k].weight AS w"
-    # The seed's first $n partners for sale on its top-partner list: looked for in its first
-    # $head entries (each a unique-index lookup), in the whole list only if those have fewer
-    # for sale; past a full list that yields fewer (or with no list: a graph built before the
-    # lists), its relationships.
+    # Bought-together: the first $n entries of the seed's list when it has them or holds every
+    # partner for sale (shorter than $top); past a full list that has fewer (lists shorter
+    # than $n: tests), or with no list (a graph built before them), its relationships.
     "  CALL (seed) {"
-    "   WITH seed, coalesce(seed.top_together, []) AS ids"
-    "   WITH seed, ids, COLLECT { UNWIND range(0, size(ids[0..$head]) - 1) AS i"
-    "    MATCH (q:Product {tenant_id: $t, id: ids[i]}) WHERE q.for_sale"
-    "    RETURN {q: q, w: seed.top_together_w[i]} ORDER BY i LIMIT $n } AS head"
-    "   WITH seed, ids, CASE WHEN size(head) = $n OR size(ids) <= $head THEN head END AS head"
-    "   CALL (seed, ids, head) {"
-    "    WITH * WHERE head IS NOT NULL RETURN head AS listed"
-    "    UNION ALL"
-    "    WITH * WHERE head IS NULL RETURN COLLECT { UNWIND range(0, size(ids) - 1) AS i"
-    "     MATCH (q:Product {tenant_id: $t, id: ids[i]}) WHERE q.for_sale"
-    "     RETURN {q: q, w: seed.top_together_w[i]} ORDER BY i LIMIT $n } AS listed }"
-    "   CALL (seed, ids, listed) {"
-    "    WITH * WHERE seed.top_together IS NOT NULL AND (size(listed) = $n OR size(ids) < $top)"
-    "    RETURN listed AS together"
-    "    UNION ALL"
-    "    WITH * WHERE seed.top_together IS NULL OR (size(listed) < $n AND size(ids) >= $top)"
-    "    RETURN COLLECT { MATCH (seed)-[x:FREQUENTLY_BOUGHT_WITH]->(q:Product) WHERE q.for_sale"
-    "     RETURN {q: q, w: x.weight} ORDER BY x.weight DESC, q.id LIMIT $n } AS together }"
-    "   RETURN together }"
-    "  WITH bought, k, w, together, COLLECT {"
-    "   MATCH (seed)-[x:SIMILAR_TO]->(q:Product) WHERE q.for_sale"
-    "   RETURN {q: q, w: x.score} ORDER BY x.score DESC, q.id LIMIT $n } AS similar"
+    "   WITH seed, seed.sale_together AS ids WHERE ids IS NOT NULL"
+    "    AND (size(ids) >= $n OR size(ids) < $top)"
+    "   WITH ids, seed.sale_together_w AS ws"  # each property read once, not per entry
+    "   RETURN [i IN range(0, size(ids[0..$n]) - 1) | {q: ids[i], w: ws[i]}] AS together"
+    "   UNION ALL"
+    "   WITH seed, seed.sale_together AS ids WHERE ids IS NULL"
+    "    OR (size(ids) < $n AND size(ids) >= $top)"
+    "   RETURN COLLECT { MATCH (seed)-[x:FREQUENTLY_BOUGHT_WITH]->(q:Product) WHERE q.for_sale"
+    "    RETURN {q: q.id, w: x.weight} ORDER BY x.weight DESC, q.id LIMIT $n } AS together }"
+    # SIMILAR_TO: the list holds every relationship to a product for sale (at most SIMILAR_K).
+    "  CALL (seed) {"
+    "   WITH seed, seed.sale_similar AS ids WHERE ids IS NOT NULL"
+    "   WITH ids, seed.sale_similar_w AS ws"
+    "   RETURN [i IN range(0, size(ids[0..$n]) - 1) | {q: ids[i], w: ws[i]}] AS similar"
+    "   UNION ALL"
+    "   WITH seed WHERE seed.sale_similar IS NULL"
+    "   RETURN COLLECT { MATCH (seed)-[x:SIMILAR_TO]->(q:Product) WHERE q.for_sale"
+    "    RETURN {q: q.id, w: x.score} ORDER BY x.score DESC, q.id LIMIT $n } AS similar }"
     "  UNWIND [e IN together | {q: e.q, bt: e.w, sim: 0.0}]"
     "   + [e IN similar | {q: e.q, bt: 0, sim: e.w}] AS e"
     "  WITH bought, k, w, e.q AS q, sum(e.bt) AS bt, sum(e.sim) AS sim"
-    "  WHERE NOT q.id IN bought"
+    "  WHERE NOT q IN bought"
     "  WITH q, collect([k, bt, sim]) AS parts, sum(w * (bt + sim)) AS score"
-    "  ORDER BY score DESC, q.id"
-    "  RETURN collect({id: q.id, name: q.name, parts: parts, score: score}) AS ranked }"
+    "  ORDER BY score DESC, q"
+    "  RETURN collect({id: q, parts: parts, score: score}) AS ranked }"
     " WITH seeds, ranked, CASE WHEN size(ranked) >= $limit THEN ranked[$limit - 1].score"
     " END AS last"
+    " WITH seeds, [c IN ranked WHERE last IS NULL OR c.score >= last - ($margin + $relative"
+    " * abs(last))] AS kept"
     " RETURN [s IN seeds | [s.p.id, s.p.name, s.rating, s.edges]] AS seeds,"
-    " [c IN ranked WHERE last IS NULL OR c.score >= last - ($margin + $relative * abs(last))"
-    " | [c.id, c.name, c.parts]] AS ranked"
+    " COLLECT { UNWIND kept AS c MATCH (q:Product {tenant_id: $t, id: c.id})"
+    " RETURN [c.id, q.name, c.parts] } AS ranked"
 )
 
 
@@ -300,16 +327,47 @@ class Neo4jGraphWriter:
         )
 
     async def put_products(self, facts: Sequence[ProductFact]) -> None:
-        await self._run(
+        records = await self._run(
             "UNWIND $rows AS r MERGE (p:Product {tenant_id: $t, id: r.id}) " + _NEW_PRODUCT +
+            " WITH p, r, p.for_sale AS was"
             " SET p.name = r.name, p.for_sale = r.for_sale, p.category_id = r.category_id,"
             " p.brand_id = r.brand_id, p.features = r.features"
-            " WITH p, r CALL (p) { MATCH (p)-[old:BELONGS_TO]->() DELETE old }"
+            " WITH p, r, was CALL (p) { MATCH (p)-[old:BELONGS_TO]->() DELETE old }"
             " MERGE (c:Category {tenant_id: $t, id: r.category_id}) ON CREATE SET c.name = ''"
-            " MERGE (p)-[:BELONGS_TO]->(c)",
+            " MERGE (p)-[:BELONGS_TO]->(c)"
+            " RETURN collect(CASE WHEN was <> r.for_sale THEN r.id END) AS changed",
             rows=[{"id": str(f.id), "name": f.name, "for_sale": f.for_sale,
                    "category_id": str(f.category_id), "brand_id": _id(f.brand_id),
                    "features": list(f.features)} for f in facts],
+        )  # fmt: skip
+        if records and records[0]["changed"] and not self._fresh:
+            # An emptied graph (the bulk build) puts its products before any relationship.
+            await self._relist(records[0]["changed"])
+
+    async def _relist(self, changed: list[str]) -> None:
+        """The lists (`_LISTS`) that products whose `for_sale` just changed are in, or may now
+        enter, rewritten in the same transaction: those of the products with a relationship to
+        one of them (its incoming relationships). A bought-together or also-bought list is
+        ranked again if it holds the product (off sale: it leaves, and a full list takes its
+        next partner for sale), is not full, or the product (now for sale) ranks before its
+        last entry; every other list is what it was. A SIMILAR_TO list (at most SIMILAR_K
+        relationships, all in it when for sale) is made again from them."""
+        for lst in _TOP.values():
+            await self._run(
+                "UNWIND $ids AS xid MATCH (x:Product {tenant_id: $t, id: xid})"
+                f" MATCH (a:Product)-[r:{lst.rel}]->(x)"
+                f" WITH a, x, r, a.{lst.ids} AS top, a.{lst.weights} AS ws"
+                " WHERE top IS NULL OR x.id IN top OR (x.for_sale AND (size(top) < $k"
+                f" OR r.{lst.weight} > ws[-1] OR (r.{lst.weight} = ws[-1] AND x.id < top[-1])))"
+                " WITH DISTINCT a "
+                + _ranked(lst.rel, lst.weight, lst.ids, "LIMIT $k"),
+                ids=changed, k=self._top,
+            )  # fmt: skip
+        await self._run(
+            "UNWIND $ids AS xid MATCH (x:Product {tenant_id: $t, id: xid})"
+            f" MATCH (a:Product)-[:{_SIMILAR.rel}]->(x) WITH DISTINCT a "
+            + _ranked(_SIMILAR.rel, _SIMILAR.weight, _SIMILAR.ids, ""),
+            ids=changed,
         )  # fmt: skip
 
     async def similar_sources(self, product_ids: Collection[UUID]) -> set[UUID]:
@@ -362,10 +420,20 @@ class Neo4jGraphWriter:
                 " MATCH (p)-[s:SIMILAR_TO]->() DELETE s",
                 ids=[str(i) for i in product_ids],
             )
-        if not edges:
-            return
-        # One row per source product (its node is found once); the old ones were deleted
-        # above (or the graph was just emptied), so the relationships are created.
+        sources = {str(i) for i in product_ids} | {str(a) for a, _, _ in edges}
+        if edges:
+            await self._create_similar(edges)
+        # Each source's list (`_LISTS`) from its relationships now, in the same transaction; in
+        # the bulk build a source's edges may span two chunks: the second rewrite sees them all.
+        await self._run(
+            "UNWIND $ids AS id MATCH (a:Product {tenant_id: $t, id: id}) "
+            + _ranked(_SIMILAR.rel, _SIMILAR.weight, _SIMILAR.ids, ""),
+            ids=sorted(sources),
+        )  # fmt: skip
+
+    async def _create_similar(self, edges: Sequence[SimilarEdge]) -> None:
+        # One row per source product (its node is found once); the old ones were deleted by
+        # `replace_similar` (or the graph was just emptied), so the relationships are created.
         grouped: dict[str, list[dict[str, Any]]] = {}
         for a, b, s in sorted(edges, key=lambda e: (e[0], e[1])):
             grouped.setdefault(str(a), []).append(
@@ -499,24 +567,21 @@ class Neo4jGraphWriter:
         await self._rank(kind, rows)
 
     async def _rank(self, kind: RecommendationKind, rows: list[dict[str, Any]]) -> None:
-        """Rewrite the top-partner lists (`_TOP`) of the products whose partners `b` changed,
-        where the change can reach the list: no list yet, a list that holds every partner (not
-        full), a changed partner in it, or one that now ranks above its last entry. Otherwise
-        the list is what it was (the partners in it kept their weights, the changed ones are
-        still below it) and a hot product's thousands of relationships are not read again."""
-        ids, weights = _TOP[kind]
-        rel = _RELATIONSHIP[kind]
+        """Rewrite the for-sale lists (`_LISTS`) of the products whose partners `b` changed,
+        where the change can reach the list: no list yet, a list that holds every partner for
+        sale (not full), a changed partner in it, or one for sale that now ranks above its last
+        entry. Otherwise the list is what it was (the partners in it kept their weights, the
+        changed ones are still below it or not for sale) and a hot product's thousands of
+        relationships are not read again."""
+        lst = _TOP[kind]
         await self._run(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
-            f" WITH a, r, a.{ids} AS top, a.{weights} AS ws"
+            f" WITH a, r, a.{lst.ids} AS top, a.{lst.weights} AS ws"
             " WHERE top IS NULL OR size(top) < $k OR any(b IN r.b WHERE b IN top)"
             " OR EXISTS { UNWIND r.b AS bid MATCH (q:Product {tenant_id: $t, id: bid})"
-            f" MATCH (a)-[x:{rel}]->(q)"
+            f" WHERE q.for_sale MATCH (a)-[x:{lst.rel}]->(q)"
             " WHERE x.weight > ws[-1] OR (x.weight = ws[-1] AND q.id < top[-1]) }"
-            f" CALL (a) {{ OPTIONAL MATCH (a)-[x:{rel}]->(b:Product)"
-            " WITH x.weight AS w, b.id AS b ORDER BY w DESC, b LIMIT $k"
-            " RETURN collect(b) AS ranked, collect(w) AS ranks }"
-            f" SET a.{ids} = ranked, a.{weights} = ranks",
+            " WITH a " + _ranked(lst.rel, lst.weight, lst.ids, "LIMIT $k"),
             rows=rows, k=self._top,
         )  # fmt: skip
 
@@ -588,6 +653,11 @@ class Neo4jGraphStore:
         )
         self._ready = False
 
+    @property
+    def top(self) -> int:
+        """The length of the bought-together and also-bought lists."""
+        return self._top
+
     async def close(self) -> None:
         await self._driver.close()
 
@@ -629,21 +699,25 @@ class Neo4jGraphStore:
         self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
     ) -> list[Related]:
         if kind in _TOP:
-            ids, weights = _TOP[kind]
+            lst = _TOP[kind]
+            # The list holds partners for sale only: its first `limit` entries are the answer
+            # (their names the only lookups), if it has them or holds every partner for sale.
             records = await self._read(
-                f"MATCH (a:Product {{tenant_id: $t, id: $id}}) WITH coalesce(a.{ids}, []) AS ids,"
-                f" a.{weights} AS ws, a.{ids} IS NOT NULL AS ranked"
+                f"MATCH (a:Product {{tenant_id: $t, id: $id}})"
+                f" WITH coalesce(a.{lst.ids}, []) AS ids, a.{lst.weights} AS ws,"
+                f" a.{lst.ids} IS NOT NULL AS ranked"
                 " RETURN ranked, size(ids) AS listed, COLLECT {"
-                " UNWIND range(0, size(ids) - 1) AS i"
-                " MATCH (p:Product {tenant_id: $t, id: ids[i]}) WHERE p.for_sale"
-                " RETURN [p.id, p.name, ws[i]] ORDER BY i LIMIT $limit } AS found",
+                " UNWIND range(0, size(ids[0..$limit]) - 1) AS i"
+                " MATCH (p:Product {tenant_id: $t, id: ids[i]})"
+                " RETURN [p.id, p.name, ws[i]] ORDER BY i } AS found",
                 t=str(tenant_id), id=str(product_id), limit=limit,
             )  # fmt: skip
             if not records:
                 return []
             found, listed = records[0]["found"], records[0]["listed"]
-            # Fewer than asked from a full list: more partners for sale may be beyond it. No
-            # list: a graph built before the lists existed (`sync rebuild graph` adds them).
+            # Fewer than asked from a full list (shorter than `limit`: tests' lists of 2): more
+            # partners for sale are beyond it. No list: a graph built before the for-sale lists
+            # (`sync rebuild graph` adds them).
             if records[0]["ranked"] and (len(found) == limit or listed < self._top):
                 return [Related(UUID(i), name, float(w)) for i, name, w in found]
         rel = _RELATIONSHIP[kind]
@@ -655,6 +729,25 @@ class Neo4jGraphStore:
             t=str(tenant_id), id=str(product_id), limit=limit,
         )  # fmt: skip
         return [Related(UUID(r["id"]), r["name"], float(r["weight"]), r["reason"]) for r in records]
+
+    async def for_sale_lists(
+        self, tenant_id: UUID
+    ) -> dict[str, dict[str, list[tuple[str, float]]]]:
+        """Every product's for-sale lists (`_LISTS`) that exist, by relationship type and
+        product id, as (partner, weight) in list order: what the reads take instead of the
+        relationships, for checking them against the relationships (the contract suite)."""
+        found: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        for lst in _LISTS.values():
+            records = await self._read(
+                f"MATCH (a:Product {{tenant_id: $t}}) WHERE a.{lst.ids} IS NOT NULL"
+                f" RETURN a.id AS id, a.{lst.ids} AS ids, a.{lst.weights} AS ws",
+                t=str(tenant_id),
+            )  # fmt: skip
+            found[lst.rel] = {
+                r["id"]: [(b, float(w)) for b, w in zip(r["ids"], r["ws"], strict=True)]
+                for r in records
+            }
+        return found
 
     async def category_of(self, tenant_id: UUID, product_id: UUID) -> tuple[UUID, str] | None:
         records = await self._read(
@@ -725,7 +818,7 @@ class Neo4jGraphStore:
     ) -> tuple[list[Signal], list[Neighbour]]:  # fmt: skip
         records = await self._read(
             _PERSONAL, t=str(tenant_id), id=str(user_id), now=now, limit=limit, seeds=seeds,
-            n=per_seed, head=per_seed + _HEAD_SLACK, top=self._top, half=SIGNAL_HALF_LIFE_DAYS * 86400.0,
+            n=per_seed, top=self._top, half=SIGNAL_HALF_LIFE_DAYS * 86400.0,
             margin=PERSONAL_MARGIN, relative=PERSONAL_MARGIN_RELATIVE,
             weights={"PURCHASED": SIGNAL_WEIGHTS["purchased"],
                      "ADDED_TO_CART": SIGNAL_WEIGHTS["added_to_cart"],
