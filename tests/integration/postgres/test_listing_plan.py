@@ -1,7 +1,10 @@
 """A shopper's listing of a category subtree by price reads, per category of the subtree, the
 first entries of `products_category_price_idx` (migration 0016), for the application role
 under row-level security, whatever the number of products of the shop; and it returns the very
-pages the general listing statement returns."""
+pages the general listing statement returns. Also with statistics taken before the shop's
+products existed: the planner then puts a category's rows at a handful, and without the
+listing's planner settings (`listing_planner`) it read them all with a bitmap scan to sort
+them."""
 
 from __future__ import annotations
 
@@ -12,9 +15,16 @@ from typing import Any
 from uuid import uuid4
 
 import psycopg
+import pytest
 
 from polyshop import bootstrap
-from polyshop.services.catalog import ProductQuery, ProductSummary, listing_statement
+from polyshop.adapters.postgres import fetch_all
+from polyshop.services.catalog import (
+    ProductQuery,
+    ProductSummary,
+    listing_planner,
+    listing_statement,
+)
 
 PRODUCTS_PER_CATEGORY = 1500
 
@@ -26,8 +36,9 @@ def _scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.parametrize("statistics", ["fresh", "taken before the products"])
 async def test_the_subtree_by_price_reads_a_page_per_category_from_the_index(
-    app: bootstrap.Container, admin_url: str
+    app: bootstrap.Container, admin_url: str, statistics: str
 ) -> None:
     tenant = await app.tenants.create(f"list-{uuid4().hex[:8]}", "Listing")
     vendor = await app.catalog.create_vendor(tenant.id, "Vendor")
@@ -36,6 +47,8 @@ async def test_the_subtree_by_price_reads_a_page_per_category_from_the_index(
                 for n in range(2)]  # fmt: skip
     elsewhere = await app.catalog.create_category(tenant.id, "Elsewhere")
     with psycopg.connect(admin_url, autocommit=True) as admin:
+        if statistics != "fresh":
+            admin.execute("ANALYZE products")
         for category in (root, *children, elsewhere):
             admin.execute(
                 "INSERT INTO products (tenant_id, name, slug, sku, price, category_id, vendor_id,"
@@ -46,16 +59,19 @@ async def test_the_subtree_by_price_reads_a_page_per_category_from_the_index(
                 " FROM generate_series(1, %(n)s) AS n",
                 {"t": tenant.id, "c": category.id, "v": vendor, "n": PRODUCTS_PER_CATEGORY},
             )
-        admin.execute("ANALYZE products")
+        if statistics == "fresh":
+            admin.execute("ANALYZE products")
     query = ProductQuery(category_id=root.id, min_price=Decimal("20.005"),
                          max_price=Decimal(400), sort="price_asc", limit=20)  # fmt: skip
     for sort in ("price_asc", "price_desc"):
+        # With the planner settings `list_products` sends with it, in its transaction.
         statement, params = listing_statement(replace(query, sort=sort))
         async with app.database.unit_of_work(tenant.id) as uow:
-            cursor = await uow.connection.execute(
-                psycopg.sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statement, params
-            )
-            plan = (await cursor.fetchone())[0][0]["Plan"]  # type: ignore[index]
+            (row,) = await fetch_all(
+                uow.connection, psycopg.sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statement,
+                params, listing_planner(replace(query, sort=sort)),
+            )  # fmt: skip
+            plan = row[0][0]["Plan"]
         scans = _scans(plan)
         assert [s["Node Type"] for s in scans] == ["Index Scan"], json.dumps(plan)
         (scan,) = scans

@@ -25,7 +25,13 @@ from polyshop.adapters.postgres._provision import (
     drop_database,
     provision,
 )
-from polyshop.adapters.postgres._shared_sql import CATEGORY_PATH, CATEGORY_SUBTREE, save_checkpoint
+from polyshop.adapters.postgres._shared_sql import (
+    CATEGORY_PATH,
+    CATEGORY_SUBTREE,
+    WALK_ONLY,
+    fetch_all,
+    save_checkpoint,
+)
 from polyshop.adapters.postgres._similar import PostgresSimilarCatalog
 from polyshop.adapters.postgres._uow import UnitOfWork
 
@@ -36,6 +42,7 @@ __all__ = [
     "OWNER_ROLE",
     "PLATFORM_ROLE",
     "RELAY_ROLE",
+    "WALK_ONLY",
     "BulkLoader",
     "BulkTransaction",
     "Database",
@@ -52,6 +59,7 @@ __all__ = [
     "downgrade",
     "drop_database",
     "encode_rows",
+    "fetch_all",
     "head_revision",
     "maintain",
     "provision",

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from polyshop.adapters.postgres._database import Database
+from polyshop.adapters.postgres._shared_sql import WALK_ONLY, fetch_all
 from polyshop.adapters.postgres._uow import UnitOfWork
 from polyshop.domain.recommendations import (
     PERSONAL_MARGIN,
@@ -66,7 +67,7 @@ def _related_sql(column: str) -> str:
 
     The inner `ORDER BY … LIMIT` reads one product's entries and joins nothing, so the planner
     chooses only between walking the partial index in order and stopping after `n` entries, and
-    reading entries some other way to sort them (the latter ruled out by `_WALK_ONLY`). `OFFSET
+    reading entries some other way to sort them (the latter ruled out by `WALK_ONLY`). `OFFSET
     0` keeps each partner's lookup a subquery run per entry (a primary-key probe) after that
     Limit, never flattened into a join the planner could reorder. The single-join
     statement this replaces left the planner free to start from the catalog: on a bench
@@ -85,9 +86,7 @@ def _related_sql(column: str) -> str:
 # The walk's only alternative is reading the product's entries (or, with a tenant's statistics
 # missing, all of the tenant's entries through graph_pairs_other_idx) and sorting them; with an
 # estimate of about one row both cost the same to the planner, and a test's stale statistics
-# got the second (300 entries read and sorted for a product of 300). With sorts disabled for
-# the statement's transaction, only an index that yields the order, the rank index, is left.
-_WALK_ONLY = {"enable_sort": "off"}
+# got the second (300 entries read and sorted for a product of 300): hence `WALK_ONLY`.
 
 
 def _first_fetch(limit: int) -> int:
@@ -448,15 +447,7 @@ class PostgresGraphStore:
         """`sql`'s rows in the tenant's unit of work; `planner` settings (SET LOCAL, this
         transaction only) are sent in the same pipeline, without a round trip of their own."""
         async with self._database.unit_of_work(tenant_id) as uow:
-            conn = uow.connection
-            if not planner:
-                cursor = await conn.execute(sql, params)
-                return await cursor.fetchall()
-            async with conn.pipeline():
-                for name, value in planner.items():
-                    await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
-                cursor = await conn.execute(sql, params)
-            return await cursor.fetchall()
+            return await fetch_all(uow.connection, sql, params, planner)
 
     async def related(
         self, tenant_id: UUID, product_id: UUID, kind: RecommendationKind, limit: int
@@ -472,7 +463,7 @@ class PostgresGraphStore:
         fetch = _first_fetch(limit)
         sql = _related_sql(column)
         while True:
-            rows = await self._rows(tenant_id, sql, (product_id, fetch), _WALK_ONLY)
+            rows = await self._rows(tenant_id, sql, (product_id, fetch), WALK_ONLY)
             found = [Related(r[0], r[1], float(r[2]), r[3]) for r in rows if r[4]]
             if len(found) >= limit or len(rows) < fetch:
                 return found[:limit]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -36,3 +37,29 @@ async def save_checkpoint(connection: psycopg.AsyncConnection[Any], checkpoint: 
         " SET transaction_id = EXCLUDED.transaction_id, event_id = EXCLUDED.event_id",
         (checkpoint.projector, str(checkpoint.transaction_id), checkpoint.event_id),
     )
+
+
+# For a statement whose only good plan walks an index in the order it returns (ORDER BY ...
+# LIMIT over an index that yields that order): its one alternative is reading the rows some
+# other way and sorting them, which the planner picks when its statistics put the rows at a
+# handful (a shop's category not in the sample of a table shared by many shops). With sorts
+# disabled for the statement's transaction, the ordered index is the only way left.
+WALK_ONLY: Mapping[str, str] = {"enable_sort": "off"}
+
+
+async def fetch_all(
+    connection: psycopg.AsyncConnection[Any],
+    statement: Any,
+    params: Sequence[Any] | Mapping[str, Any],
+    planner: Mapping[str, str] | None = None,
+) -> list[Any]:
+    """`statement`'s rows; `planner` settings (SET LOCAL: this transaction only) are sent in
+    the same pipeline, without a round trip of their own."""
+    if not planner:
+        cursor = await connection.execute(statement, params)
+        return await cursor.fetchall()
+    async with connection.pipeline():
+        for name, value in planner.items():
+            await connection.execute("SELECT set_config(%s, %s, true)", (name, value))
+        cursor = await connection.execute(statement, params)
+    return await cursor.fetchall()

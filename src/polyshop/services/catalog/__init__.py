@@ -7,7 +7,7 @@ vendors), `_products` (product commands), `_listing` (the filter, sort and curso
 """
 
 from polyshop.services.catalog._categories import CategoryCommands
-from polyshop.services.catalog._listing import ProductListing, listing_statement
+from polyshop.services.catalog._listing import ProductListing, listing_planner, listing_statement
 from polyshop.services.catalog._model import (
     MAX_PAGE,
     Brand,
@@ -40,5 +40,6 @@ __all__ = [
     "Sort",
     "VariantDraft",
     "Vendor",
+    "listing_planner",
     "listing_statement",
 ]
