@@ -564,15 +564,19 @@ def snapshot_drift(
     expected: Snapshot, actual: Snapshot, *, float_scale: float = 1.0
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
     """(missing, extra, different) as (label or relationship type, key), comparing two graph
-    snapshots node by node and relationship by relationship. Floats (trend sums) compare within
-    1e-9 of `float_scale`: the same contributions added in another order differ in last bits."""
+    snapshots node by node and relationship by relationship. A Product's floats (its trend sum)
+    compare within 1e-9 of `float_scale`: the same contributions added in another order differ
+    in last bits, and forward decay makes them large. Every other float (a similarity score, a
+    for-sale list's weights) within 1e-9 of 1: the trend's scale (2^47 in late 2026) would let
+    a score or a weight be off by 1e5."""
     missing, extra, different = [], [], []
     for label in sorted(expected.keys() | actual.keys()):
         want, got = expected.get(label, {}), actual.get(label, {})
+        scale = float_scale if label == "Product" else 1.0
         missing += [(label, k) for k in sorted(want.keys() - got.keys())]
         extra += [(label, k) for k in sorted(got.keys() - want.keys())]
         different += [(label, k) for k in sorted(want.keys() & got.keys())
-                      if not _same(want[k], got[k], float_scale)]  # fmt: skip
+                      if not _same(want[k], got[k], scale)]  # fmt: skip
     return missing, extra, different
 
 
