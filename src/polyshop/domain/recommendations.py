@@ -560,6 +560,30 @@ def tally(rows: Iterable[Interaction]) -> Tally:
 Snapshot = dict[str, dict[str, tuple[object, ...]]]
 
 
+def for_sale_list(partners: Iterable[tuple[str, float]], length: int | None) -> tuple[object, ...]:
+    """A product's for-sale list of one relationship type as a snapshot value, from its
+    partners for sale (id, weight): ranked by weight desc then id, the first `length` (None:
+    all), as (the ids in that order, then each weight as a float, so that `snapshot_drift`
+    compares them within its tolerance)."""
+    ranked = sorted(partners, key=lambda p: (-p[1], p[0]))[:length]
+    return (tuple(b for b, _ in ranked), *(float(w) for _, w in ranked))
+
+
+def snapshot_lists(
+    snapshot: Snapshot, relationship: str, length: int | None
+) -> dict[str, tuple[object, ...]]:
+    """What every product's for-sale list of `relationship` must be in this graph snapshot
+    (its relationships' first property the weight; a Product's second its `for_sale`), for the
+    products with a partner for sale: the lists a store keeps, checked by `sync verify graph`."""
+    for_sale = {key for key, node in snapshot.get("Product", {}).items() if node[1]}
+    partners: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for key, value in snapshot.get(relationship, {}).items():
+        a, b = key.split(">")
+        if b in for_sale:
+            partners[a].append((b, float(value[0])))  # type: ignore[arg-type]
+    return {a: for_sale_list(found, length) for a, found in sorted(partners.items())}
+
+
 def snapshot_drift(
     expected: Snapshot, actual: Snapshot, *, float_scale: float = 1.0
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
