@@ -9,7 +9,8 @@ ADDED_TO_CART counted from the storefront batches' events, a product's trend and
 from its counted orders and interactions, SIMILAR_TO ranked from scratch over the catalog. The
 stored side comes in pages (`GraphStore.snapshot_page`) in the same order. The merge compares
 what both sides have up to the smaller of their last keys, with the same rule as the in-memory
-comparison (`snapshot_drift`: trend sums within 1e-9), keeps the rest and reads on: memory is
+comparison (`snapshot_drift`: a product's trend sum within 1e-9 of the trend's scale, other
+floats within 1e-9), keeps the rest and reads on: memory is
 a page of each side whatever the shop's size (and the drift found).
 
 A store that keeps for-sale lists on its products (`GraphStore.lists`: Neo4j) has them checked
