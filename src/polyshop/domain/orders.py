@@ -19,6 +19,52 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"
 
 
+class PaymentStatus(StrEnum):
+    """`orders.payment_status`: what the customer has paid for the order, net of refunds."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+class ShippingStatus(StrEnum):
+    """`orders.shipping_status`."""
+
+    PENDING = "pending"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+
+
+class PaymentRecordStatus(StrEnum):
+    """`payments.status`: one charge at the gateway (an order's payment record)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class RefundStatus(StrEnum):
+    """`refunds.status`: recorded as pending before the gateway is asked, then its answer."""
+
+    PENDING = "pending"
+    SETTLED = "settled"
+    FAILED = "failed"
+
+
+# An order's payment with money left to refund.
+REFUNDABLE = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED})
+
+# Payments that took money: completed (a refund in part leaves it so), or refunded in full since.
+CHARGED = frozenset({PaymentRecordStatus.COMPLETED, PaymentRecordStatus.REFUNDED})
+
+
 _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLED}),
     OrderStatus.CONFIRMED: frozenset(
@@ -54,7 +100,7 @@ def is_legal_history(statuses: list[OrderStatus]) -> bool:
     return all(b in _NEXT[a] for a, b in pairwise(statuses))
 
 
-def payment_status_after_refund(paid: Decimal, refunded: Decimal) -> str:
+def payment_status_after_refund(paid: Decimal, refunded: Decimal) -> PaymentStatus:
     if refunded <= 0:
-        return "paid"
-    return "refunded" if refunded >= paid else "partially_refunded"
+        return PaymentStatus.PAID
+    return PaymentStatus.REFUNDED if refunded >= paid else PaymentStatus.PARTIALLY_REFUNDED

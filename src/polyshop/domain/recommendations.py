@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from polyshop.domain.orders import OrderStatus, PaymentStatus
+
 
 class RecommendationKind(StrEnum):
     BOUGHT_TOGETHER = "bought_together"  # FREQUENTLY_BOUGHT_WITH: orders containing both
@@ -101,8 +103,8 @@ class Interaction:
     at: datetime
 
 
-COUNTED_STATUSES_EXCLUDED = frozenset({"cancelled", "refunded"})
-UNPAID = frozenset({"pending", "failed"})
+COUNTED_STATUSES_EXCLUDED = frozenset({OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+UNPAID = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED})
 
 
 def order_counts(status: str, payment_status: str) -> bool:

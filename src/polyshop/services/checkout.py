@@ -48,6 +48,7 @@ from polyshop.domain.errors import (
     ValidationError,
 )
 from polyshop.domain.events import Aggregate, Event
+from polyshop.domain.orders import OrderStatus, PaymentRecordStatus, PaymentStatus
 from polyshop.domain.pricing import PricedLine, PricingRules, Quote, quote
 from polyshop.faults import crash_point
 from polyshop.ports import (
@@ -194,7 +195,7 @@ class CheckoutService:
                 self._database, tenant_id, reservation.payment_id, result
             )
             crash_point("checkout.after_confirm")
-            if resolution.order_status != "confirmed":
+            if resolution.order_status != OrderStatus.CONFIRMED:
                 # The reconciler released the reservation first (we outlived its deadline):
                 # the order is gone, so the money must go back.
                 await gateway.void(reference=reference)
@@ -297,8 +298,8 @@ class CheckoutService:
         order = PlacedOrder(
             id=order_id,
             order_number=order_number,
-            status="confirmed",
-            payment_status="paid",
+            status=OrderStatus.CONFIRMED,
+            payment_status=PaymentStatus.PAID,
             subtotal=order_quote.subtotal,
             tax=order_quote.tax,
             shipping=order_quote.shipping,
@@ -344,11 +345,12 @@ class CheckoutService:
                     row = await cursor.fetchone()
             if row is not None and row.pop("request_hash") != fingerprint:
                 raise ConflictError("this idempotency key was used for a different request")
-            if row is not None and row["id"] is not None and row["status"] != "pending":
+            if row is not None and row["id"] is not None and row["status"] != OrderStatus.PENDING:
                 outcome = (row.pop("response") or {}).get("outcome")
-                if row["status"] == "cancelled" and outcome == "declined":
+                cancelled = row["status"] == OrderStatus.CANCELLED
+                if cancelled and outcome == PaymentRecordStatus.DECLINED:
                     raise PaymentDeclinedError("the payment was declined; nothing was ordered")
-                if row["status"] == "cancelled" and outcome is not None:
+                if cancelled and outcome is not None:
                     raise PaymentFailedError(
                         "the payment could not be processed; nothing was ordered"
                     )

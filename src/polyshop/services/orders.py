@@ -32,8 +32,14 @@ from polyshop.domain.errors import (
 from polyshop.domain.events import Aggregate, Event, order_moved_to
 from polyshop.domain.money import ZERO, parse_money
 from polyshop.domain.orders import (
+    CHARGED,
+    REFUNDABLE,
     RESTOCK_ON_CANCEL,
     OrderStatus,
+    PaymentRecordStatus,
+    PaymentStatus,
+    RefundStatus,
+    ShippingStatus,
     allowed_next,
     check_transition,
     payment_status_after_refund,
@@ -157,8 +163,8 @@ class OrderService:
         params: list[Any] = []
         if customer_id is not None:
             conditions.append("user_id = %s")
-            conditions.append("NOT (status = 'cancelled' AND payment_status = 'failed')")
-            params.append(customer_id)
+            conditions.append("NOT (status = %s AND payment_status = %s)")
+            params.extend((customer_id, OrderStatus.CANCELLED, PaymentStatus.FAILED))
         if before is not None:
             conditions.append("(created_at, id) < (%s, %s)")
             params.extend(before)
@@ -206,14 +212,14 @@ class OrderService:
     ) -> None:  # fmt: skip
         await self._advance(
             tenant_id, order_id, OrderStatus.SHIPPED, actor, "shipped",
-            {"shipping_status": "shipped", "shipped_at": _NOW, "shipping_carrier": carrier,
-             "tracking_number": tracking_number},
+            {"shipping_status": ShippingStatus.SHIPPED, "shipped_at": _NOW,
+             "shipping_carrier": carrier, "tracking_number": tracking_number},
         )  # fmt: skip
 
     async def deliver(self, tenant_id: UUID, order_id: UUID, *, actor: UUID | None = None) -> None:
         await self._advance(
             tenant_id, order_id, OrderStatus.DELIVERED, actor, "delivered",
-            {"shipping_status": "delivered", "delivered_at": _NOW},
+            {"shipping_status": ShippingStatus.DELIVERED, "delivered_at": _NOW},
         )  # fmt: skip
 
     async def _advance(
@@ -237,14 +243,14 @@ class OrderService:
         async with self._database.unit_of_work(tenant_id) as uow:
             order = await _lock_order(uow, order_id, customer_id)
             current = OrderStatus(order["status"])
-            if current is OrderStatus.PENDING and order["payment_status"] == "pending":
+            if current is OrderStatus.PENDING and order["payment_status"] == PaymentStatus.PENDING:
                 raise ConflictError("the payment of this order is still being processed")
             check_transition(current, OrderStatus.CANCELLED)
             restocked: list[UUID] = []
             if current in RESTOCK_ON_CANCEL:
                 restocked = await _restock(uow, order_id, actor)
             refunds: list[UUID] = []
-            if order["payment_status"] in ("paid", "partially_refunded"):
+            if order["payment_status"] in REFUNDABLE:
                 refunds = await self._record_refunds(
                     uow, order_id, None, order["currency"], reason, actor, target=None
                 )
@@ -294,7 +300,7 @@ class OrderService:
                 raise idempotency.KeyTaken(fingerprint)
             order = await _lock_order(uow, order_id)
             current = OrderStatus(order["status"])
-            if order["payment_status"] not in ("paid", "partially_refunded"):
+            if order["payment_status"] not in REFUNDABLE:
                 raise ConflictError(f"nothing to refund: the payment is {order['payment_status']}")
             paid, committed = await _paid_and_refunding(uow, order_id)
             remaining = paid - committed
@@ -306,7 +312,7 @@ class OrderService:
                     f"cannot refund {wanted}: only {remaining} is left to refund", field="amount"
                 )
             target = None
-            if payment_status_after_refund(paid, committed + wanted) == "refunded":
+            if payment_status_after_refund(paid, committed + wanted) is PaymentStatus.REFUNDED:
                 check_transition(current, OrderStatus.REFUNDED)
                 target = str(OrderStatus.REFUNDED)
             refunds = await self._record_refunds(
@@ -319,7 +325,7 @@ class OrderService:
             await uow.commit()
         crash_point("refund.after_record")
         outcomes = [await self.settle_refund(tenant_id, refund_id) for refund_id in refunds]
-        if "failed" in outcomes:
+        if RefundStatus.FAILED in outcomes:
             if idempotency_key is not None:
                 await self._forget_key(tenant_id, idempotency_key)
             raise PaymentFailedError("the gateway could not refund; nothing more was refunded")
@@ -341,10 +347,10 @@ class OrderService:
         """Pending refunds across the order's payments, oldest first (None: all that is left)."""
         cursor = await uow.connection.execute(
             "SELECT p.id, p.amount - coalesce((SELECT sum(r.amount) FROM refunds r"
-            " WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)"
-            " FROM payments p WHERE p.order_id = %s AND p.status IN ('completed', 'refunded')"
+            " WHERE r.payment_id = p.id AND r.status <> %s), 0)"
+            " FROM payments p WHERE p.order_id = %s AND p.status = ANY(%s)"
             " ORDER BY p.created_at FOR UPDATE OF p",
-            (order_id,),
+            (RefundStatus.FAILED, order_id, sorted(CHARGED)),
         )
         left, recorded = amount, []
         for payment_id, refundable in await cursor.fetchall():
@@ -379,7 +385,7 @@ class OrderService:
         if row is None:
             raise NotFoundError("refund not found")
         status, amount, currency, transaction_id, gateway_name = row
-        if status != "pending":
+        if status != RefundStatus.PENDING:
             return str(status)
         gateway = self._gateways.get(gateway_name)
         try:
@@ -413,10 +419,10 @@ class OrderService:
                 (refund_id,),
             )
             status, amount, payment_id, target = await cursor.fetchone()  # type: ignore[misc]
-            if status != "pending":
+            if status != RefundStatus.PENDING:
                 return str(status)
             approved = result.outcome is PaymentOutcome.APPROVED
-            outcome = "settled" if approved else "failed"
+            outcome = RefundStatus.SETTLED if approved else RefundStatus.FAILED
             await uow.connection.execute(
                 "UPDATE refunds SET status = %s, gateway_refund_id = %s, gateway_response = %s,"
                 " settled_at = CASE WHEN %s THEN now() END WHERE id = %s",
@@ -426,9 +432,9 @@ class OrderService:
             if approved:
                 await uow.connection.execute(
                     "UPDATE payments SET refunded_amount = refunded_amount + %s,"
-                    " status = CASE WHEN refunded_amount + %s >= amount THEN 'refunded'"
+                    " status = CASE WHEN refunded_amount + %s >= amount THEN %s"
                     " ELSE status END WHERE id = %s",
-                    (amount, amount, payment_id),
+                    (amount, amount, PaymentRecordStatus.REFUNDED, payment_id),
                 )
                 await self._after_settled(uow, order_id, order, amount, target)
             await uow.commit()
@@ -441,15 +447,15 @@ class OrderService:
         """The order's payment status (and, for a full refund, its status) once money is back."""
         cursor = await uow.connection.execute(
             "SELECT coalesce(sum(amount), 0), coalesce(sum(refunded_amount), 0) FROM payments"
-            " WHERE order_id = %s AND status IN ('completed', 'refunded')",
-            (order_id,),
+            " WHERE order_id = %s AND status = ANY(%s)",
+            (order_id, sorted(CHARGED)),
         )
         paid, refunded = await cursor.fetchone()  # type: ignore[misc]
         payment_status = payment_status_after_refund(paid, refunded)
         current = OrderStatus(order["status"])
         if (
             target == OrderStatus.REFUNDED
-            and payment_status == "refunded"
+            and payment_status is PaymentStatus.REFUNDED
             and (OrderStatus.REFUNDED in allowed_next(current))
         ):
             await _set_status(
@@ -463,7 +469,7 @@ class OrderService:
         # Every settled refund changes what the order's documents show: always an event.
         await uow.append_event(
             Aggregate.ORDER, order_id,
-            Event.ORDER_PARTIALLY_REFUNDED if payment_status == "partially_refunded"
+            Event.ORDER_PARTIALLY_REFUNDED if payment_status is PaymentStatus.PARTIALLY_REFUNDED
             else Event.ORDER_REFUND_SETTLED,
             {"amount": amount, "payment_status": payment_status},
         )  # fmt: skip
@@ -473,9 +479,9 @@ async def _paid_and_refunding(uow: UnitOfWork, order_id: UUID) -> tuple[Decimal,
     """What was paid, and what is refunded or being refunded, for the order."""
     cursor = await uow.connection.execute(
         "SELECT coalesce(sum(p.amount), 0), coalesce((SELECT sum(r.amount) FROM refunds r"
-        " WHERE r.order_id = %s AND r.status <> 'failed'), 0) FROM payments p"
-        " WHERE p.order_id = %s AND p.status IN ('completed', 'refunded')",
-        (order_id, order_id),
+        " WHERE r.order_id = %s AND r.status <> %s), 0) FROM payments p"
+        " WHERE p.order_id = %s AND p.status = ANY(%s)",
+        (order_id, RefundStatus.FAILED, order_id, sorted(CHARGED)),
     )
     paid, refunding = await cursor.fetchone()  # type: ignore[misc]
     return paid, refunding

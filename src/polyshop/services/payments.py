@@ -31,6 +31,7 @@ from polyshop.adapters.postgres import Database
 from polyshop.codec import dumps
 from polyshop.domain.errors import NotFoundError, PaymentFailedError, ValidationError
 from polyshop.domain.events import Aggregate, Event
+from polyshop.domain.orders import OrderStatus, PaymentRecordStatus, RefundStatus
 from polyshop.ports import PaymentGateway, PaymentOutcome, PaymentResult
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ _LOCK_ORDER_VARIANTS = """
      ORDER BY v.id FOR UPDATE
 """
 
+# The statuses in _CONFIRM and _RELEASE (and checkout's _RESERVE_ORDER) stay SQL literals: they
+# are `domain.orders` enums' values, which the columns' CHECK constraints hold them to.
 _CONFIRM = """
 WITH paid AS (
     UPDATE payments SET status = 'completed', gateway_transaction_id = %(transaction)s,
@@ -204,7 +207,7 @@ async def confirm_payment(
         connection = uow.connection
         locked = await connection.execute(_LOCK_PAYMENT, (payment_id,))
         order_status, payment_status, _ = await _row(locked)
-        if order_status != "pending" or payment_status != "pending":
+        if order_status != OrderStatus.PENDING or payment_status != PaymentRecordStatus.PENDING:
             return Resolution(order_status, payment_status, changed=False)
         async with connection.pipeline():
             await connection.execute(
@@ -214,7 +217,7 @@ async def confirm_payment(
                  "response": Jsonb(result.response, dumps)},
             )  # fmt: skip
             await uow.commit()
-    return Resolution("confirmed", "completed", changed=True)
+    return Resolution(OrderStatus.CONFIRMED, PaymentRecordStatus.COMPLETED, changed=True)
 
 
 async def release_payment(
@@ -223,7 +226,11 @@ async def release_payment(
 ) -> Resolution:  # fmt: skip
     """Record a charge that took no money: payment declined or failed, stock back, order
     cancelled with `reason`."""
-    payment_status = "declined" if outcome is PaymentOutcome.DECLINED else "failed"
+    payment_status = (
+        PaymentRecordStatus.DECLINED
+        if outcome is PaymentOutcome.DECLINED
+        else PaymentRecordStatus.FAILED
+    )
     async with database.unit_of_work(tenant_id) as uow:
         connection = uow.connection
         async with connection.pipeline():
@@ -231,7 +238,7 @@ async def release_payment(
             await connection.execute(_LOCK_ORDER_PRODUCTS, (payment_id,))
             await connection.execute(_LOCK_ORDER_VARIANTS, (payment_id,))
         order_status, current, _ = await _row(locked)
-        if order_status != "pending" or current != "pending":
+        if order_status != OrderStatus.PENDING or current != PaymentRecordStatus.PENDING:
             return Resolution(order_status, current, changed=False)
         async with connection.pipeline():
             await connection.execute(
@@ -242,7 +249,7 @@ async def release_payment(
                  "key_response": Jsonb({"outcome": payment_status})},
             )  # fmt: skip
             await uow.commit()
-    return Resolution("cancelled", payment_status, changed=True)
+    return Resolution(OrderStatus.CANCELLED, payment_status, changed=True)
 
 
 async def _row(cursor: psycopg.AsyncCursor[Any]) -> tuple[Any, ...]:
@@ -358,7 +365,7 @@ class Reconciler:
                 "SELECT status, payment_gateway FROM payments WHERE id = %s", (payment_id,)
             )
             status, gateway_name = await _row(cursor)
-        if status != "pending":
+        if status != PaymentRecordStatus.PENDING:
             return Resolution("", status, changed=False)
         gateway = self._gateways.get(gateway_name)
         reference = str(payment_id)
@@ -396,15 +403,15 @@ class Reconciler:
                 try:
                     if kind == "payment":
                         resolution = await self.reconcile_payment(tenant_id, item_id)
-                        if resolution.changed and resolution.order_status == "confirmed":
+                        if resolution.changed and resolution.order_status == OrderStatus.CONFIRMED:
                             report.confirmed += 1
                         elif resolution.changed:
                             report.released += 1
                     elif self._refunds is not None:
                         outcome = await self._refunds.settle_refund(tenant_id, item_id)
-                        if outcome == "settled":
+                        if outcome == RefundStatus.SETTLED:
                             report.refunds_settled += 1
-                        elif outcome == "failed":
+                        elif outcome == RefundStatus.FAILED:
                             report.refunds_failed += 1
                 except Exception as exc:  # one bad payment must not stop the others
                     log.warning("reconcile %s %s: %s", kind, item_id, exc)

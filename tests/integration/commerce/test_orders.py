@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from polyshop.adapters.payments import DECLINING_METHOD
 from polyshop.domain.errors import (
     ConflictError,
     InvalidTransitionError,
     NotFoundError,
+    PaymentDeclinedError,
     ValidationError,
 )
 from tests.support.shops import Shop, assert_stock_matches_ledger
@@ -119,6 +121,18 @@ async def test_customers_see_only_their_own_orders(shop: Shop) -> None:
     history = await shop.app.orders.history(shop.tenant_id, shop.customer_id)
     assert [o.id for o in history] == [placed.id]  # type: ignore[attr-defined]
     assert await shop.app.orders.history(shop.tenant_id, other.id) == []
+
+
+async def test_a_refused_attempt_is_in_the_shops_history_not_the_customers(shop: Shop) -> None:
+    placed = await _placed(shop, ("speaker", 1))
+    refused = shop.request(shop.line("cable"), payment_method=DECLINING_METHOD)
+    with pytest.raises(PaymentDeclinedError):
+        await shop.app.checkout.place_order(shop.tenant_id, refused)
+    mine = await shop.app.orders.history(shop.tenant_id, shop.customer_id)
+    assert [o.id for o in mine] == [placed.id]  # type: ignore[attr-defined]
+    shops = await shop.app.orders.history(shop.tenant_id, None)
+    assert [o.status for o in shops] == ["cancelled", "confirmed"]
+    assert shops[1].id == placed.id  # type: ignore[attr-defined]
 
 
 async def test_order_history_pages_by_keyset(shop: Shop) -> None:

@@ -19,7 +19,13 @@ from uuid import UUID
 
 from polyshop.domain.events import Aggregate, Event, order_moved_to
 from polyshop.domain.money import ZERO
-from polyshop.domain.orders import OrderStatus
+from polyshop.domain.orders import (
+    OrderStatus,
+    PaymentRecordStatus,
+    PaymentStatus,
+    RefundStatus,
+    ShippingStatus,
+)
 from polyshop.domain.pricing import DEFAULT_SHIPPING, PricedLine, Quote, quote
 from polyshop.services.seeding._plan import CHUNK, ORDER_TABLES, Batch, empty_batches
 from polyshop.services.seeding._shop import ShopState
@@ -44,9 +50,9 @@ class _Outcome:
 
     last: datetime  # its last change (orders.updated_at, payments.updated_at)
     status: OrderStatus = OrderStatus.CONFIRMED
-    payment_status: str = "paid"  # orders.payment_status
-    payment_state: str = "completed"  # payments.status
-    shipping_status: str = "pending"
+    payment_status: PaymentStatus = PaymentStatus.PAID  # orders.payment_status
+    payment_state: PaymentRecordStatus = PaymentRecordStatus.COMPLETED  # payments.status
+    shipping_status: ShippingStatus = ShippingStatus.PENDING
     refunded: Decimal = ZERO
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
@@ -129,8 +135,8 @@ class OrderRows(ShopState):
         self._event(b, oid, Event.ORDER_CANCELLED,
                     {"from": OrderStatus.PENDING, "to": OrderStatus.CANCELLED, "reason": reason},
                     at)  # fmt: skip
-        return _Outcome(at, OrderStatus.CANCELLED, payment_status="failed",
-                        payment_state="declined")  # fmt: skip
+        return _Outcome(at, OrderStatus.CANCELLED, payment_status=PaymentStatus.FAILED,
+                        payment_state=PaymentRecordStatus.DECLINED)  # fmt: skip
 
     def _paid(self, b: dict[str, Batch], oid: UUID, payment: UUID, number: int, user: UUID,
               lines: Sequence[PricedLine], q: Quote, at: datetime, *,
@@ -162,17 +168,18 @@ class OrderRows(ShopState):
             self._event(b, oid, order_moved_to(target), {"from": o.status, "to": target}, when)
             o.status, o.last = target, when
             if target == OrderStatus.SHIPPED:
-                o.shipped_at, o.shipping_status = when, "shipped"
+                o.shipped_at, o.shipping_status = when, ShippingStatus.SHIPPED
                 o.carrier = rng.choice(CARRIERS)
                 o.tracking = f"{o.carrier[:2].upper()}{rng.randint(10**9, 10**10 - 1)}"
             elif target == OrderStatus.DELIVERED:
-                o.delivered_at, o.shipping_status = when, "delivered"
+                o.delivered_at, o.shipping_status = when, ShippingStatus.DELIVERED
             elif target == OrderStatus.REFUNDED:
-                o.refunded, o.payment_status, o.payment_state = q.total, "refunded", "refunded"
+                o.refunded, o.payment_status = q.total, PaymentStatus.REFUNDED
+                o.payment_state = PaymentRecordStatus.REFUNDED
                 b["refunds"].rows.append(
                     (self.tenant_id, self._uuid(), oid, payment, q.total, self.currency,
-                     "settled", "customer return", "refunded", when + timedelta(hours=1), when,
-                     when, when))  # fmt: skip
+                     RefundStatus.SETTLED, "customer return", OrderStatus.REFUNDED,
+                     when + timedelta(hours=1), when, when, when))  # fmt: skip
         if o.status == OrderStatus.DELIVERED and o.delivered_at is not None:
             self._reviews(b, oid, user, lines, o.delivered_at)
         return o
