@@ -398,6 +398,16 @@ GraphPage = tuple[list[tuple[str, tuple[Any, ...]]], str | None]
 """Part of one label or type of a `GraphSnapshot`, in key order (the ids' text order), and the
 position to ask for the next part from (None: nothing after it)."""
 
+GRAPH_LISTED = ("ALSO_BOUGHT", "FREQUENTLY_BOUGHT_WITH", "SIMILAR_TO")
+"""The relationship types a store may keep for-sale lists of on its products (`GraphStore.lists`)."""
+
+
+def list_label(relationship: str) -> str:
+    """The `snapshot_page` label of a store's for-sale lists of `relationship`: one item per
+    product whose list is not empty, keyed by its id, valued (partner ids in list order, then
+    their weights) as `domain.recommendations.for_sale_list` makes it."""
+    return f"list:{relationship}"
+
 
 class GraphWriter(Protocol):
     """One transaction of one tenant's graph (committed when the `writer` block exits cleanly).
@@ -537,6 +547,16 @@ class GraphStore(Protocol):
         `personalise` over them gives exactly its answer over every candidate."""
         ...
 
+    @property
+    def lists(self) -> Mapping[str, int | None]:
+        """The for-sale lists the store keeps on its products, which its reads trust instead of
+        the relationships: relationship type (of `GRAPH_LISTED`) -> the list's length (None:
+        every partner for sale). A product's list must be its relationships of the type to
+        products for sale ranked by weight desc then id, the first `length` of them; `sync
+        verify graph` checks that, through `snapshot_page(list_label(type))`. Empty for a
+        store that ranks the relationships as it reads them (the PostgreSQL twin)."""
+        ...
+
     async def snapshot(self, tenant_id: UUID) -> GraphSnapshot: ...
 
     async def snapshot_page(
@@ -545,8 +565,10 @@ class GraphStore(Protocol):
         """The `snapshot`'s items of one label or relationship type, in key order, from the
         position `after` (None: the first; else what the previous page returned), about `size`
         of them (an adapter may page a relationship type by whole source nodes, so one node
-        with more relationships than `size` is one page). `sync verify graph` walks a graph
-        with it in bounded memory."""
+        with more relationships than `size` is one page). Also, for each type of `lists`, the
+        label `list_label(type)`: the products' non-empty lists (a missing list and an empty
+        one read alike), about `size` entries a page. `sync verify graph` walks a graph with it
+        in bounded memory."""
         ...
 
     async def clear(self, tenant_id: UUID) -> None: ...

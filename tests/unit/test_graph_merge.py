@@ -68,3 +68,17 @@ async def test_a_side_out_of_key_order_stops_the_verify() -> None:
         await merged(unordered, [], [2], [1])
     with pytest.raises(RuntimeError, match="key order"):  # across pages too
         await merged([], unordered, [1], [1])
+
+
+def test_only_a_products_trend_takes_the_trend_scale() -> None:
+    """The trend's tolerance (1e-9 of a contribution made now: 2^47 in late 2026) is for a
+    Product's trend sum; a similarity score or a for-sale list's weight off by 0.5 is drift."""
+    scale = 2.0**47
+    product = {"Product": {"p": ("Cable", True, None, None, (), 100.0, 3)}}
+    trend = {"Product": {"p": ("Cable", True, None, None, (), 100.5, 3)}}
+    assert snapshot_drift(product, trend, float_scale=scale) == ([], [], [])
+    assert snapshot_drift(product, trend) == ([], [], [("Product", "p")])
+    for label, value, off in [("SIMILAR_TO", (2.5, "same category"), (3.0, "same category")),
+                              ("list:SIMILAR_TO", (("q",), 2.5), (("q",), 3.0))]:  # fmt: skip
+        found = snapshot_drift({label: {"p>q": value}}, {label: {"p>q": off}}, float_scale=scale)
+        assert found == ([], [], [(label, "p>q")]), label

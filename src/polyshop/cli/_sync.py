@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -17,7 +18,7 @@ from rich.table import Table
 from polyshop import bootstrap
 from polyshop.cli._common import console, settings
 from polyshop.domain.errors import NotFoundError
-from polyshop.ports import Drift
+from polyshop.ports import GRAPH_LISTED, Drift, list_label
 from polyshop.sync import Relay
 from polyshop.sync.maintenance import rebuild, verify
 
@@ -151,11 +152,35 @@ def verify_command(
                 )
 
     drift = asyncio.run(work())
-    table = Table("kind", "count", "examples (tenant / kind / id)")
+    table = Table("kind", "count")
     for kind in ("missing", "extra", "different"):
-        found = getattr(drift, kind)
-        table.add_row(kind, str(len(found)), ", ".join(f"{t}/{c}/{i}" for t, c, i in found[:3]))
+        table.add_row(kind, str(len(getattr(drift, kind))))
     console.print(table)
+    # The first few of each, one a line and never cut (a table cell cut the ids at 80 columns).
+    for kind in ("missing", "extra", "different"):
+        for tenant, label, key in getattr(drift, kind)[:_EXAMPLES]:
+            console.print(f"{kind}: {label} {key} (shop {tenant})", soft_wrap=True)
     console.print(f"checked {drift.checked}: " + ("no drift" if drift.clean else "DRIFT"))
     if not drift.clean:
+        _explain(projector, drift)
         raise typer.Exit(1)
+
+
+_EXAMPLES = 5  # per kind of drift
+
+
+def _explain(projector: str, drift: Drift) -> None:
+    """What drifted, per label (node label, relationship type, collection, ...), and what
+    mends it; a store's for-sale lists (`list:<type>`, one per product) named as such: their
+    reads trust them, so a stale one changes what shoppers see."""
+    counts = Counter(label for found in (drift.missing, drift.extra, drift.different)
+                     for _, label, _ in found)  # fmt: skip
+    console.print("drift by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    listed = {list_label(rel) for rel in GRAPH_LISTED}
+    lists = sum(n for label, n in counts.items() if label in listed)
+    if lists:
+        console.print(
+            f"{lists} for-sale list(s) (list:<relationship> <product id>) differ from the"
+            " product's relationships to products for sale, ranked; reads trust these lists."
+        )
+    console.print(f"`polyshop sync rebuild {projector}` builds the store again from PostgreSQL.")

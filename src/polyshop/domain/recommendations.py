@@ -560,19 +560,47 @@ def tally(rows: Iterable[Interaction]) -> Tally:
 Snapshot = dict[str, dict[str, tuple[object, ...]]]
 
 
+def for_sale_list(partners: Iterable[tuple[str, float]], length: int | None) -> tuple[object, ...]:
+    """A product's for-sale list of one relationship type as a snapshot value, from its
+    partners for sale (id, weight): ranked by weight desc then id, the first `length` (None:
+    all), as (the ids in that order, then each weight as a float, so that `snapshot_drift`
+    compares them within its tolerance)."""
+    ranked = sorted(partners, key=lambda p: (-p[1], p[0]))[:length]
+    return (tuple(b for b, _ in ranked), *(float(w) for _, w in ranked))
+
+
+def snapshot_lists(
+    snapshot: Snapshot, relationship: str, length: int | None
+) -> dict[str, tuple[object, ...]]:
+    """What every product's for-sale list of `relationship` must be in this graph snapshot
+    (its relationships' first property the weight; a Product's second its `for_sale`), for the
+    products with a partner for sale: the lists a store keeps, checked by `sync verify graph`."""
+    for_sale = {key for key, node in snapshot.get("Product", {}).items() if node[1]}
+    partners: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for key, value in snapshot.get(relationship, {}).items():
+        a, b = key.split(">")
+        if b in for_sale:
+            partners[a].append((b, float(value[0])))  # type: ignore[arg-type]
+    return {a: for_sale_list(found, length) for a, found in sorted(partners.items())}
+
+
 def snapshot_drift(
     expected: Snapshot, actual: Snapshot, *, float_scale: float = 1.0
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
     """(missing, extra, different) as (label or relationship type, key), comparing two graph
-    snapshots node by node and relationship by relationship. Floats (trend sums) compare within
-    1e-9 of `float_scale`: the same contributions added in another order differ in last bits."""
+    snapshots node by node and relationship by relationship. A Product's floats (its trend sum)
+    compare within 1e-9 of `float_scale`: the same contributions added in another order differ
+    in last bits, and forward decay makes them large. Every other float (a similarity score, a
+    for-sale list's weights) within 1e-9 of 1: the trend's scale (2^47 in late 2026) would let
+    a score or a weight be off by 1e5."""
     missing, extra, different = [], [], []
     for label in sorted(expected.keys() | actual.keys()):
         want, got = expected.get(label, {}), actual.get(label, {})
+        scale = float_scale if label == "Product" else 1.0
         missing += [(label, k) for k in sorted(want.keys() - got.keys())]
         extra += [(label, k) for k in sorted(got.keys() - want.keys())]
         different += [(label, k) for k in sorted(want.keys() & got.keys())
-                      if not _same(want[k], got[k], float_scale)]  # fmt: skip
+                      if not _same(want[k], got[k], scale)]  # fmt: skip
     return missing, extra, different
 
 

@@ -9,8 +9,15 @@ ADDED_TO_CART counted from the storefront batches' events, a product's trend and
 from its counted orders and interactions, SIMILAR_TO ranked from scratch over the catalog. The
 stored side comes in pages (`GraphStore.snapshot_page`) in the same order. The merge compares
 what both sides have up to the smaller of their last keys, with the same rule as the in-memory
-comparison (`snapshot_drift`: trend sums within 1e-9), keeps the rest and reads on: memory is
+comparison (`snapshot_drift`: a product's trend sum within 1e-9 of the trend's scale, other
+floats within 1e-9), keeps the rest and reads on: memory is
 a page of each side whatever the shop's size (and the drift found).
+
+A store that keeps for-sale lists on its products (`GraphStore.lists`: Neo4j) has them checked
+too, as one more label per list (`list_label`): the expected relationships of the type streamed
+again by source, their partners' for_sale looked up a page at a time, each product's ranked by
+`for_sale_list`, against the stored lists. A list missing, empty, stale or with a product not for
+sale in it is drift, which `sync rebuild graph` mends.
 """
 
 from __future__ import annotations
@@ -30,10 +37,18 @@ from polyshop.domain.recommendations import (
     TREND_HALF_LIFE_DAYS,
     TREND_WEIGHTS,
     UNPAID,
+    for_sale_list,
     order_counts,
     snapshot_drift,
 )
-from polyshop.ports import GRAPH_LABELS, GRAPH_RELATIONSHIPS, Drift, GraphStore
+from polyshop.ports import (
+    GRAPH_LABELS,
+    GRAPH_RELATIONSHIPS,
+    Drift,
+    GraphSnapshot,
+    GraphStore,
+    list_label,
+)
 from polyshop.sync._graph_bulk import (
     _ALSO_BOUGHT,
     _BOUGHT_TOGETHER,
@@ -55,6 +70,8 @@ _EVENTS = (
     " WHERE o.event_type = %(storefront)s AND e ->> 'type' IN ('view', 'add_to_cart')"
     " AND coalesce(e ->> 'product_id', '') <> ''"
 )
+# A product for sale, as the projector's facts say (`product_facts`).
+_ACTIVE = "p.status = 'active'"
 # A contribution to a trend sum, as `trend_contribution` computes it in Python.
 _DECAY = "power(2.0::float8, extract(epoch FROM {at} - %(epoch)s)::float8 / 86400.0 / %(half)s)"
 _PRODUCTS = (
@@ -68,7 +85,7 @@ _PRODUCTS = (
     + _EVENTS
     + " GROUP BY 1),"
     " ids AS (SELECT id FROM products UNION SELECT product_id FROM seen)"
-    " SELECT ids.id, coalesce(p.name, ''), coalesce(p.status = 'active', false), p.category_id,"
+    " SELECT ids.id, coalesce(p.name, ''), coalesce(" + _ACTIVE + ", false), p.category_id,"
     " p.brand_id, coalesce(a.features, '{}'), coalesce(b.trend, 0) + coalesce(s.trend, 0),"
     " coalesce(b.n, 0) FROM ids LEFT JOIN products p ON p.id = ids.id"
     " LEFT JOIN (SELECT product_id, array_agg(name || '=' || value ORDER BY name, value)"
@@ -136,6 +153,36 @@ async def _expected(
         await cursor.execute(sql, _params(label))
         while rows := await cursor.fetchmany(size):
             yield [item(row) for row in rows]
+
+
+async def _expected_lists(
+    connection: AsyncConnection[Any], relationship: str, length: int | None, size: int
+) -> AsyncIterator[list[Item]]:
+    """What PostgreSQL says the products' for-sale lists of `relationship` hold, in product id
+    order: its expected relationships (`_expected`, by source then partner), the partners'
+    for_sale read for each page (in the same snapshot), each source's ranked when its last
+    relationship is read; products with no partner for sale have no list. Memory: a page, and
+    one product's relationships (at most the catalog)."""
+    source: str | None = None
+    partners: list[tuple[str, float]] = []
+    async for page in _expected(connection, relationship, size):
+        cursor = await connection.execute(
+            f"SELECT id::text FROM products p WHERE id = ANY(%s::uuid[]) AND {_ACTIVE}",
+            (sorted({key.split(">")[1] for key, _ in page}),),
+        )
+        for_sale = {row[0] for row in await cursor.fetchall()}
+        lists: list[Item] = []
+        for key, values in page:
+            a, b = key.split(">")
+            if a != source:
+                if source is not None and partners:
+                    lists.append((source, for_sale_list(partners, length)))
+                source, partners = a, []
+            if b in for_sale:
+                partners.append((b, values[0]))
+        yield lists
+    if source is not None and partners:
+        yield [(source, for_sale_list(partners, length))]
 
 
 async def _stored(
@@ -230,4 +277,28 @@ async def verify_graph(
             )  # fmt: skip
             if advance:
                 advance(2)
+        for relationship, length in sorted(store.lists.items()):
+            label = list_label(relationship)
+            await merge(
+                tenant_id, label, _expected_lists(connection, relationship, length, size),
+                _stored(store, tenant_id, label, size), drift, float_scale,
+            )  # fmt: skip
+            if advance:
+                advance(2)
     return drift
+
+
+async def stored_lists(
+    store: GraphStore, tenant_id: UUID, size: int = VERIFY_CHUNK
+) -> GraphSnapshot:
+    """Every for-sale list the store keeps for the tenant, by `list_label`, in memory (the
+    in-memory comparison, `GraphProjector.compare`)."""
+    found: GraphSnapshot = {}
+    for relationship in sorted(store.lists):
+        label = list_label(relationship)
+        found[label] = {
+            key: value
+            async for page in _stored(store, tenant_id, label, size)
+            for key, value in page
+        }
+    return found

@@ -42,6 +42,7 @@ from polyshop.domain.recommendations import (
     purchase_writes,
     purchases_after,
     snapshot_drift,
+    snapshot_lists,
     trend_contribution,
 )
 from polyshop.ports import (
@@ -54,13 +55,16 @@ from polyshop.ports import (
     Reader,
     SimilarCatalog,
     Target,
+    list_label,
 )
 from polyshop.sync._graph_bulk import bulk_load
 from polyshop.sync._graph_reference import FactsCatalog as FactsCatalog
 from polyshop.sync._graph_reference import ReferenceGraph
 from polyshop.sync._graph_verify import LABELS as VERIFIED
-from polyshop.sync._graph_verify import VERIFY_CHUNK, verify_graph
+from polyshop.sync._graph_verify import VERIFY_CHUNK
 from polyshop.sync._graph_verify import merge as merge
+from polyshop.sync._graph_verify import stored_lists as stored_lists
+from polyshop.sync._graph_verify import verify_graph as verify_graph
 
 log = logging.getLogger(__name__)
 
@@ -438,24 +442,26 @@ class GraphProjector:
     # StreamingProjector: `sync rebuild|verify graph` per tenant; progress in labels and types.
 
     async def size(self, tenant_id: UUID) -> int:
-        return len(VERIFIED)
+        return len(VERIFIED) + len(self.store.lists)  # and the store's for-sale lists
 
     async def rebuild_tenant(self, tenant_id: UUID, advance: Advance) -> int:
         written = await self.bulk_rebuild(tenant_id)
-        advance(len(VERIFIED))
+        advance(await self.size(tenant_id))
         return written
 
     async def verify_tenant(self, tenant_id: UUID, advance: Advance) -> Drift:
         """The stored graph against PostgreSQL's facts in bounded memory (`_graph_verify`):
-        each label and type streamed from both sides in key order and merged."""
+        each label and type streamed from both sides in key order and merged, then the
+        store's for-sale lists against the ranking of the expected relationships."""
         return await verify_graph(
             self.database, self.store, tenant_id, trend_scale(), self.verify_chunk, advance
         )
 
     async def compare(self, tenant_id: UUID, expected: Sequence[TenantGraphChanges]) -> Drift:
         """The stored graph against the graph these facts make from scratch (built in memory),
-        node by node and relationship by relationship: the projector's own path, which the
-        streamed `verify_tenant` is tested against (`sync verify` uses that one)."""
+        node by node and relationship by relationship, and the store's for-sale lists with
+        the reference's relationships ranked: the projector's own path, which the streamed
+        `verify_tenant` is tested against (`sync verify` uses that one)."""
         everything = GraphChanges()
         for change in expected:
             everything.merge(change.changes)
@@ -465,9 +471,10 @@ class GraphProjector:
                 reference, everything, PostgresSimilarCatalog(uow.connection), fresh=True
             )
         wanted = reference.snapshot()
-        missing, extra, different = snapshot_drift(
-            wanted, await self.store.snapshot(tenant_id), float_scale=trend_scale()
-        )
+        for relationship, length in self.store.lists.items():
+            wanted[list_label(relationship)] = snapshot_lists(wanted, relationship, length)
+        stored = await self.store.snapshot(tenant_id) | await stored_lists(self.store, tenant_id)
+        missing, extra, different = snapshot_drift(wanted, stored, float_scale=trend_scale())
         return Drift(
             missing=[(tenant_id, label, key) for label, key in missing],
             extra=[(tenant_id, label, key) for label, key in extra],

@@ -10,14 +10,16 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from neo4j import AsyncGraphDatabase
 
 from polyshop import bootstrap
+from polyshop.adapters.neo4j import Neo4jGraphStore
 from polyshop.domain.catalog import ProductStatus
-from polyshop.domain.recommendations import PairDeltas, RecommendationKind
+from polyshop.domain.recommendations import PairDeltas, RecommendationKind, snapshot_drift
 from polyshop.ports import Drift, GraphStore
 from polyshop.sync import GraphProjector, Relay
-from polyshop.sync.graph import order_facts, product_facts, trend_scale
-from polyshop.sync.maintenance import start_at_head, verify
+from polyshop.sync.graph import order_facts, product_facts, stored_lists, trend_scale, verify_graph
+from polyshop.sync.maintenance import rebuild, start_at_head, verify
 from polyshop.sync.relay import snapshot_version
 from tests.integration.sync.test_graph_projector import _graph_store, customer, order, storefront
 from tests.support.shops import make_shop
@@ -86,8 +88,11 @@ async def test_the_streamed_verify_finds_drift_at_page_edges_as_the_in_memory_on
         streamed = await verify(relay, tenants=[t])
         held = await in_memory(projector, t)
         assert streamed.clean and held.clean and streamed.checked == held.checked > 60, streamed
-        # Two items a page: every label and type was read in several pages.
-        assert len(pages) > 3 * len(set(pages)) and len(set(pages)) == 10
+        # Two items a page: every label and type was read in several pages (and Neo4j's
+        # for-sale lists, three more labels; the twin keeps none).
+        assert len(pages) > 3 * len(set(pages)) and len(set(pages)) == 10 + len(store.lists)
+        assert len(store.lists) == (3 if adapter == "neo4j" else 0)
+        lists = await stored_lists(store, t)  # as PostgreSQL's facts rank them (clean)
 
         snap = await store.snapshot(t)
         products, orders = sorted(snap["Product"]), sorted(snap["Order"])
@@ -117,12 +122,25 @@ async def test_the_streamed_verify_finds_drift_at_page_edges_as_the_in_memory_on
 
         streamed = await verify(relay, tenants=[t])
         assert streamed == await in_memory(projector, t)
+        # The writer kept Neo4j's lists in step with the planted relationships, so the lists
+        # it changed are the lists' drift (PostgreSQL's facts rank other relationships): the
+        # ghost's, if its partner is for sale; the changed pair's source's, if its partner is.
+        list_drift = [{(t, label, key) for label, key in found}
+                      for found in snapshot_drift(lists, await stored_lists(store, t))]  # fmt: skip
+        sale = {key for key, node in snap["Product"].items() if node[1]}
+        a, b = together[1].split(">")
+        ghost = (t, "list:FREQUENTLY_BOUGHT_WITH", str(FIRST))
+        assert (ghost in list_drift[1]) is (adapter == "neo4j" and products[0] in sale)
+        if b in sale and a != products[-1]:
+            assert ((t, "list:FREQUENTLY_BOUGHT_WITH", a) in list_drift[2]) is (adapter == "neo4j")
+        if adapter == "postgres":
+            assert list_drift == [set(), set(), set()]
         assert set(streamed.missing) == {
             (t, "ALSO_BOUGHT", also[0]),
             (t, "ALSO_BOUGHT", also[2]),
             (t, "ALSO_BOUGHT", also[-1]),
             (t, "PURCHASED", purchased[-1]),
-        }
+        } | list_drift[0]  # fmt: skip
         assert set(streamed.extra) == {
             (t, "Product", str(FIRST)),
             (t, "Product", str(LAST)),
@@ -130,12 +148,12 @@ async def test_the_streamed_verify_finds_drift_at_page_edges_as_the_in_memory_on
             (t, "FREQUENTLY_BOUGHT_WITH", f"{FIRST}>{products[0]}"),
             (t, "FREQUENTLY_BOUGHT_WITH", f"{products[-1]}>{LAST}"),
             (t, "PURCHASED", f"{buyer}>{FIRST}"),
-        }
+        } | list_drift[1]  # fmt: skip
         assert set(streamed.different) == {
             (t, "Product", products[1]),
             (t, "Order", orders[2]),
             (t, "FREQUENTLY_BOUGHT_WITH", together[1]),
-        }
+        } | list_drift[2]  # fmt: skip
     finally:
         await store.clear(t)
         await store.close()
@@ -158,3 +176,120 @@ async def test_a_trend_within_the_tolerance_is_no_drift_and_beyond_it_is(
         await writer.add_trend({headphones: (1e-6 * trend_scale(), 0)})
     found = await verify(relay, tenants=[shop.tenant_id])
     assert found.different == [(shop.tenant_id, "Product", str(headphones))] and not found.missing
+
+
+async def _cypher(server: Any, query: str, **params: Any) -> list[Any]:
+    """A write behind the projector's back, as a bug or a half-done write would leave it."""
+    driver = AsyncGraphDatabase.driver(server.url, auth=(server.user, server.password))
+    try:
+        records, _, _ = await driver.execute_query(query, params)
+        return records
+    finally:
+        await driver.close()
+
+
+def _lists_only(drift: Drift) -> tuple[set[Any], set[Any], set[Any]]:
+    def pick(found: list[tuple[UUID, str, str]]) -> set[Any]:
+        return {item for item in found if item[1].startswith("list:")}
+
+    return pick(drift.missing), pick(drift.extra), pick(drift.different)
+
+
+async def test_verify_finds_every_corrupted_for_sale_list_on_neo4j(
+    app: bootstrap.Container, neo4j_server: Any
+) -> None:
+    """Neo4j's for-sale lists (what `related` and for_you read instead of the relationships)
+    checked against PostgreSQL's relationships for sale, ranked: a clean graph has no drift
+    and counts its lists; each corruption made directly in Neo4j (an entry dropped, two
+    swapped, a weight changed, a product not for sale added, a list on a product without
+    partners for sale, the property removed) is reported as exactly that product and list,
+    and a relationship's score changed without its list as that relationship alone; in pages
+    of two as in pages of a thousand, as the in-memory comparison reports it; `sync rebuild
+    graph` mends them; a graph without any list (built before them) is all missing."""
+    store = Neo4jGraphStore(neo4j_server.url, neo4j_server.user, neo4j_server.password)
+    projector = GraphProjector(app.relay_database, store, name="graph-lists", verify_chunk=2)
+    relay = Relay(app.relay_database, projector)
+    await start_at_head(relay)
+    shop = await make_shop(app, stock=1000)
+    t, p = shop.tenant_id, {name: str(i) for name, i in shop.products.items()}
+    people = [shop.customer_id] + [await customer(app, shop, f"l{i}") for i in range(3)]
+    baskets = [("headphones", "cable", "speaker"), ("headphones", "cable"), ("speaker", "ebook"),
+               ("preorder", "cable", "speaker"), ("headphones", "preorder", "ebook"),
+               ("cable", "speaker", "preorder")]  # fmt: skip
+    for n, basket in enumerate(baskets * 2):
+        await order(shop, people[n % 4], *basket)
+    await app.catalog.change_status(t, shop.products["ebook"], ProductStatus.INACTIVE)
+    try:
+        await relay.run_until_idle()
+        clean = await verify(relay, tenants=[t])
+        lists = await stored_lists(store, t)
+        graph = await store.snapshot(t)
+        assert clean.clean, clean
+        # Every list counted, one item each, with the nodes and relationships.
+        assert clean.checked == sum(map(len, graph.values())) + sum(map(len, lists.values()))
+        together, also = lists["list:FREQUENTLY_BOUGHT_WITH"], lists["list:ALSO_BOUGHT"]
+        similar = lists["list:SIMILAR_TO"]
+        # The data has what the corruptions need: lists of two or more, the ebook in none.
+        assert min(len(together[p["headphones"]][0]), len(also[p["speaker"]][0]),
+                   len(similar[p["cable"]][0]), len(together[p["preorder"]][0])) >= 2  # fmt: skip
+        assert p["cable"] in also and p["shirt"] not in together
+        assert all(p["ebook"] not in v[0] for found in lists.values() for v in found.values())
+
+        product = "MATCH (a:Product {tenant_id: $t, id: $id}) "
+        for query, name in [
+            # Its last entry dropped.
+            ("SET a.sale_together = a.sale_together[0..-1],"
+             " a.sale_together_w = a.sale_together_w[0..-1]", "headphones"),
+            # Its first two entries swapped (ids with their weights).
+            ("SET a.sale_also_bought = [a.sale_also_bought[1], a.sale_also_bought[0]]"
+             " + a.sale_also_bought[2..], a.sale_also_bought_w = [a.sale_also_bought_w[1],"
+             " a.sale_also_bought_w[0]] + a.sale_also_bought_w[2..]", "speaker"),
+            # A weight changed (by less than the trend's tolerance, 1e-9 x 2^47).
+            ("SET a.sale_similar_w = [a.sale_similar_w[0] + 0.5] + a.sale_similar_w[1..]",
+             "cable"),
+            # A product not for sale added (as a read would show it).
+            ("SET a.sale_together = a.sale_together + $ebook,"
+             " a.sale_together_w = a.sale_together_w + 1", "preorder"),
+            # A list on a product bought with nothing.
+            ("SET a.sale_together = [$cable], a.sale_together_w = [1]", "shirt"),
+            # The property removed (reads fall back to the relationships, slowly).
+            ("REMOVE a.sale_also_bought, a.sale_also_bought_w", "cable"),
+        ]:  # fmt: skip
+            await _cypher(neo4j_server, product + query, t=str(t), id=p[name], ebook=p["ebook"],
+                          cable=p["cable"])  # fmt: skip
+        # And a relationship's score changed behind its list's back: the relationship
+        # differs, the list (what PostgreSQL's facts rank) does not.
+        (changed,) = await _cypher(neo4j_server, product + "MATCH (a)-[r:SIMILAR_TO]->(b)"
+                                   " WITH a, r, b ORDER BY b.id LIMIT 1 SET r.score = r.score + 0.5"
+                                   " RETURN a.id + '>' + b.id", t=str(t), id=p["speaker"])  # fmt: skip
+
+        found = await verify(relay, tenants=[t])
+        assert _lists_only(found) == (
+            {(t, "list:ALSO_BOUGHT", p["cable"])},
+            {(t, "list:FREQUENTLY_BOUGHT_WITH", p["shirt"])},
+            {(t, "list:FREQUENTLY_BOUGHT_WITH", p["headphones"]),
+             (t, "list:ALSO_BOUGHT", p["speaker"]),
+             (t, "list:SIMILAR_TO", p["cable"]),
+             (t, "list:FREQUENTLY_BOUGHT_WITH", p["preorder"])},
+        )  # fmt: skip
+        # Nothing else, but the relationship.
+        assert len(found.missing) + len(found.extra) + len(found.different) == 7
+        assert (t, "SIMILAR_TO", changed[0]) in found.different
+        assert found.checked == clean.checked
+        # Pages of a thousand find the same; so does the in-memory comparison.
+        assert await verify_graph(app.relay_database, store, t, trend_scale(), 1000) == found
+        assert await in_memory(projector, t) == found
+
+        assert await rebuild(relay, tenants=[t]) > 0
+        assert await verify(relay, tenants=[t]) == clean
+        # A graph built before the lists: every list is missing, nothing else.
+        await _cypher(neo4j_server, "MATCH (a:Product {tenant_id: $t}) REMOVE a.sale_together,"
+                      " a.sale_together_w, a.sale_also_bought, a.sale_also_bought_w,"
+                      " a.sale_similar, a.sale_similar_w", t=str(t))  # fmt: skip
+        old = await verify(relay, tenants=[t])
+        assert set(old.missing) == {(t, label, key) for label, found_lists in lists.items()
+                                    for key in found_lists}  # fmt: skip
+        assert not old.extra and not old.different and old.checked == clean.checked
+    finally:
+        await store.clear(t)
+        await store.close()

@@ -42,7 +42,7 @@ from polyshop.domain.recommendations import (
     Similarity,
     tally,
 )
-from polyshop.ports import GraphPage, GraphSnapshot
+from polyshop.ports import GraphPage, GraphSnapshot, list_label
 
 LABELS = ("Product", "Category", "Order", "User", "PaymentMethod", "AppliedBatch")
 
@@ -924,6 +924,8 @@ class Neo4jGraphStore:
         """`size` nodes in id order; for a relationship type, every relationship of the next
         source nodes (User or Product) in id order, as many as hold about `size` of them,
         sorted here by key; the position is the last (source) node read."""
+        if label in _LIST_PAGES:
+            return await self._list_page(tenant_id, label, after, size)
         t, start = str(tenant_id), after.split(">")[0] if after else ""
         if label in _NODE_PAGES:
             records = await self._read(_NODE_PAGES[label], t=t, after=start, size=size)
@@ -954,3 +956,38 @@ class Neo4jGraphStore:
                     " CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS",
                     t=str(tenant_id),
                 )  # fmt: skip
+
+    # ---- the for-sale lists as `sync verify graph` reads them (reads only; the lists are
+    # written by Neo4jGraphWriter: `_rank`, `_relist`, `replace_similar`)
+
+    @property
+    def lists(self) -> Mapping[str, int | None]:
+        """The for-sale lists (`_LISTS`) and their lengths: `top` bought-together and
+        also-bought partners, every SIMILAR_TO (at most SIMILAR_K)."""
+        return {lst.rel: None if lst is _SIMILAR else self._top for lst in _LISTS.values()}
+
+    async def _list_page(
+        self, tenant_id: UUID, label: str, after: str | None, size: int
+    ) -> GraphPage:
+        """The next products (id order) whose list is not empty, with their lists as
+        `for_sale_list` shapes them: about `size` entries a page, at least one product."""
+        relationship, query = _LIST_PAGES[label]
+        length = self.lists[relationship]
+        products = max(1, size // (length or SIMILAR_K))
+        records = await self._read(query, t=str(tenant_id), after=after or "", size=products)
+        items = [(r["id"], (tuple(r["ids"]), *(float(w) for w in r["ws"]))) for r in records]
+        return items, (items[-1][0] if len(items) == products else None)
+
+
+# `snapshot_page`'s list labels (`ports.list_label`): the products, in id order (the range
+# index of the (tenant_id, id) constraint), whose list is not empty (`size(null)` is null: a
+# product without the property is not one), with the list's ids and weights.
+_LIST_PAGES: dict[str, tuple[str, LiteralString]] = {
+    list_label(lst.rel): (
+        lst.rel,
+        "MATCH (a:Product {tenant_id: $t}) WHERE a.id > $after AND size(a." + lst.ids + ") > 0"
+        " RETURN a.id AS id, a." + lst.ids + " AS ids, a." + lst.weights + " AS ws"
+        " ORDER BY a.id LIMIT $size",
+    )
+    for lst in _LISTS.values()
+}

@@ -428,6 +428,13 @@ class PostgresGraphStore:
     async def close(self) -> None:
         """The pool belongs to the application."""
 
+    @property
+    def lists(self) -> Mapping[str, int | None]:
+        """None kept: a read walks the product's rank-ordered index of its relationships and
+        filters for sale as it goes (`related`, `_walk`), so what `sync verify graph` checks
+        of the relationships and products is all there is to check."""
+        return {}
+
     @asynccontextmanager
     async def writer(
         self, tenant_id: UUID, *, fresh: bool = False
