@@ -275,11 +275,13 @@ async def projector_and_raw(
         async with store.writer(tenants[2]) as writer:
             await apply_changes(writer, GraphChanges(orders={o.id: o for o in chunk}))
     chunks = generated_orders(subjects, projected)
-    # Both sides start from a clean collector: the bench's own setup (seeding, the subjects)
-    # leaves a full collection of its heap pending, ~0.1 s that whichever side allocates first
-    # would pay (the projector, every run). The collections the projector's own allocations
-    # cause stay in its time.
+    # Both sides start from a clean collector, the bench's own heap (seeding, the subjects, the
+    # generated orders) frozen as `polyshop sync run` freezes what its startup built: a full
+    # collection would otherwise walk the bench's objects, ~0.1-0.5 s a run that whichever side
+    # allocates most would pay (the projector, every run). The collections the projector's own
+    # allocations cause stay in its time.
     gc.collect()
+    gc.freeze()
     # Interleaved, batch by batch: the projector's transaction, then the bare driver loop of the
     # statements it just sent (into its own tenant): both see the machine in the same state
     # (load, JIT, caches), which on 2 shared cores moves more than the difference measured.
@@ -299,7 +301,10 @@ async def projector_and_raw(
         raw_seconds += time.perf_counter() - started
         statements_sent += len(statements.calls)
         loads.append(os.getloadavg()[0])
+    gc.unfreeze()
     facts = sum(len(c) for c in chunks)
+    # Neo4j's writer pipelines its writes (`Neo4jGraphWriter._send`): a write call returns once
+    # sent, and the server's time shows in the next call that waits for it, or the commit.
     console.print(
         f"projector's calls, s: { {k: round(v, 2) for k, v in Recorder.seconds.items()} }"
         f" (total {projector_seconds:.2f}); raw loop {raw_seconds:.2f} s"

@@ -411,7 +411,10 @@ def list_label(relationship: str) -> str:
 
 class GraphWriter(Protocol):
     """One transaction of one tenant's graph (committed when the `writer` block exits cleanly).
-    The projector decides what changes (`domain.recommendations`); a writer stores it."""
+    The projector decides what changes (`domain.recommendations`); a writer stores it. A write
+    may return before the store has run it (Neo4j pipelines them): a later read in the block
+    sees it, and its error is raised by a later call or when the block ends; a block that ends
+    with an error or is cancelled stores nothing."""
 
     async def put_categories(self, facts: Sequence[CategoryFact]) -> None: ...
 

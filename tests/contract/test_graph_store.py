@@ -4,6 +4,7 @@ recommendations, on Neo4j 5 and on the PostgreSQL twin."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -13,6 +14,8 @@ from itertools import pairwise
 from uuid import UUID, uuid4
 
 import pytest
+from neo4j import exceptions as neo4j_errors
+from psycopg import errors as psycopg_errors
 
 from polyshop import bootstrap
 from polyshop.adapters.neo4j import Neo4jGraphStore
@@ -192,6 +195,65 @@ async def test_the_projectors_first_read_gives_the_stored_orders_and_purchased_e
         assert bought[shop.users[1]][shop.p[0]] == (2, NOW - timedelta(days=1))
         assert (stored, bought) == (await writer.orders(order_ids), await writer.purchased(users))
         assert await writer.orders_and_purchased([], []) == ({}, {})
+
+
+async def test_a_block_reads_its_own_writes_and_one_that_ends_early_stores_nothing(
+    store: GraphStore, tenants: tuple[UUID, UUID]
+) -> None:
+    """A writer may send a write without waiting for it (Neo4j pipelines them): a read in the
+    block still sees every write before it, and a block ended by the store rejecting a write
+    that more writes followed, by the caller's own error, or by a cancellation while a write
+    runs stores nothing and leaves the store usable."""
+    tenant, _ = tenants
+    shop = Shop()
+    first, second = shop.order(1, 0, [0, 1]), shop.order(2, 1, [1, 2])
+    async with store.writer(tenant) as writer:
+        await writer.put_orders([first])
+        await writer.put_orders([second])
+        assert await writer.orders([first.id, second.id]) == {first.id: first, second.id: second}
+    await store.clear(tenant)
+
+    async def nothing_stored() -> None:
+        assert await store.snapshot(tenant) in ({}, {"Category": {}, "Product": {}, "Order": {}})
+
+    with pytest.raises((neo4j_errors.ConstraintError, psycopg_errors.CardinalityViolation)):
+        # The same order twice in one creating statement: both stores reject it (a uniqueness
+        # constraint; an upsert that would touch its row twice), after more writes were sent.
+        async with store.writer(tenant, fresh=True) as writer:
+            await writer.put_categories(list(shop.categories.values()))
+            await writer.put_orders([first, first])
+            await writer.add_trend({shop.p[0]: (1.0, 1)})
+            await writer.put_categories(list(shop.categories.values()))
+    await nothing_stored()
+
+    class CallersError(Exception):
+        pass
+
+    with pytest.raises(CallersError):
+        async with store.writer(tenant) as writer:
+            await writer.put_categories(list(shop.categories.values()))
+            await writer.put_orders([first, second])
+            raise CallersError
+    await nothing_stored()
+
+    sent = asyncio.Event()
+
+    async def cancelled_block() -> None:
+        async with store.writer(tenant) as writer:
+            await writer.put_orders([first, second])
+            sent.set()
+            await asyncio.Event().wait()
+
+    block = asyncio.create_task(cancelled_block())
+    await sent.wait()
+    block.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await block
+    await nothing_stored()
+
+    orders = standard_orders(shop)
+    await seeded(store, tenant, shop, orders)
+    await same_as_reference(store, tenant, *shop_steps(shop, orders))
 
 
 async def test_a_cancellation_takes_back_exactly_what_the_order_added(

@@ -325,16 +325,18 @@ async def _orders(writer: GraphWriter, facts: list[OrderFact]) -> None:
     changes = [(stored.get(f.id), f) for f in facts if stored.get(f.id) != f]
     if not changes:
         return
+    # The orders first: the increments below need only `changes`, and a store that does not
+    # wait for its writes (Neo4j: `Neo4jGraphWriter._send`) puts them while they are computed.
+    await writer.put_orders([new for _, new in changes])
     ids = _Ids()
     moves = counted_moves(changes, ids.key)
     delta = order_delta(moves)
     users = delta.touched_users
     missing = ids.uuids(users - {ids.key(f.user_id) for f in facts})
-    if missing:
+    if missing:  # `put_orders` does not touch PURCHASED: they are as they were
         bought.update(await writer.purchased(missing))
     # Only the touched customers' (a repeated fact's customer moves nothing).
     before = {u: mine for u, mine in ids.purchases(bought).items() if u in users}
-    await writer.put_orders([new for _, new in changes])
     if users:
         after, shrunk = purchases_after(before, moves)
         if shrunk:  # a cancellation or a refund: only the orders know the new last time

@@ -10,6 +10,7 @@ two hops through hot products.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -300,6 +301,12 @@ def _order_rows(facts: Sequence[OrderFact]) -> list[dict[str, Any]]:
 
 
 class Neo4jGraphWriter:
+    """One tenant's transaction. Writes are pipelined: a write statement is sent and left to
+    run (`_send`) while the projector computes the next one, at most one in flight; the next
+    statement, a read, or the end of the block waits for it first (`settle`), and its error
+    is raised there. The server runs a write before it answers RUN, so without this the
+    client's Python and the server's work would take turns on a 2-core machine."""
+
     def __init__(
         self, tx: AsyncTransaction, tenant_id: UUID, *, fresh: bool = False,
         top: int = TOP_PARTNERS,
@@ -310,13 +317,43 @@ class Neo4jGraphWriter:
         # An emptied graph (the bulk build): relationships are created, not merged (a MERGE
         # between two hot products looks through one of their relationship chains).
         self._fresh = fresh
+        self._in_flight: asyncio.Task[Any] | None = None
+
+    async def settle(self) -> None:
+        """Wait for the write in flight; its error, if it failed, is raised here."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
+
+    async def abandon(self) -> None:
+        """The block ends with an error: let the write in flight finish (the transaction's
+        connection serves one statement at a time, and the rollback comes next) and drop its
+        outcome, which no longer matters."""
+        if self._in_flight is None:
+            return
+        in_flight, self._in_flight = self._in_flight, None
+        try:
+            await asyncio.wait({in_flight})
+        except asyncio.CancelledError:
+            in_flight.cancel()
+            raise
+        if not in_flight.cancelled():
+            in_flight.exception()  # retrieved: not logged as never retrieved
 
     async def _run(self, query: LiteralString, **params: Any) -> list[Any]:
+        await self.settle()
         result = await self._tx.run(query, t=self._tenant, **params)
         return [record async for record in result]
 
+    async def _send(self, query: LiteralString, **params: Any) -> None:
+        await self.settle()
+        self._in_flight = asyncio.create_task(self._tx.run(query, t=self._tenant, **params))
+        # One turn of the loop: the task sends its RUN and PULL, and waits for the answer on
+        # the socket while the caller goes on. Bolt keeps a transaction's statements in order.
+        await asyncio.sleep(0)
+
     async def put_categories(self, facts: Sequence[CategoryFact]) -> None:
-        await self._run(
+        await self._send(
             "UNWIND $rows AS r MERGE (c:Category {tenant_id: $t, id: r.id})"
             " SET c.name = r.name, c.parent_id = r.parent_id"
             " WITH c, r CALL (c) { MATCH (c)-[old:CHILD_OF]->() DELETE old }"
@@ -353,7 +390,7 @@ class Neo4jGraphWriter:
         last entry; every other list is what it was. A SIMILAR_TO list (at most SIMILAR_K
         relationships, all in it when for sale) is made again from them."""
         for lst in _TOP.values():
-            await self._run(
+            await self._send(
                 "UNWIND $ids AS xid MATCH (x:Product {tenant_id: $t, id: xid})"
                 f" MATCH (a:Product)-[r:{lst.rel}]->(x)"
                 f" WITH a, x, r, a.{lst.ids} AS top, a.{lst.weights} AS ws"
@@ -363,7 +400,7 @@ class Neo4jGraphWriter:
                 + _ranked(lst.rel, lst.weight, lst.ids, "LIMIT $k"),
                 ids=changed, k=self._top,
             )  # fmt: skip
-        await self._run(
+        await self._send(
             "UNWIND $ids AS xid MATCH (x:Product {tenant_id: $t, id: xid})"
             f" MATCH (a:Product)-[:{_SIMILAR.rel}]->(x) WITH DISTINCT a "
             + _ranked(_SIMILAR.rel, _SIMILAR.weight, _SIMILAR.ids, ""),
@@ -415,7 +452,7 @@ class Neo4jGraphWriter:
         self, product_ids: Collection[UUID], edges: Sequence[SimilarEdge]
     ) -> None:
         if product_ids:
-            await self._run(
+            await self._send(
                 "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
                 " MATCH (p)-[s:SIMILAR_TO]->() DELETE s",
                 ids=[str(i) for i in product_ids],
@@ -425,7 +462,7 @@ class Neo4jGraphWriter:
             await self._create_similar(edges)
         # Each source's list (`_LISTS`) from its relationships now, in the same transaction; in
         # the bulk build a source's edges may span two chunks: the second rewrite sees them all.
-        await self._run(
+        await self._send(
             "UNWIND $ids AS id MATCH (a:Product {tenant_id: $t, id: id}) "
             + _ranked(_SIMILAR.rel, _SIMILAR.weight, _SIMILAR.ids, ""),
             ids=sorted(sources),
@@ -439,7 +476,7 @@ class Neo4jGraphWriter:
             grouped.setdefault(str(a), []).append(
                 {"b": str(b), "score": s.score, "reason": s.reason}
             )
-        await self._run(
+        await self._send(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
             " UNWIND r.to AS x MATCH (b:Product {tenant_id: $t, id: x.b})"
             " CREATE (a)-[:SIMILAR_TO {score: x.score, reason: x.reason}]->(b)",
@@ -452,7 +489,7 @@ class Neo4jGraphWriter:
 
     async def put_orders(self, facts: Sequence[OrderFact]) -> None:
         if self._fresh:
-            await self._run(
+            await self._send(
                 "UNWIND $rows AS r CREATE (o:Order {tenant_id: $t, id: r.id, user_id: r.user_id,"
                 " placed_at: r.placed_at, counted: r.counted, products: r.products,"
                 " payment_method: r.method})"
@@ -464,7 +501,7 @@ class Neo4jGraphWriter:
                 rows=_order_rows(facts),
             )  # fmt: skip
             return
-        await self._run(
+        await self._send(
             "UNWIND $rows AS r MERGE (o:Order {tenant_id: $t, id: r.id})"
             " SET o.user_id = r.user_id, o.placed_at = r.placed_at, o.counted = r.counted,"
             " o.products = r.products, o.payment_method = r.method"
@@ -517,14 +554,14 @@ class Neo4jGraphWriter:
                 for (u, p), (c, last) in links.items()]  # fmt: skip
         # The customers and products exist: their orders were put first.
         if self._fresh:
-            await self._run(
+            await self._send(
                 "UNWIND $rows AS r MATCH (u:User {tenant_id: $t, id: r.user_id})"
                 " MATCH (p:Product {tenant_id: $t, id: r.product_id})"
                 " CREATE (u)-[:PURCHASED {count: r.count, last_at: r.last}]->(p)",
                 rows=rows,
             )
             return
-        await self._run(
+        await self._send(
             "UNWIND $rows AS r MATCH (u:User {tenant_id: $t, id: r.user_id})"
             " MATCH (p:Product {tenant_id: $t, id: r.product_id})"
             " MERGE (u)-[x:PURCHASED]->(p) SET x.count = r.count, x.last_at = r.last"
@@ -547,14 +584,14 @@ class Neo4jGraphWriter:
             increments.append(d)
         rows = [{"a": a, "b": b, "d": d} for a, (b, d) in grouped.items()]
         if self._fresh:
-            await self._run(
+            await self._send(
                 "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
                 " UNWIND range(0, size(r.b) - 1) AS i MATCH (b:Product {tenant_id: $t, id: r.b[i]})"
                 f" CREATE (a)-[:{rel} {{weight: r.d[i]}}]->(b)",
                 rows=rows,
             )
         else:
-            await self._run(
+            await self._send(
                 "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
                 " UNWIND range(0, size(r.b) - 1) AS i MATCH (b:Product {tenant_id: $t, id: r.b[i]})"
                 f" MERGE (a)-[x:{rel}]->(b) ON CREATE SET x.weight = 0"
@@ -574,7 +611,7 @@ class Neo4jGraphWriter:
         changed ones are still below it or not for sale) and a hot product's thousands of
         relationships are not read again."""
         lst = _TOP[kind]
-        await self._run(
+        await self._send(
             "UNWIND $rows AS r MATCH (a:Product {tenant_id: $t, id: r.a})"
             f" WITH a, r, a.{lst.ids} AS top, a.{lst.weights} AS ws"
             " WHERE top IS NULL OR size(top) < $k OR any(b IN r.b WHERE b IN top)"
@@ -586,7 +623,7 @@ class Neo4jGraphWriter:
         )  # fmt: skip
 
     async def add_trend(self, deltas: dict[UUID, tuple[float, int]]) -> None:
-        await self._run(
+        await self._send(
             "UNWIND $rows AS r MERGE (p:Product {tenant_id: $t, id: r.id}) " + _NEW_PRODUCT +
             " SET p.trend = p.trend + r.trend, p.orders = p.orders + r.orders",
             rows=[{"id": str(p), "trend": t, "orders": n} for p, (t, n) in sorted(deltas.items())],
@@ -595,12 +632,12 @@ class Neo4jGraphWriter:
     async def replace_reviews(
         self, product_ids: Collection[UUID], facts: Sequence[ReviewFact]
     ) -> None:
-        await self._run(
+        await self._send(
             "MATCH (p:Product) WHERE p.tenant_id = $t AND p.id IN $ids"
             " MATCH ()-[r:REVIEWED]->(p) DELETE r",
             ids=[str(i) for i in product_ids],
         )
-        await self._run(
+        await self._send(
             "UNWIND $rows AS r MERGE (u:User {tenant_id: $t, id: r.user_id})"
             " MERGE (p:Product {tenant_id: $t, id: r.product_id}) " + _NEW_PRODUCT +
             " MERGE (u)-[x:REVIEWED]->(p) SET x.rating = r.rating, x.at = r.at",
@@ -618,13 +655,13 @@ class Neo4jGraphWriter:
     async def add_interactions(
         self, batch_ids: Collection[int], rows: Sequence[Interaction]
     ) -> None:
-        await self._run(
+        await self._send(
             "UNWIND $ids AS id CREATE (:AppliedBatch {tenant_id: $t, id: id, applied_at: datetime()})",
             ids=sorted(batch_ids),
         )
         counts = tally(rows)
         for kind, rel in (("viewed", "VIEWED"), ("added_to_cart", "ADDED_TO_CART")):
-            await self._run(
+            await self._send(
                 "UNWIND $rows AS r MERGE (u:User {tenant_id: $t, id: r.user_id})"
                 " MERGE (p:Product {tenant_id: $t, id: r.product_id}) " + _NEW_PRODUCT +
                 f" MERGE (u)-[x:{rel}]->(p) ON CREATE SET x.count = 0"
@@ -675,10 +712,13 @@ class Neo4jGraphStore:
             await self.setup()
         async with self._driver.session(database=self._database) as session:
             tx = await session.begin_transaction()
+            writer = Neo4jGraphWriter(tx, tenant_id, fresh=fresh, top=self._top)
             try:
-                yield Neo4jGraphWriter(tx, tenant_id, fresh=fresh, top=self._top)
+                yield writer
+                await writer.settle()
                 await tx.commit()
             finally:
+                await writer.abandon()
                 if not tx.closed():
                     await tx.rollback()
 
