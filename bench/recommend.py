@@ -224,6 +224,12 @@ class Subjects:
         return UUID(str(row[0]))
 
 
+async def holds_products(store: GraphStore, tenant: UUID, expected: int) -> bool:
+    """Whether the store's graph of the tenant has its `expected` products (a kept graph)."""
+    page, _ = await store.snapshot_page(tenant, "Product", None, expected + 1)
+    return len(page) == expected
+
+
 async def twin_sizes(database: Database, tenant: UUID) -> dict[str, int]:
     """The graph's size, counted on the twin (both stores hold the same graph)."""
     async with database.unit_of_work(tenant) as uow:
@@ -544,10 +550,14 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 console.print(f"{name}: projector {results[name]}")
                 continue
             began = time.perf_counter()
-            # Neo4j's kept store counts only once its bulk build completed, for this shop.
+            # Neo4j's kept store counts only once its bulk build completed, for this shop, and
+            # either store's graph only if it holds the shop's products (a copied Neo4j store
+            # once came back without them, and every read answered empty, fast).
             built = options.data_dir / "neo4j-graph-built"
-            if options.reuse_graph and (
-                name == "postgres" or (built.exists() and built.read_text() == str(shop))
+            if (
+                options.reuse_graph
+                and (name == "postgres" or (built.exists() and built.read_text() == str(shop)))
+                and await holds_products(store, shop, len(subjects.products))
             ):
                 rows = 0  # the graph of the previous run, in the reused database or store
             else:
