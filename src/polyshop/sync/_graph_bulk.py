@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from polyshop.adapters.postgres import Database, PostgresSimilarCatalog
+from polyshop.domain.catalog import ProductStatus
 from polyshop.domain.recommendations import (
     COUNTED_STATUSES_EXCLUDED,
     TREND_WEIGHTS,
@@ -72,8 +73,11 @@ _ORDERS = (
     " LEFT JOIN (SELECT DISTINCT ON (order_id) order_id, payment_method AS method FROM payments"
     "   ORDER BY order_id, created_at, id) y ON y.order_id = o.id"
 )
+# A product for sale, as the graph has it (its `for_sale`), in the statements that read
+# products (`p`): the bulk build, the projector's facts and `sync verify graph`.
+PRODUCT_FOR_SALE = f"p.status = '{ProductStatus.ACTIVE}'"
 _PRODUCTS = (
-    "SELECT p.id, p.name, p.status = 'active', p.category_id, p.brand_id,"
+    "SELECT p.id, p.name, " + PRODUCT_FOR_SALE + ", p.category_id, p.brand_id,"
     " coalesce(a.features, '{}') FROM products p"
     " LEFT JOIN (SELECT product_id, array_agg(name || '=' || value ORDER BY name, value)"
     "   AS features FROM product_attributes GROUP BY product_id) a ON a.product_id = p.id"

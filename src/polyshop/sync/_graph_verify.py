@@ -56,6 +56,7 @@ from polyshop.sync._graph_bulk import (
     _ORDERS,
     _PURCHASED,
     _REVIEWS,
+    PRODUCT_FOR_SALE,
 )
 
 Item = tuple[str, tuple[Any, ...]]
@@ -70,8 +71,6 @@ _EVENTS = (
     " WHERE o.event_type = %(storefront)s AND e ->> 'type' IN ('view', 'add_to_cart')"
     " AND coalesce(e ->> 'product_id', '') <> ''"
 )
-# A product for sale, as the projector's facts say (`product_facts`).
-_ACTIVE = "p.status = 'active'"
 # A contribution to a trend sum, as `trend_contribution` computes it in Python.
 _DECAY = "power(2.0::float8, extract(epoch FROM {at} - %(epoch)s)::float8 / 86400.0 / %(half)s)"
 _PRODUCTS = (
@@ -85,7 +84,9 @@ _PRODUCTS = (
     + _EVENTS
     + " GROUP BY 1),"
     " ids AS (SELECT id FROM products UNION SELECT product_id FROM seen)"
-    " SELECT ids.id, coalesce(p.name, ''), coalesce(" + _ACTIVE + ", false), p.category_id,"
+    " SELECT ids.id, coalesce(p.name, ''), coalesce("
+    + PRODUCT_FOR_SALE
+    + ", false), p.category_id,"
     " p.brand_id, coalesce(a.features, '{}'), coalesce(b.trend, 0) + coalesce(s.trend, 0),"
     " coalesce(b.n, 0) FROM ids LEFT JOIN products p ON p.id = ids.id"
     " LEFT JOIN (SELECT product_id, array_agg(name || '=' || value ORDER BY name, value)"
@@ -167,7 +168,7 @@ async def _expected_lists(
     partners: list[tuple[str, float]] = []
     async for page in _expected(connection, relationship, size):
         cursor = await connection.execute(
-            f"SELECT id::text FROM products p WHERE id = ANY(%s::uuid[]) AND {_ACTIVE}",
+            f"SELECT id::text FROM products p WHERE id = ANY(%s::uuid[]) AND {PRODUCT_FOR_SALE}",
             (sorted({key.split(">")[1] for key, _ in page}),),
         )
         for_sale = {row[0] for row in await cursor.fetchall()}

@@ -57,7 +57,7 @@ from polyshop.ports import (
     Target,
     list_label,
 )
-from polyshop.sync._graph_bulk import bulk_load
+from polyshop.sync._graph_bulk import PRODUCT_FOR_SALE, bulk_load
 from polyshop.sync._graph_reference import FactsCatalog as FactsCatalog
 from polyshop.sync._graph_reference import ReferenceGraph
 from polyshop.sync._graph_verify import LABELS as VERIFIED
@@ -108,7 +108,7 @@ class TenantGraphChanges:
 # ---------------------------------------------------------------- facts from PostgreSQL
 
 _PRODUCTS = (
-    "SELECT p.id, p.name, p.status = 'active', p.category_id, p.brand_id,"
+    "SELECT p.id, p.name, " + PRODUCT_FOR_SALE + ", p.category_id, p.brand_id,"
     " coalesce((SELECT array_agg(a.name || '=' || a.value ORDER BY a.name, a.value)"
     " FROM product_attributes a WHERE a.tenant_id = p.tenant_id AND a.product_id = p.id), '{}')"
     " FROM products p WHERE p.id = ANY(%s)"
